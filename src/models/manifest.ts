@@ -1,0 +1,148 @@
+import { ModelError } from '../errors.js';
+
+/**
+ * The JSON manifest that sits beside every `<id>.onnx`: everything the analyzer needs to feed the
+ * model and read its outputs, plus provenance (data, terms, metrics, licence, checksum).
+ * The training package writes it on export (training/export.py); docs/models.md describes it.
+ */
+export interface ModelManifest {
+  readonly id: string;
+  /** Manifest format version; currently 1. */
+  readonly format: 1;
+  readonly description?: string;
+  /** Model file name relative to the manifest (default `<id>.onnx`). */
+  readonly file?: string;
+  readonly sha256?: string;
+  /** Download location for weights that are not shipped; checked against `sha256`. */
+  readonly url?: string;
+  readonly licence?: string;
+  readonly input: ModelInput;
+  readonly outputs: readonly ModelOutput[];
+  readonly training?: {
+    readonly data?: string;
+    readonly terms?: string;
+    readonly command?: string;
+    readonly architecture?: string;
+  };
+  readonly metrics?: Readonly<Record<string, number | string>>;
+}
+
+export interface ModelInput {
+  /** ONNX input tensor name. */
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly layout: 'NCHW' | 'NHWC';
+  /** How a face is cropped for this model (see align.ts). */
+  readonly crop: CropSpec;
+  readonly normalisation: Normalisation;
+}
+
+/**
+ * `aligned`: similarity transform from the eye landmarks: eyes level, inter-ocular distance =
+ * `eyeDistance` × output width, eye midpoint at (0.5, `eyeY`) of the output.
+ * `box`: the detector box, made square and scaled by `scale`, no rotation.
+ * `none`: the input image is already a face crop; it is only resized.
+ */
+export type CropSpec =
+  | { readonly mode: 'aligned'; readonly eyeDistance: number; readonly eyeY: number }
+  | { readonly mode: 'box'; readonly scale: number }
+  | { readonly mode: 'none' };
+
+/**
+ * `scale`: x·scale. `meanstd`: (x·scale − mean[c]) / std[c].
+ * `gcn`: paper 000's global contrast normalisation: subtract the image mean, scale the image's L2
+ * norm to `norm` (100), then per pixel subtract `pixelMean` and divide by `pixelStd` (H×W×C values
+ * computed on the training set).
+ */
+export type Normalisation =
+  | { readonly kind: 'scale'; readonly scale: number }
+  | { readonly kind: 'meanstd'; readonly scale: number; readonly mean: readonly number[]; readonly std: readonly number[] }
+  | {
+      readonly kind: 'gcn';
+      readonly norm: number;
+      readonly pixelMean: readonly number[];
+      readonly pixelStd: readonly number[];
+    };
+
+/**
+ * One task read from one output tensor.
+ * `softmax` → label + scores; `sigmoid` → independent probabilities per label;
+ * `expectation` → softmax over bins, value = Σ p·binValue (e.g. age in years);
+ * `identity` → raw values (regression), one per label.
+ */
+export interface ModelOutput {
+  /** Task name as it appears in results, e.g. `emotion`, `age`, `gender`. */
+  readonly task: string;
+  /** ONNX output tensor name. */
+  readonly name: string;
+  readonly decode: 'softmax' | 'sigmoid' | 'expectation' | 'identity';
+  /** Labels in output order (for `expectation`: the bin names). */
+  readonly labels: readonly string[];
+  /** Bin centre values for `expectation`. */
+  readonly binValues?: readonly number[];
+}
+
+const CROP_MODES = new Set(['aligned', 'box', 'none']);
+const NORM_KINDS = new Set(['scale', 'meanstd', 'gcn']);
+const DECODES = new Set(['softmax', 'sigmoid', 'expectation', 'identity']);
+
+function fail(source: string, what: string): never {
+  throw new ModelError('MODEL_INVALID', `invalid manifest: ${what}`, { source });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function positiveInt(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+function numberArray(v: unknown, length?: number): boolean {
+  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) && (length === undefined || v.length === length);
+}
+
+/** Checks a parsed manifest's shape; throws a ModelError naming the first problem. */
+export function validateManifest(value: unknown, source: string): ModelManifest {
+  if (!isRecord(value)) fail(source, 'not a JSON object');
+  if (typeof value.id !== 'string' || value.id === '') fail(source, '"id" must be a non-empty string');
+  if (value.format !== 1) fail(source, `"format" must be 1 (got ${JSON.stringify(value.format)})`);
+  const input = value.input;
+  if (!isRecord(input)) fail(source, '"input" must be an object');
+  if (typeof input.name !== 'string') fail(source, '"input.name" must be a string');
+  if (!positiveInt(input.width) || !positiveInt(input.height)) fail(source, '"input.width/height" must be positive integers');
+  if (input.channels !== 1 && input.channels !== 3) fail(source, '"input.channels" must be 1 or 3');
+  if (input.layout !== 'NCHW' && input.layout !== 'NHWC') fail(source, '"input.layout" must be NCHW or NHWC');
+  const crop = input.crop;
+  if (!isRecord(crop) || typeof crop.mode !== 'string' || !CROP_MODES.has(crop.mode)) fail(source, '"input.crop.mode" must be aligned, box or none');
+  if (crop.mode === 'aligned' && !(typeof crop.eyeDistance === 'number' && typeof crop.eyeY === 'number')) {
+    fail(source, '"input.crop" of mode aligned needs numeric eyeDistance and eyeY');
+  }
+  if (crop.mode === 'box' && typeof crop.scale !== 'number') fail(source, '"input.crop" of mode box needs a numeric scale');
+  const norm = input.normalisation;
+  if (!isRecord(norm) || typeof norm.kind !== 'string' || !NORM_KINDS.has(norm.kind)) fail(source, '"input.normalisation.kind" must be scale, meanstd or gcn');
+  const c = input.channels;
+  if (norm.kind === 'scale' && typeof norm.scale !== 'number') fail(source, 'normalisation scale needs "scale"');
+  if (norm.kind === 'meanstd' && !(typeof norm.scale === 'number' && numberArray(norm.mean, c) && numberArray(norm.std, c))) {
+    fail(source, `normalisation meanstd needs "scale" and "mean"/"std" arrays of ${c} numbers`);
+  }
+  if (norm.kind === 'gcn') {
+    const n = input.width * input.height * c;
+    if (typeof norm.norm !== 'number' || !numberArray(norm.pixelMean, n) || !numberArray(norm.pixelStd, n)) {
+      fail(source, `normalisation gcn needs "norm" and "pixelMean"/"pixelStd" arrays of ${n} numbers`);
+    }
+  }
+  if (!Array.isArray(value.outputs) || value.outputs.length === 0) fail(source, '"outputs" must be a non-empty array');
+  for (const [i, o] of value.outputs.entries()) {
+    if (!isRecord(o)) fail(source, `outputs[${i}] must be an object`);
+    if (typeof o.task !== 'string' || typeof o.name !== 'string') fail(source, `outputs[${i}] needs string "task" and "name"`);
+    if (typeof o.decode !== 'string' || !DECODES.has(o.decode)) fail(source, `outputs[${i}].decode must be softmax, sigmoid, expectation or identity`);
+    if (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) fail(source, `outputs[${i}].labels must be an array of strings`);
+    if (o.decode === 'expectation' && !numberArray(o.binValues, o.labels.length)) {
+      fail(source, `outputs[${i}] decodes by expectation and needs "binValues" with one number per label`);
+    }
+  }
+  return value as unknown as ModelManifest;
+}
