@@ -1,0 +1,161 @@
+import type { CropSpec } from './models/manifest.js';
+import type { Detection, Image8, Point, RgbImage } from './types.js';
+
+/**
+ * Align stage (paper 000, §3): rotate in-plane so the eyes are level, scale so the inter-ocular
+ * distance is a fixed fraction of the output, then sample bilinearly with replicated borders.
+ * The same function prepares training data (`facesense prepare`) and inference crops, so a model
+ * sees identical crops in both.
+ */
+
+/** Affine map from output pixel centres to input coordinates: x = a·u + b·v + tx, y = c·u + d·v + ty. */
+export interface Affine {
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+  readonly d: number;
+  readonly tx: number;
+  readonly ty: number;
+}
+
+export interface AlignOptions {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly crop: CropSpec;
+  /**
+   * Extra context around the face as a fraction of the output size on each side: the face is
+   * shrunk by 1 / (1 + 2·margin) about the output centre. @default 0
+   */
+  readonly margin?: number;
+}
+
+export interface AlignedFace {
+  readonly image: Image8;
+  /** Output → input mapping used (to map saliency or landmarks back onto the photo). */
+  readonly transform: Affine;
+  /** In-plane rotation of the eye line in the input, degrees, positive = clockwise in image coords. */
+  readonly rollDeg: number;
+  /** Distance between the eye centres in input pixels (NaN without landmarks). */
+  readonly eyeDistancePx: number;
+}
+
+/** Builds the output→input affine for a crop spec; throws if `aligned` is asked without landmarks. */
+export function cropTransform(det: Detection | undefined, image: { width: number; height: number }, opts: AlignOptions): { transform: Affine; rollDeg: number; eyeDistancePx: number } {
+  const { width: W, height: H, crop } = opts;
+  const shrink = 1 + 2 * (opts.margin ?? 0);
+  if (crop.mode === 'none' || det === undefined) {
+    // Whole input resized to the output, aspect ratio not kept (pre-cropped faces).
+    return { transform: { a: image.width / W, b: 0, c: 0, d: image.height / H, tx: 0, ty: 0 }, rollDeg: 0, eyeDistancePx: Number.NaN };
+  }
+  if (crop.mode === 'box') {
+    const { x, y, width, height } = det.boxPx;
+    const side = Math.max(width, height) * crop.scale * shrink;
+    const s = side / Math.max(W, H);
+    const cx = x + width / 2;
+    const cy = y + height / 2;
+    return { transform: { a: s, b: 0, c: 0, d: s, tx: cx - (s * W) / 2, ty: cy - (s * H) / 2 }, rollDeg: 0, eyeDistancePx: eyeDistance(det) };
+  }
+  const lm = det.landmarksPx;
+  if (lm === undefined) throw new Error('aligned crop needs eye landmarks; use a detector that gives them');
+  const dx = lm.leftEye.x - lm.rightEye.x;
+  const dy = lm.leftEye.y - lm.rightEye.y;
+  const dIn = Math.hypot(dx, dy);
+  const theta = Math.atan2(dy, dx);
+  const dOut = (crop.eyeDistance * W) / shrink;
+  const s = dIn / dOut; // input pixels per output pixel
+  const cos = Math.cos(theta) * s;
+  const sin = Math.sin(theta) * s;
+  const mid: Point = { x: (lm.leftEye.x + lm.rightEye.x) / 2, y: (lm.leftEye.y + lm.rightEye.y) / 2 };
+  const u0 = W / 2;
+  const v0 = H / 2 + (crop.eyeY * H - H / 2) / shrink;
+  // input = mid + R(theta)·s·(output − (u0, v0))
+  return {
+    transform: { a: cos, b: -sin, c: sin, d: cos, tx: mid.x - cos * u0 + sin * v0, ty: mid.y - sin * u0 - cos * v0 },
+    rollDeg: (theta * 180) / Math.PI,
+    eyeDistancePx: dIn,
+  };
+}
+
+function eyeDistance(det: Detection): number {
+  const lm = det.landmarksPx;
+  return lm === undefined ? Number.NaN : Math.hypot(lm.leftEye.x - lm.rightEye.x, lm.leftEye.y - lm.rightEye.y);
+}
+
+/** Crops one face (or the whole image for mode `none`) as the model's input image. */
+export function alignFace(image: RgbImage | Image8, det: Detection | undefined, opts: AlignOptions): AlignedFace {
+  const t = cropTransform(det, image, opts);
+  return { image: warpAffine(image, t.transform, opts.width, opts.height, opts.channels), ...t };
+}
+
+/**
+ * Samples `src` at transformed output pixel centres, bilinear with replicated borders.
+ * When the output is much smaller than the source region, each output pixel averages an n×n grid
+ * of bilinear samples (n = ceil(scale), at most 4) so that downscaling does not alias.
+ * RGB → gray uses ITU-R BT.601 weights, as OpenCV's cvtColor.
+ */
+export function warpAffine(src: RgbImage | Image8, m: Affine, outW: number, outH: number, outChannels: 1 | 3): Image8 {
+  const { width: sw, height: sh, channels: sc, data } = src;
+  const out = new Uint8Array(outW * outH * outChannels);
+  const scale = Math.max(Math.hypot(m.a, m.c), Math.hypot(m.b, m.d));
+  const n = Math.min(4, Math.max(1, Math.ceil(scale - 1e-6)));
+  const px = new Float64Array(3);
+  const acc = new Float64Array(3);
+  const sample = (x: number, y: number) => {
+    // pixel centres are at integer + 0.5; convert to sample-grid coordinates
+    const fx = Math.min(Math.max(x - 0.5, 0), sw - 1);
+    const fy = Math.min(Math.max(y - 0.5, 0), sh - 1);
+    const x0 = Math.floor(fx);
+    const y0 = Math.floor(fy);
+    const x1 = Math.min(x0 + 1, sw - 1);
+    const y1 = Math.min(y0 + 1, sh - 1);
+    const wx = fx - x0;
+    const wy = fy - y0;
+    for (let ch = 0; ch < sc; ch++) {
+      const p00 = data[(y0 * sw + x0) * sc + ch]!;
+      const p01 = data[(y0 * sw + x1) * sc + ch]!;
+      const p10 = data[(y1 * sw + x0) * sc + ch]!;
+      const p11 = data[(y1 * sw + x1) * sc + ch]!;
+      px[ch] = (p00 * (1 - wx) + p01 * wx) * (1 - wy) + (p10 * (1 - wx) + p11 * wx) * wy;
+    }
+  };
+  for (let v = 0; v < outH; v++) {
+    for (let u = 0; u < outW; u++) {
+      acc.fill(0);
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < n; i++) {
+          const uu = u + (i + 0.5) / n;
+          const vv = v + (j + 0.5) / n;
+          sample(m.a * uu + m.b * vv + m.tx, m.c * uu + m.d * vv + m.ty);
+          for (let ch = 0; ch < sc; ch++) acc[ch]! += px[ch]!;
+        }
+      }
+      const o = (v * outW + u) * outChannels;
+      const k = 1 / (n * n);
+      if (outChannels === sc) {
+        for (let ch = 0; ch < sc; ch++) out[o + ch] = Math.round(acc[ch]! * k);
+      } else if (outChannels === 1) {
+        out[o] = Math.round((0.299 * acc[0]! + 0.587 * acc[1]! + 0.114 * acc[2]!) * k);
+      } else {
+        out[o] = out[o + 1] = out[o + 2] = Math.round(acc[0]! * k);
+      }
+    }
+  }
+  return { data: out, width: outW, height: outH, channels: outChannels };
+}
+
+/** Maps a point from output (crop) coordinates back to input image pixels. */
+export function mapToInput(m: Affine, p: Point): Point {
+  return { x: m.a * p.x + m.b * p.y + m.tx, y: m.c * p.x + m.d * p.y + m.ty };
+}
+
+/** Inverse of an affine (input → output). */
+export function invertAffine(m: Affine): Affine {
+  const det = m.a * m.d - m.b * m.c;
+  const a = m.d / det;
+  const b = -m.b / det;
+  const c = -m.c / det;
+  const d = m.a / det;
+  return { a, b, c, d, tx: -(a * m.tx + b * m.ty), ty: -(c * m.tx + d * m.ty) };
+}
+

@@ -1,0 +1,277 @@
+import { alignFace } from './align.js';
+import { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
+import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
+import { createYunetDetector } from './detect/yunet.js';
+import { createViolaJonesDetector } from './detect/viola-jones/index.js';
+import { FacesenseError, ModelError, OptionError } from './errors.js';
+import { createClassifier, type Classifier } from './infer.js';
+import { WEIGHTS_REGISTRY } from './models/registry.js';
+import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
+import { decodeOutput, type TaskResult } from './postprocess.js';
+import type { Box, Detection, ImageInput, Image8, Landmarks5 } from './types.js';
+
+export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
+
+/**
+ * The model each task uses unless `models` says otherwise. A task whose default model is not
+ * installed is left out when `tasks` is not given, and is an error when it is asked for.
+ */
+export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
+  emotion: 'emotion-ferplus',
+});
+
+/** Load-time options. Every default is here, in one place. */
+export interface AnalyzerOptions {
+  /** Face detector, or `none` to treat every input as one already-cropped face. @default 'yunet' */
+  readonly detector?: DetectorName | FaceDetector;
+  /** Tasks to run, e.g. `['emotion']`. @default every task in DEFAULT_TASK_MODELS whose model is installed */
+  readonly tasks?: readonly string[];
+  /** Model ids or paths to load; each adds the tasks its manifest lists (overriding the defaults). @default [] */
+  readonly models?: readonly string[];
+  /** ONNX Runtime intra-op threads per session. @default 0 (one per core) */
+  readonly threads?: number;
+  /** Default detection options for every call. @default DEFAULT_DETECT_OPTIONS */
+  readonly detect?: Partial<DetectOptions>;
+  /** Pixel limit of the decode stage. @default 100_000_000 */
+  readonly pixelLimit?: number;
+  /** Average each face's outputs with its mirror image (test-time augmentation). @default false */
+  readonly tta?: boolean;
+  /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
+  readonly minEyeDistancePx?: number;
+  /** Where models are looked up (see ModelStoreOptions). */
+  readonly store?: ModelStoreOptions;
+}
+
+/** Per-call options. */
+export interface AnalyzeOptions {
+  readonly detect?: Partial<DetectOptions>;
+  readonly tta?: boolean;
+  /** Name for error messages and the result's `source` when the input is not a path. */
+  readonly sourceName?: string;
+}
+
+export interface FaceResult {
+  readonly boxPx: Box;
+  readonly score: number;
+  readonly landmarksPx?: Landmarks5;
+  /** In-plane rotation of the eye line (positive: clockwise in the image) and eye distance. */
+  readonly alignment: { readonly rollDeg: number; readonly eyeDistancePx: number };
+  /** One entry per task that ran on this face. */
+  readonly attributes: Readonly<Record<string, TaskResult>>;
+  /** Set when the face was found but not classified, with the reason. */
+  readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
+}
+
+export interface StageTimings {
+  decodeMs: number;
+  detectMs: number;
+  alignMs: number;
+  inferMs: number;
+  totalMs: number;
+}
+
+export interface ImageResult {
+  readonly source: string;
+  readonly widthPx: number;
+  readonly heightPx: number;
+  readonly faces: readonly FaceResult[];
+  readonly timings: StageTimings;
+}
+
+/** One item of `analyzeMany`: a result, or the typed error for that input alone. */
+export type BatchItem =
+  | { readonly ok: true; readonly source: string; readonly result: ImageResult }
+  | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
+
+export interface Analyzer {
+  readonly detectorName: string;
+  /** Tasks this analyzer runs, in order, each with the id of the model that answers it. */
+  readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[] }[];
+  analyze(input: ImageInput, options?: AnalyzeOptions): Promise<ImageResult>;
+  /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
+  analyzeMany(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
+  /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
+  classifyCrops(crops: readonly ImageInput[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  dispose(): Promise<void>;
+}
+
+export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Analyzer> {
+  const store = createModelStore(options.store);
+  const sessionOpts = options.threads === undefined ? {} : { threads: options.threads };
+  const minEye = options.minEyeDistancePx ?? 8;
+  const pixelLimit = options.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
+  const baseDetect: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options.detect };
+
+  const classifiers: Classifier[] = [];
+  let detector: FaceDetector | undefined;
+  let disposed = false;
+  try {
+    const plan = await planModels(store, options);
+    for (const m of plan) classifiers.push(await createClassifier(m.modelPath, m.manifest, sessionOpts));
+    detector = await openDetector(store, options.detector ?? 'yunet', sessionOpts);
+  } catch (e) {
+    await Promise.all(classifiers.map((c) => c.dispose()));
+    throw e;
+  }
+  const wanted = options.tasks === undefined ? undefined : new Set(options.tasks);
+  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => wanted === undefined || wanted.has(o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels })));
+
+  function checkOpen(): void {
+    if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
+  }
+
+  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Record<string, TaskResult>[]> {
+    const attrs: Record<string, TaskResult>[] = Array.from({ length: n }, () => ({}));
+    for (const c of classifiers) {
+      const rows = await c.run(crops.get(c) ?? [], { tta });
+      for (const o of c.manifest.outputs) {
+        if (wanted !== undefined && !wanted.has(o.task)) continue;
+        rows[o.task]!.forEach((row, i) => (attrs[i]![o.task] = decodeOutput(o, row)));
+      }
+    }
+    return attrs;
+  }
+
+  async function analyze(input: ImageInput, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+    checkOpen();
+    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : '<pixels>'));
+    const t0 = performance.now();
+    const image = await decodeImage(input, { pixelLimit, sourceName: source });
+    const t1 = performance.now();
+    const detections: (Detection | undefined)[] = detector === undefined ? [undefined] : await detector.detect(image, { ...baseDetect, ...opts.detect });
+    const t2 = performance.now();
+    const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
+    const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
+    for (const det of detections) {
+      const d: Detection = det ?? { boxPx: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 };
+      const eyeDistancePx = eyeDistance(d.landmarksPx);
+      const small = det !== undefined && eyeDistancePx < minEye;
+      if (!small) {
+        for (const c of classifiers) {
+          const { input: mi } = c.manifest;
+          crops.get(c)!.push(alignFace(image, det, { width: mi.width, height: mi.height, channels: mi.channels, crop: mi.crop }).image);
+        }
+      }
+      faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
+    }
+    const t3 = performance.now();
+    const attrs = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
+    const t4 = performance.now();
+    let k = 0;
+    const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
+      const base = { boxPx: det.boxPx, score: det.score, ...(det.landmarksPx === undefined ? {} : { landmarksPx: det.landmarksPx }), alignment };
+      return small
+        ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
+        : { ...base, attributes: attrs[k++]! };
+    });
+    return {
+      source,
+      widthPx: image.width,
+      heightPx: image.height,
+      faces: results,
+      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3, totalMs: t4 - t0 },
+    };
+  }
+
+  async function* analyzeMany(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
+    checkOpen();
+    const limit = Math.max(1, opts.concurrency ?? 2);
+    const window: Promise<BatchItem>[] = [];
+    let i = 0;
+    const start = (input: ImageInput): Promise<BatchItem> => {
+      const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
+      i++;
+      return analyze(input, { ...opts, sourceName: source }).then(
+        (result): BatchItem => ({ ok: true, source, result }),
+        (e: unknown): BatchItem => {
+          if (e instanceof FacesenseError) return { ok: false, source, error: e };
+          throw e; // a bug, not bad input: do not disguise it as a per-file error
+        },
+      );
+    };
+    for await (const input of inputs) {
+      window.push(start(input));
+      if (window.length >= limit) yield await window.shift()!;
+    }
+    while (window.length > 0) yield await window.shift()!;
+  }
+
+  async function classifyCrops(inputs: readonly ImageInput[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+    checkOpen();
+    const images = await Promise.all(inputs.map((inp, j) => decodeImage(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+    const crops = new Map<Classifier, Image8[]>(
+      classifiers.map((c) => {
+        const mi = c.manifest.input;
+        return [c, images.map((img) => alignFace(img, undefined, { width: mi.width, height: mi.height, channels: mi.channels, crop: { mode: 'none' } }).image)];
+      }),
+    );
+    return classify(crops, images.length, opts.tta ?? options.tta ?? false);
+  }
+
+  async function dispose(): Promise<void> {
+    if (disposed) return;
+    disposed = true;
+    await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+  }
+
+  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, dispose };
+}
+
+function eyeDistance(lm: Landmarks5 | undefined): number {
+  return lm === undefined ? Number.NaN : Math.hypot(lm.leftEye.x - lm.rightEye.x, lm.leftEye.y - lm.rightEye.y);
+}
+
+function rollOf(lm: Landmarks5): number {
+  return (Math.atan2(lm.leftEye.y - lm.rightEye.y, lm.leftEye.x - lm.rightEye.x) * 180) / Math.PI;
+}
+
+async function openDetector(store: ModelStore, choice: DetectorName | FaceDetector, opts: { threads?: number }): Promise<FaceDetector | undefined> {
+  if (typeof choice !== 'string') return choice;
+  switch (choice) {
+    case 'none':
+      return undefined;
+    case 'viola-jones':
+      return createViolaJonesDetector();
+    case 'yunet-640':
+      return createYunetDetector({ ...opts, modelPath: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
+    case 'yunet': {
+      // The dynamic-size export is faster (no padding to 640×640) but has no public URL; fall back
+      // to the downloadable fixed-size export when it is not installed.
+      let path: string;
+      try {
+        path = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
+      } catch (e) {
+        if (!(e instanceof ModelError) || e.code !== 'MODEL_NOT_FOUND') throw e;
+        path = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
+      }
+      return createYunetDetector({ ...opts, modelPath: path });
+    }
+    default:
+      throw new OptionError(`unknown detector "${String(choice)}"; use yunet, yunet-640, viola-jones or none`);
+  }
+}
+
+/** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */
+async function planModels(store: ModelStore, options: AnalyzerOptions) {
+  const resolved = await Promise.all((options.models ?? []).map((m) => store.resolveModel(m)));
+  const covered = new Set(resolved.flatMap((r) => r.manifest.outputs.map((o) => o.task)));
+  const asked = options.tasks;
+  const candidates = asked ?? Object.keys(DEFAULT_TASK_MODELS);
+  for (const task of candidates) {
+    if (covered.has(task)) continue;
+    const id = DEFAULT_TASK_MODELS[task];
+    if (id === undefined) {
+      throw new OptionError(`no model answers task "${task}"; known tasks: ${Object.keys(DEFAULT_TASK_MODELS).join(', ')}, or pass a model that lists it`);
+    }
+    try {
+      const r = await store.resolveModel(id);
+      resolved.push(r);
+      r.manifest.outputs.forEach((o) => covered.add(o.task));
+    } catch (e) {
+      // Unrequested default whose model is not installed: leave the task out.
+      if (asked === undefined && e instanceof ModelError && e.code === 'MODEL_NOT_FOUND') continue;
+      throw e;
+    }
+  }
+  return resolved;
+}

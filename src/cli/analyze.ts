@@ -1,0 +1,143 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.js';
+import { writeAnnotated } from '../annotate.js';
+import { OptionError } from '../errors.js';
+import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
+import { expandInputs } from './inputs.js';
+import { createProgress } from './progress.js';
+
+export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
+
+Detects faces and reads their attributes. Directories are searched recursively for images.
+
+Options:
+  --format json|jsonl|csv   output format (default: json)
+  --out FILE                write results to FILE (default: stdout)
+  --tasks a,b               tasks to run (default: every installed default task)
+  --model ID|PATH           extra model to load (repeatable)
+  --detector NAME           yunet | yunet-640 | viola-jones | none (default: yunet)
+  --score-threshold X       minimum detector score (default: 0.6)
+  --max-faces N             at most N faces per image (default: 100)
+  --min-face N              ignore faces smaller than N px (default: 20)
+  --tta                     average each face with its mirror image
+  --annotate DIR            write each image with boxes, landmarks and labels into DIR
+  --concurrency N           images in flight (default: 2)
+  --threads N               ONNX Runtime threads per model (default: one per core)
+  --models-dir DIR          where models are looked up first (default: $FACESENSE_MODELS)
+  --strict                  exit non-zero if any input fails
+  -h, --help                this text
+
+Exit code: 0 when at least one input was analysed (errors are reported per file), 1 when every
+input failed (or any, with --strict), 2 for a usage error.`;
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new OptionError(`--${name} must be a number (got "${v}")`);
+  return n;
+}
+
+export async function runAnalyze(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string', default: 'json' },
+      out: { type: 'string' },
+      tasks: { type: 'string' },
+      model: { type: 'string', multiple: true },
+      detector: { type: 'string', default: 'yunet' },
+      'score-threshold': { type: 'string' },
+      'max-faces': { type: 'string' },
+      'min-face': { type: 'string' },
+      tta: { type: 'boolean', default: false },
+      annotate: { type: 'string' },
+      concurrency: { type: 'string' },
+      threads: { type: 'string' },
+      'models-dir': { type: 'string' },
+      strict: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${ANALYZE_USAGE}\n`);
+    return 0;
+  }
+  const format = values.format as OutputFormat;
+  if (!['json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be json, jsonl or csv (got "${values.format}")`);
+  if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
+  if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
+  const detect = {
+    ...(values['score-threshold'] === undefined ? {} : { scoreThreshold: num(values['score-threshold'], 'score-threshold')! }),
+    ...(values['max-faces'] === undefined ? {} : { maxFaces: num(values['max-faces'], 'max-faces')! }),
+    ...(values['min-face'] === undefined ? {} : { minFacePx: num(values['min-face'], 'min-face')! }),
+  };
+  const threads = num(values.threads, 'threads');
+  const analyzer = await createAnalyzer({
+    detector: values.detector as DetectorName,
+    ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
+    ...(values.model === undefined ? {} : { models: values.model }),
+    ...(threads === undefined ? {} : { threads }),
+    detect,
+    tta: values.tta,
+    ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
+  });
+  const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
+  const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
+  if (values.annotate !== undefined) await mkdir(values.annotate, { recursive: true });
+
+  let images = 0;
+  let failed = 0;
+  let faces = 0;
+  const t0 = Date.now();
+  const progress = createProgress('analyze');
+  try {
+    // Task labels for CSV columns come from the loaded models, so the header is known up front.
+    const tasks = analyzer.tasks;
+    if (format === 'csv') await write(`${csvLine(csvHeader(tasks))}\n`);
+    if (format === 'json') await write('[\n');
+    const listingErrors: BatchItem[] = [];
+    const paths = (async function* () {
+      for await (const e of expandInputs(positionals)) {
+        if ('error' in e) listingErrors.push({ ok: false, source: e.path, error: e.error });
+        else yield e.path;
+      }
+    })();
+    const emit = async (item: BatchItem) => {
+      images++;
+      if (item.ok) faces += item.result.faces.length;
+      else failed++;
+      if (format === 'csv') for (const row of csvRows(item, tasks)) await write(`${csvLine(row)}\n`);
+      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item))}${format === 'jsonl' ? '\n' : ''}`);
+      if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
+      progress.tick();
+    };
+    const concurrency = num(values.concurrency, 'concurrency') ?? 2;
+    for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
+      for (const e of listingErrors.splice(0)) await emit(e);
+      if (item.ok && values.annotate !== undefined) {
+        const ext = extname(item.source).toLowerCase();
+        const target = join(values.annotate, `${basename(item.source, extname(item.source))}.annotated${['.png', '.webp'].includes(ext) ? ext : '.jpg'}`);
+        await writeAnnotated(item.source, item.result.faces, target);
+      }
+      await emit(item);
+    }
+    for (const e of listingErrors.splice(0)) await emit(e);
+    if (format === 'json') await write('\n]\n');
+  } finally {
+    progress.done();
+    await analyzer.dispose();
+    if (out !== process.stdout) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
+  }
+  const secs = (Date.now() - t0) / 1000;
+  process.stderr.write(
+    `analyzed ${images - failed}/${images} inputs, ${faces} faces, ${failed} errors in ${secs.toFixed(1)} s` +
+      ` (detector ${analyzer.detectorName}; tasks ${analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'})\n`,
+  );
+  if (images === 0) return 1;
+  if (failed === images) return 1;
+  return values.strict && failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,49 @@
+import { FacesenseError } from '../errors.js';
+import { ANALYZE_USAGE, runAnalyze } from './analyze.js';
+
+const USAGE = `facesense — face attribute analysis and the toolkit to train and evaluate its models
+
+Usage: facesense <command> [options]
+
+Commands:
+  analyze <inputs>...   detect faces in photos and read their attributes
+  prepare               turn a dataset into a training pack
+  train                 train a model from a config (PyTorch) and export it to ONNX
+
+Run \`facesense <command> --help\` for a command's options.`;
+
+type Command = (args: string[]) => Promise<number>;
+
+/** Commands are loaded lazily so that `analyze` does not pay for the others' imports. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  analyze: async () => runAnalyze,
+  prepare: async () => (await import('./prepare.js')).runPrepare,
+  train: async () => (await import('./train.js')).runTrain,
+};
+
+/** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return cmd === undefined ? 2 : 0;
+  }
+  const load = COMMANDS[cmd];
+  if (load === undefined) {
+    process.stderr.write(`facesense: unknown command "${cmd}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (e) {
+    if (e instanceof FacesenseError) {
+      process.stderr.write(`facesense ${cmd}: ${e.message} [${e.code}]\n`);
+      return e.code === 'INVALID_OPTION' ? 2 : 1;
+    }
+    if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`facesense ${cmd}: ${e.message}\n\n${cmd === 'analyze' ? ANALYZE_USAGE : ''}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * UTKFace "aligned & cropped" faces: `<age>_<gender>_<race>_<datetime>.jpg.chip.jpg`.
+ * Targets: age (regression, years), gender (0 male, 1 female), race (White, Black, Asian, Indian,
+ * Others); with an appearance TSV also glasses, beard and moustache.
+ *
+ * UTKFace has no official split, so the split is a stored file list (data/splits/utkface-part1.json,
+ * made by `generateUtkfaceSplit`): results stay comparable across machines and runs.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatasetError } from '../../errors.js';
+import type { DatasetLoader, LabelValue, LoaderOptions, Sample, SampleGroups, TargetSpec } from '../types.js';
+import { compareSplits, compareStrings, findUp, isDirectory, isImageFile, listDir, makeLoader, parseNonNegativeInt, readLines, seededShuffle, type ProblemLog } from './common.js';
+
+export const UTK_GENDERS: readonly string[] = Object.freeze(['male', 'female']);
+export const UTK_RACES: readonly string[] = Object.freeze(['White', 'Black', 'Asian', 'Indian', 'Others']);
+export const APPEARANCE_CLASSES = Object.freeze({
+  glasses: Object.freeze(['none', 'eyeglasses', 'sunglasses']),
+  beard: Object.freeze(['none', 'light', 'heavy']),
+  moustache: Object.freeze(['none', 'light', 'heavy']),
+} as const);
+type AppearanceTarget = keyof typeof APPEARANCE_CLASSES;
+const APPEARANCE_TARGETS = Object.keys(APPEARANCE_CLASSES) as AppearanceTarget[];
+
+export const UTK_TARGETS: readonly TargetSpec[] = Object.freeze([
+  { name: 'age', kind: 'regression' },
+  { name: 'gender', kind: 'class', classes: UTK_GENDERS },
+  { name: 'race', kind: 'class', classes: UTK_RACES },
+]);
+
+/** The split list shipped with the project, relative to the package root. */
+export const DEFAULT_UTK_SPLIT_FILE = 'data/splits/utkface-part1.json';
+export const DEFAULT_UTK_SPLIT_SEED = 2017;
+
+export interface UtkName {
+  readonly age: number;
+  readonly gender: number;
+  readonly race: number;
+}
+
+const NAME = /^(\d+)_(\d+)_(\d+)_(\d+)\./;
+
+/** Parses a UTKFace file name; a string is the reason it is malformed. */
+export function parseUtkName(name: string): UtkName | string {
+  const m = NAME.exec(name);
+  if (m === null) {
+    const fields = (name.split('.')[0] ?? '').split('_').length;
+    return `malformed UTKFace name: expected <age>_<gender>_<race>_<datetime>.jpg.chip.jpg, found ${fields} field(s)${fields === 3 ? ' (one label missing)' : ''}`;
+  }
+  const age = Number.parseInt(m[1] ?? '', 10);
+  const gender = Number.parseInt(m[2] ?? '', 10);
+  const race = Number.parseInt(m[3] ?? '', 10);
+  if (age > 130) return `implausible age ${age} in file name`;
+  if (gender >= UTK_GENDERS.length) return `unknown gender ${gender} in file name (expected 0 male or 1 female)`;
+  if (race >= UTK_RACES.length) return `unknown race ${race} in file name (expected 0..${UTK_RACES.length - 1})`;
+  return { age, gender, race };
+}
+
+/** Age bands for slicing metrics (finer where faces change fastest). */
+export function ageBand(age: number): string {
+  if (age <= 2) return '0-2';
+  if (age <= 9) return '3-9';
+  if (age >= 70) return '70+';
+  const lo = Math.floor(age / 10) * 10;
+  return `${lo}-${lo + 9}`;
+}
+
+export interface UtkSplitFile {
+  readonly format: 'facesense-split';
+  readonly version: 1;
+  readonly dataset: string;
+  readonly seed: number;
+  readonly ratios: Readonly<Record<string, number>>;
+  readonly generator: string;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly splits: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * A seeded 80/10/10 split of file names. Names are sorted first so the result depends only on the
+ * set of names and the seed, not on directory order. UTKFace has no subject ids, so the split is
+ * by image (the best the data allows).
+ */
+export function generateUtkfaceSplit(names: readonly string[], seed = DEFAULT_UTK_SPLIT_SEED, dataset = 'utkface/crop_part1'): UtkSplitFile {
+  const shuffled = seededShuffle([...new Set(names)].sort(compareStrings), seed);
+  const nTrain = Math.round(shuffled.length * 0.8);
+  const nVal = Math.round(shuffled.length * 0.1);
+  const splits = {
+    train: shuffled.slice(0, nTrain).sort(compareStrings),
+    val: shuffled.slice(nTrain, nTrain + nVal).sort(compareStrings),
+    test: shuffled.slice(nTrain + nVal).sort(compareStrings),
+  };
+  return {
+    format: 'facesense-split',
+    version: 1,
+    dataset,
+    seed,
+    ratios: { train: 0.8, val: 0.1, test: 0.1 },
+    generator: 'generateUtkfaceSplit (src/data/loaders/utkface.ts): sort names, mulberry32-seeded Fisher-Yates shuffle, first 80% train, next 10% val, rest test',
+    counts: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
+    splits,
+  };
+}
+
+/** Writes the split list for every image in `imageDir` (e.g. /data/utkface/crop_part1). */
+export async function writeUtkfaceSplitFile(imageDir: string, outFile: string, seed = DEFAULT_UTK_SPLIT_SEED): Promise<UtkSplitFile> {
+  const names = (await listDir(imageDir, 'UTKFace folder')).filter((e) => e.isFile() && isImageFile(e.name)).map((e) => e.name);
+  const split = generateUtkfaceSplit(names, seed);
+  await writeFile(outFile, `${JSON.stringify(split, null, 1)}\n`);
+  return split;
+}
+
+export async function readUtkSplitFile(path: string): Promise<UtkSplitFile> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (cause) {
+    throw new DatasetError('INPUT_NOT_FOUND', 'cannot read UTKFace split file (JSON)', { source: path, cause });
+  }
+  const splits = (parsed as { splits?: unknown } | null)?.splits;
+  if (typeof splits !== 'object' || splits === null || !Object.values(splits).every((v) => Array.isArray(v) && v.every((n) => typeof n === 'string'))) {
+    throw new DatasetError('DATASET_INVALID', 'split file has no "splits": { <split>: [file names] }', { source: path });
+  }
+  return parsed as UtkSplitFile;
+}
+
+/** Finds the project's default split file from this module's location. */
+export async function defaultUtkSplitFile(): Promise<string> {
+  const found = await findUp(dirname(fileURLToPath(import.meta.url)), DEFAULT_UTK_SPLIT_FILE);
+  if (found === undefined) throw new DatasetError('INPUT_NOT_FOUND', `cannot find ${DEFAULT_UTK_SPLIT_FILE} above this package's modules; pass splitFile`);
+  return found;
+}
+
+interface AppearanceRow {
+  readonly line: number;
+  readonly labels: Readonly<Record<AppearanceTarget, number>>;
+}
+
+/** Reads the appearance TSV (file, glasses, beard, moustache, unsure, annotators), by file name. */
+export async function readAppearanceTsv(path: string, log: ProblemLog): Promise<Map<string, AppearanceRow>> {
+  const rows = new Map<string, AppearanceRow>();
+  let cols: Record<'file' | AppearanceTarget, number> | undefined;
+  for await (const { line, text } of readLines(path, 'appearance TSV')) {
+    const cells = text.split('\t').map((c) => c.trim());
+    if (line === 1) {
+      const at = (n: string): number => cells.indexOf(n);
+      cols = { file: at('file'), glasses: at('glasses'), beard: at('beard'), moustache: at('moustache') };
+      const missing = Object.entries(cols).filter(([, i]) => i < 0).map(([n]) => n);
+      if (missing.length > 0) throw new DatasetError('DATASET_INVALID', `line 1: header lacks column(s) ${missing.join(', ')}`, { source: path });
+      continue;
+    }
+    if (text.trim() === '' || cols === undefined) continue;
+    const file = cells[cols.file] ?? '';
+    const labels: Partial<Record<AppearanceTarget, number>> = {};
+    let bad: string | undefined;
+    for (const t of APPEARANCE_TARGETS) {
+      const raw = cells[cols[t]] ?? '';
+      const v = parseNonNegativeInt(raw);
+      if (v === undefined || v >= APPEARANCE_CLASSES[t].length) {
+        bad = `${t} is ${JSON.stringify(raw)} (expected 0..${APPEARANCE_CLASSES[t].length - 1})`;
+        break;
+      }
+      labels[t] = v;
+    }
+    if (file === '') bad = 'empty file name';
+    else if (rows.has(file)) bad = `duplicate row for ${file}`;
+    if (bad !== undefined) {
+      log.error(path, line, bad);
+      continue;
+    }
+    rows.set(file, { line, labels: labels as Record<AppearanceTarget, number> });
+  }
+  return rows;
+}
+
+export interface UtkfaceOptions extends LoaderOptions {
+  /** Folder of images, or a folder holding `crop_part1/`. */
+  readonly root: string;
+  /** Split list; defaults to the project's data/splits/utkface-part1.json. */
+  readonly splitFile?: string;
+  /** Optional appearance labels TSV joined by file name. */
+  readonly appearance?: string;
+}
+
+export function utkfaceTargets(withAppearance: boolean): readonly TargetSpec[] {
+  return withAppearance ? [...UTK_TARGETS, ...APPEARANCE_TARGETS.map((name): TargetSpec => ({ name, kind: 'class', classes: APPEARANCE_CLASSES[name] }))] : UTK_TARGETS;
+}
+
+export function createUtkfaceLoader(options: UtkfaceOptions): DatasetLoader {
+  const targets = utkfaceTargets(options.appearance !== undefined);
+  return makeLoader('utkface', options.root, targets, options.strict ?? false, async function* (log): AsyncGenerator<Sample> {
+    const imageDir = (await isDirectory(join(options.root, 'crop_part1'))) ? join(options.root, 'crop_part1') : options.root;
+    const splitPath = options.splitFile ?? (await defaultUtkSplitFile());
+    const splitFile = await readUtkSplitFile(splitPath);
+    const onDisk = new Set((await listDir(imageDir, 'UTKFace folder')).filter((e) => e.isFile() && isImageFile(e.name)).map((e) => e.name));
+    const appearance = options.appearance === undefined ? undefined : await readAppearanceTsv(options.appearance, log);
+
+    const listed = new Map<string, string>();
+    const splitNames = Object.keys(splitFile.splits).sort(compareSplits);
+    for (const split of splitNames) {
+      for (const name of splitFile.splits[split] ?? []) {
+        const earlier = listed.get(name);
+        if (earlier !== undefined) {
+          log.error(splitPath, undefined, `${name} is listed in both ${earlier} and ${split}; kept in ${earlier}`);
+          continue;
+        }
+        listed.set(name, split);
+      }
+    }
+    for (const name of [...onDisk].sort(compareStrings)) {
+      if (!listed.has(name)) log.exclude(join(imageDir, name), undefined, `not in the split list ${splitPath}`);
+    }
+    if (appearance !== undefined && options.appearance !== undefined) {
+      for (const [name, row] of appearance) {
+        if (!onDisk.has(name)) log.error(options.appearance, row.line, `${name}: no such image in ${imageDir}`, 'INPUT_NOT_FOUND');
+      }
+    }
+
+    for (const split of splitNames) {
+      for (const name of splitFile.splits[split] ?? []) {
+        if (listed.get(name) !== split) continue;
+        const path = join(imageDir, name);
+        if (!onDisk.has(name)) {
+          log.error(path, undefined, `listed in ${splitPath} (${split}) but not found`, 'INPUT_NOT_FOUND');
+          continue;
+        }
+        const parsed = parseUtkName(name);
+        if (typeof parsed === 'string') {
+          log.error(path, undefined, parsed);
+          continue;
+        }
+        const labels: Record<string, LabelValue> = { age: parsed.age, gender: parsed.gender, race: parsed.race };
+        const extra = appearance?.get(name);
+        if (extra !== undefined) Object.assign(labels, extra.labels);
+        const groups: SampleGroups = { gender: UTK_GENDERS[parsed.gender] ?? '?', race: UTK_RACES[parsed.race] ?? '?', ageBand: ageBand(parsed.age) };
+        yield { id: name, file: path, split, image: { kind: 'file', path }, labels, groups };
+      }
+    }
+  });
+}

@@ -1,0 +1,24 @@
+/** facesense: face attribute analysis on ONNX Runtime. Public API. */
+export { createAnalyzer, DEFAULT_TASK_MODELS } from './analyzer.js';
+export type { Analyzer, AnalyzerOptions, AnalyzeOptions, BatchItem, DetectorName, FaceResult, ImageResult, StageTimings } from './analyzer.js';
+export { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
+export type { DecodeOptions } from './decode.js';
+export { alignFace, cropTransform, warpAffine, mapToInput, invertAffine } from './align.js';
+export type { Affine, AlignOptions, AlignedFace } from './align.js';
+export { normaliseInto, flipHorizontal } from './normalise.js';
+export { decodeOutput, softmax, sigmoid } from './postprocess.js';
+export type { TaskResult } from './postprocess.js';
+export { createClassifier } from './infer.js';
+export type { Classifier, RawOutputs } from './infer.js';
+export { createYunetDetector } from './detect/yunet.js';
+export { createViolaJonesDetector } from './detect/viola-jones/index.js';
+export { DEFAULT_DETECT_OPTIONS } from './detect/types.js';
+export type { DetectOptions, FaceDetector } from './detect/types.js';
+export { nms, iou } from './detect/nms.js';
+export { createModelStore } from './models/store.js';
+export type { ModelStore, ModelStoreOptions, ResolvedModel } from './models/store.js';
+export { WEIGHTS_REGISTRY } from './models/registry.js';
+export { validateManifest } from './models/manifest.js';
+export type { ModelManifest, ModelInput, ModelOutput, CropSpec, Normalisation } from './models/manifest.js';
+export * from './errors.js';
+export type * from './types.js';

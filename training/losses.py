@@ -1,0 +1,168 @@
+"""Losses, all *masked*: a row whose target is missing (class −1, NaN row; docs/pack-format.md)
+contributes nothing, so a joint multi-task pack trains only the heads each row has labels for
+(paper 000 §5 joint network, paper 003 §7.11 multi-task). Each loss is averaged over the rows that
+have the target; when a batch has none the loss is an exact zero that keeps the graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Tensor = torch.Tensor
+
+#: loss name → the target kinds it accepts.
+LOSSES = {
+    "ce": ("class",),
+    "weighted_ce": ("class",),
+    "soft_ce": ("distribution",),
+    "majority_ce": ("distribution",),
+    "bce": ("multilabel", "distribution"),
+    "l1": ("regression",),
+    "smooth_l1": ("regression",),
+    "mse": ("regression",),
+}
+DEFAULT_LOSS = {"class": "ce", "distribution": "soft_ce", "multilabel": "bce", "regression": "l1"}
+
+
+def _zero(logits: Tensor) -> Tensor:
+    return logits.sum() * 0.0
+
+
+def class_weights(counts: Sequence[float], mode: str = "balanced", beta: float = 0.999) -> Tensor:
+    """Per-class weights from training counts (paper 001's remedy for FairFace's imbalance).
+
+    ``balanced``: N / (K·n_k) (inverse frequency, scikit-learn's convention: mean weight over
+    samples is 1). ``sqrt``: the square root of that, a milder correction. ``effective``: Cui et
+    al. 2019, (1 − β) / (1 − β^n_k), rescaled to mean 1 over samples. Empty classes get weight 0.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    k, total = len(n), n.sum()
+    if total <= 0:
+        raise ValueError("class_weights: no samples")
+    w = np.zeros(k)
+    have = n > 0
+    if mode in ("balanced", "sqrt"):
+        w[have] = total / (have.sum() * n[have])
+        if mode == "sqrt":
+            w = np.sqrt(w)
+    elif mode == "effective":
+        w[have] = (1 - beta) / (1 - beta ** n[have])
+    else:
+        raise ValueError(f"class weight mode must be balanced, sqrt or effective, got {mode!r}")
+    w *= total / (w * n).sum()  # mean weight per training sample = 1: the lr keeps its meaning
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def masked_cross_entropy(logits: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                         label_smoothing: float = 0.0) -> Tuple[Tensor, int]:
+    """Cross-entropy over rows with ``target >= 0``. With ``weight`` it is PyTorch's weighted mean
+    Σ w_y·ℓ / Σ w_y. Returns (loss, number of rows used)."""
+    keep = target >= 0
+    n = int(keep.sum())
+    if n == 0:
+        return _zero(logits), 0
+    return F.cross_entropy(logits[keep], target[keep], weight=weight, label_smoothing=label_smoothing), n
+
+
+def _complete_rows(target: Tensor) -> Tensor:
+    return ~torch.isnan(target).any(dim=1)
+
+
+def soft_cross_entropy(logits: Tensor, dist: Tensor, label_smoothing: float = 0.0) -> Tuple[Tensor, int]:
+    """Cross-entropy to a target distribution, −Σ_k p_k log q_k (Barsoum et al. 2016's FER+ "CE"
+    scheme; paper 003 eq. 7.1). Rows of NaN are missing. Rows are renormalised to sum 1."""
+    keep = _complete_rows(dist)
+    n = int(keep.sum())
+    if n == 0:
+        return _zero(logits), 0
+    p = dist[keep]
+    p = p / p.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    if label_smoothing > 0:
+        p = p * (1 - label_smoothing) + label_smoothing / p.shape[1]
+    return -(p * F.log_softmax(logits[keep], dim=1)).sum(dim=1).mean(), n
+
+
+def majority_cross_entropy(logits: Tensor, dist: Tensor, label_smoothing: float = 0.0) -> Tuple[Tensor, int]:
+    """Barsoum's "majority vote" scheme: hard cross-entropy to the argmax of the distribution."""
+    keep = _complete_rows(dist)
+    n = int(keep.sum())
+    if n == 0:
+        return _zero(logits), 0
+    return F.cross_entropy(logits[keep], dist[keep].argmax(dim=1), label_smoothing=label_smoothing), n
+
+
+def masked_bce(logits: Tensor, target: Tensor, pos_weight: Optional[Tensor] = None) -> Tuple[Tensor, int]:
+    """Multi-label binary cross-entropy with logits; NaN entries (or rows) are missing and skipped.
+    Averaged over the present entries; returns (loss, number of rows with any entry)."""
+    present = ~torch.isnan(target)
+    rows = int(present.any(dim=1).sum())
+    if rows == 0:
+        return _zero(logits), 0
+    t = torch.where(present, target, torch.zeros_like(target))
+    per = F.binary_cross_entropy_with_logits(logits, t, reduction="none", pos_weight=pos_weight)
+    return (per * present).sum() / present.sum(), rows
+
+
+def masked_regression(pred: Tensor, target: Tensor, kind: str = "l1") -> Tuple[Tensor, int]:
+    """L1 / smooth-L1 / MSE between a 1-output head and a float target; NaN targets are missing."""
+    pred = pred.reshape(pred.shape[0], -1)[:, 0]
+    keep = ~torch.isnan(target)
+    n = int(keep.sum())
+    if n == 0:
+        return _zero(pred), 0
+    fn = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "mse": F.mse_loss}[kind]
+    return fn(pred[keep], target[keep]), n
+
+
+@dataclass
+class TaskLoss:
+    """How one head is trained: which loss, its weight in the total and its options."""
+
+    task: str
+    kind: str  # target kind (class, distribution, multilabel, regression)
+    loss: str
+    weight: float = 1.0
+    label_smoothing: float = 0.0
+    class_weight: Optional[Tensor] = None
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"task {self.task!r}: unknown loss {self.loss!r}; known: {sorted(LOSSES)}")
+        if self.kind not in LOSSES[self.loss]:
+            raise ValueError(f"task {self.task!r}: loss {self.loss!r} does not fit a {self.kind} target "
+                             f"(it takes {', '.join(LOSSES[self.loss])})")
+
+    def __call__(self, logits: Tensor, target: Tensor) -> Tuple[Tensor, int]:
+        if self.loss in ("ce", "weighted_ce"):
+            return masked_cross_entropy(logits, target, self.class_weight, self.label_smoothing)
+        if self.loss == "soft_ce":
+            return soft_cross_entropy(logits, target, self.label_smoothing)
+        if self.loss == "majority_ce":
+            return majority_cross_entropy(logits, target, self.label_smoothing)
+        if self.loss == "bce":
+            return masked_bce(logits, target)
+        return masked_regression(logits, target, self.loss)
+
+
+class MultiTaskLoss(nn.Module):
+    """Σ_t weight_t · loss_t over the heads; each head's loss uses only the rows labelled for it."""
+
+    def __init__(self, tasks: Sequence[TaskLoss]) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+
+    def forward(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tuple[Tensor, Dict[str, Tuple[float, int]]]:
+        total: Optional[Tensor] = None
+        parts: Dict[str, Tuple[float, int]] = {}
+        for t in self.tasks:
+            value, n = t(outputs[t.task], targets[t.task])
+            parts[t.task] = (float(value.detach()), n)
+            term = t.weight * value
+            total = term if total is None else total + term
+        assert total is not None, "MultiTaskLoss needs at least one task"
+        return total, parts
