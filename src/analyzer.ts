@@ -2,7 +2,6 @@ import { alignFace } from './align.js';
 import { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
-import { createViolaJonesDetector } from './detect/viola-jones/index.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
 import { createClassifier, type Classifier } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
@@ -231,7 +230,7 @@ async function openDetector(store: ModelStore, choice: DetectorName | FaceDetect
     case 'none':
       return undefined;
     case 'viola-jones':
-      return createViolaJonesDetector();
+      return (await import('./detect/viola-jones/index.js')).createViolaJonesDetector();
     case 'yunet-640':
       return createYunetDetector({ ...opts, modelPath: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
     case 'yunet': {

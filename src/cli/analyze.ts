@@ -22,6 +22,7 @@ Options:
   --score-threshold X       minimum detector score (default: 0.6)
   --max-faces N             at most N faces per image (default: 100)
   --min-face N              ignore faces smaller than N px (default: 20)
+  --pixel-limit N           refuse images over N pixels (default: 100000000)
   --tta                     average each face with its mirror image
   --annotate DIR            write each image with boxes, landmarks and labels into DIR
   --concurrency N           images in flight (default: 2)
@@ -54,6 +55,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       'max-faces': { type: 'string' },
       'min-face': { type: 'string' },
       tta: { type: 'boolean', default: false },
+      'pixel-limit': { type: 'string' },
       annotate: { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
@@ -76,11 +78,13 @@ export async function runAnalyze(args: string[]): Promise<number> {
     ...(values['min-face'] === undefined ? {} : { minFacePx: num(values['min-face'], 'min-face')! }),
   };
   const threads = num(values.threads, 'threads');
+  const pixelLimit = num(values['pixel-limit'], 'pixel-limit');
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
     ...(values.model === undefined ? {} : { models: values.model }),
     ...(threads === undefined ? {} : { threads }),
+    ...(pixelLimit === undefined ? {} : { pixelLimit }),
     detect,
     tta: values.tta,
     ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),

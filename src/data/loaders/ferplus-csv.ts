@@ -90,7 +90,7 @@ export function createFerplusCsvLoader(options: FerplusCsvOptions): DatasetLoade
       const extra = await pixelRows.next();
       if (extra.done !== true) log.error(pixelsFile, extra.value.line, `has more rows than ${labelsFile} (${lastLine - 1} rows); the files are not row-aligned`);
     } finally {
-      await pixelRows.return?.();
+      await pixelRows.return?.(undefined);
     }
   });
 }

@@ -133,13 +133,13 @@ function checkLayout(compiled: CompiledCascade, integral: IntegralImage): void {
 /** Variance normalisation, then the stages. `p` is the window's top-left index in the sum plane. */
 function runAt(c: CompiledCascade, d: Float64Array, p: number): number {
   const no = c.normOffsets;
-  const n0 = p + (no[0] ?? 0);
-  const n1 = p + (no[1] ?? 0);
-  const n2 = p + (no[2] ?? 0);
-  const n3 = p + (no[3] ?? 0);
+  const n0 = p + no[0]!;
+  const n1 = p + no[1]!;
+  const n2 = p + no[2]!;
+  const n3 = p + no[3]!;
   const q = c.sqsumOffset;
-  const sum = (d[n0] ?? 0) - (d[n1] ?? 0) - (d[n2] ?? 0) + (d[n3] ?? 0);
-  const sqsum = (d[q + n0] ?? 0) - (d[q + n1] ?? 0) - (d[q + n2] ?? 0) + (d[q + n3] ?? 0);
+  const sum = d[n0]! - d[n1]! - d[n2]! + d[n3]!;
+  const sqsum = d[q + n0]! - d[q + n1]! - d[q + n2]! + d[q + n3]!;
   const area = c.normArea;
   const nf = area * sqsum - sum * sum;
   if (nf <= 0) return WINDOW_REJECTED;
@@ -153,11 +153,11 @@ function nodeValue(ofs: Int32Array, wts: Float32Array, d: Float64Array, p: numbe
   const o = n * 12;
   const w = n * 3;
   let f =
-    (wts[w] ?? 0) * ((d[p + (ofs[o] ?? 0)] ?? 0) - (d[p + (ofs[o + 1] ?? 0)] ?? 0) - (d[p + (ofs[o + 2] ?? 0)] ?? 0) + (d[p + (ofs[o + 3] ?? 0)] ?? 0)) +
-    (wts[w + 1] ?? 0) * ((d[p + (ofs[o + 4] ?? 0)] ?? 0) - (d[p + (ofs[o + 5] ?? 0)] ?? 0) - (d[p + (ofs[o + 6] ?? 0)] ?? 0) + (d[p + (ofs[o + 7] ?? 0)] ?? 0));
-  const w2 = wts[w + 2] ?? 0;
+    wts[w]! * (d[p + ofs[o]!]! - d[p + ofs[o + 1]!]! - d[p + ofs[o + 2]!]! + d[p + ofs[o + 3]!]!) +
+    wts[w + 1]! * (d[p + ofs[o + 4]!]! - d[p + ofs[o + 5]!]! - d[p + ofs[o + 6]!]! + d[p + ofs[o + 7]!]!);
+  const w2 = wts[w + 2]!;
   if (w2 !== 0) {
-    f += w2 * ((d[p + (ofs[o + 8] ?? 0)] ?? 0) - (d[p + (ofs[o + 9] ?? 0)] ?? 0) - (d[p + (ofs[o + 10] ?? 0)] ?? 0) + (d[p + (ofs[o + 11] ?? 0)] ?? 0));
+    f += w2 * (d[p + ofs[o + 8]!]! - d[p + ofs[o + 9]!]! - d[p + ofs[o + 10]!]! + d[p + ofs[o + 11]!]!);
   }
   return Math.fround(Math.fround(f) * invNorm);
 }
@@ -170,13 +170,13 @@ function runStumps(c: CompiledCascade, d: Float64Array, p: number, invNorm: numb
   const stageThr = c.stageThreshold;
   let t = 0;
   for (let s = 0; s < stageCount; s++) {
-    const end = stageTreeStart[s + 1] ?? 0;
+    const end = stageTreeStart[s + 1]!;
     let acc = 0;
     for (; t < end; t++) {
       const value = nodeValue(ofs, wts, d, p, t, invNorm);
-      acc += value < (nodeThreshold[t] ?? 0) ? leafValues[2 * t] ?? 0 : leafValues[2 * t + 1] ?? 0;
+      acc += value < nodeThreshold[t]! ? leafValues[2 * t]! : leafValues[2 * t + 1]!;
     }
-    if (acc < (stageThr[s] ?? 0)) return s;
+    if (acc < stageThr[s]!) return s;
   }
   return stageCount;
 }
@@ -189,19 +189,19 @@ function runTrees(c: CompiledCascade, d: Float64Array, p: number, invNorm: numbe
   const stageThr = c.stageThreshold;
   let t = 0;
   for (let s = 0; s < stageCount; s++) {
-    const end = stageTreeStart[s + 1] ?? 0;
+    const end = stageTreeStart[s + 1]!;
     let acc = 0;
     for (; t < end; t++) {
-      const root = treeNodeStart[t] ?? 0;
+      const root = treeNodeStart[t]!;
       let idx = 0;
       do {
         const n = root + idx;
         const value = nodeValue(ofs, wts, d, p, n, invNorm);
-        idx = value < (nodeThreshold[n] ?? 0) ? nodeLeft[n] ?? 0 : nodeRight[n] ?? 0;
+        idx = value < nodeThreshold[n]! ? nodeLeft[n]! : nodeRight[n]!;
       } while (idx > 0);
-      acc += leafValues[(treeLeafStart[t] ?? 0) - idx] ?? 0;
+      acc += leafValues[treeLeafStart[t]! - idx]!;
     }
-    if (acc < (stageThr[s] ?? 0)) return s;
+    if (acc < stageThr[s]!) return s;
   }
   return stageCount;
 }

@@ -1,0 +1,193 @@
+/**
+ * `facesense prepare`: turns a dataset in one of the supported layouts into a training pack
+ * (docs/pack-format.md). Progress goes to stderr, the summary to stdout.
+ * Exit codes: 0 done, 1 dataset problem (any error under --strict, or an unreadable dataset),
+ * 2 usage error.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isFacesenseError, OptionError } from '../errors.js';
+import { findUp } from '../data/loaders/common.js';
+import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
+import { writePack, type PackMeta, type PackProgress } from '../data/pack.js';
+
+export const PREPARE_USAGE = `Usage: facesense prepare --layout <layout> --root DIR --out DIR [options]
+
+Writes a training pack (<split>_x.npy, <split>_<target>.npy, meta.json) from a face dataset.
+
+Layouts:
+  fer2013-csv       Kaggle fer2013.csv (--root is the file or its folder)
+  fer2013-folders   {train,test}/<class>/<Usage>_<id>.jpg
+  ferplus-folders   FER2013{Train,Valid,Test}/fer%07d.png + label.csv
+  ferplus-csv       fer2013new.csv (--root) joined with Kaggle fer2013.csv (--fer2013-csv)
+  utkface           <age>_<gender>_<race>_<datetime>.jpg.chip.jpg, split from data/splits/utkface-part1.json
+  ckplus            CK+48/<emotion>/S<subj>_<seq>_<frame>.png or the original CK+ release;
+                    splits are subject-independent folds fold0..fold<k-1>
+  folders           <root>/[<split>/]<class>/*.{jpg,png,...}
+
+Options:
+  --layout NAME         dataset layout (above)
+  --root DIR            dataset root
+  --out DIR             pack folder to write
+  --size N              output height and width in pixels (default 48)
+  --channels 1|3        gray or RGB (default 1)
+  --fer2013-csv FILE    ferplus-csv: Kaggle fer2013.csv with the pixels
+  --appearance FILE     utkface: glasses/beard/moustache labels TSV, joined by file name
+  --split-file FILE     utkface: split list (default: the project's data/splits/utkface-part1.json)
+  --folds K             ckplus: number of subject-independent folds (default 10; 1 = no folds)
+  --strict              stop at the first malformed row or undecodable image (exit 1)
+  --limit N             keep at most N samples per split (quick runs)
+  -h, --help            show this help
+`;
+
+export interface PrepareIO {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+const PROCESS_IO: PrepareIO = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+const MAX_LISTED_PROBLEMS = 5;
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number.parseInt(value, 10) < 1) throw new OptionError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return Number.parseInt(value, 10);
+}
+
+async function packageVersion(): Promise<string> {
+  const path = await findUp(dirname(fileURLToPath(import.meta.url)), 'package.json');
+  if (path === undefined) return 'unknown';
+  try {
+    const pkg = JSON.parse(await readFile(path, 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function formatProgress(p: PackProgress): string {
+  const splits = Object.entries(p.bySplit)
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ');
+  return `prepare: ${p.written} written${splits === '' ? '' : ` (${splits})`}, ${p.skipped} skipped, ${(p.elapsedMs / 1000).toFixed(1)} s\n`;
+}
+
+export function formatSummary(meta: PackMeta, dir: string, elapsedMs: number): string {
+  const lines: string[] = [];
+  const { height, width, channels } = meta.image;
+  lines.push(`Pack written to ${dir} (${meta.source.layout}, ${height}x${width}x${channels}) in ${(elapsedMs / 1000).toFixed(1)} s`);
+  const names = Object.keys(meta.splits);
+  const pad = Math.max(5, ...names.map((n) => n.length));
+  for (const name of names) {
+    const s = meta.splits[name];
+    if (s === undefined) continue;
+    const classes = Object.entries(s.perClass)
+      .map(([t, counts]) => `${t}: ${Object.entries(counts).map(([c, n]) => `${c} ${n}`).join(', ')}`)
+      .join('; ');
+    lines.push(`  ${name.padEnd(pad)} ${String(s.count).padStart(6)}${classes === '' ? '' : `  ${classes}`}`);
+  }
+  const items = meta.skipped.items;
+  const errors = items.filter((p) => p.kind === 'error').length;
+  lines.push(`Skipped: ${meta.skipped.count} (${errors} errors, ${items.length - errors} excluded by protocol)`);
+  for (const p of items.slice(0, MAX_LISTED_PROBLEMS)) lines.push(`  ${p.file}${p.line === undefined ? '' : `:${p.line}`}: ${p.reason}`);
+  if (meta.skipped.count > MAX_LISTED_PROBLEMS) lines.push(`  ... and ${meta.skipped.count - MAX_LISTED_PROBLEMS} more (meta.json lists them)`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        layout: { type: 'string' },
+        root: { type: 'string' },
+        out: { type: 'string' },
+        size: { type: 'string' },
+        channels: { type: 'string' },
+        'fer2013-csv': { type: 'string' },
+        appearance: { type: 'string' },
+        'split-file': { type: 'string' },
+        folds: { type: 'string' },
+        strict: { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (e) {
+    io.stderr(`facesense prepare: ${e instanceof Error ? e.message : String(e)}\n\n${PREPARE_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(PREPARE_USAGE);
+    return 0;
+  }
+
+  let layout;
+  let size: number;
+  let channels: 1 | 3;
+  let limit: number | undefined;
+  let folds: number | undefined;
+  try {
+    const missing = (['layout', 'root', 'out'] as const).filter((k) => values[k] === undefined);
+    if (missing.length > 0) throw new OptionError(`missing ${missing.map((k) => `--${k}`).join(', ')}`);
+    layout = values.layout ?? '';
+    if (!isLayoutName(layout)) throw new OptionError(`unknown --layout ${JSON.stringify(layout)} (expected one of ${LAYOUTS.join(', ')})`);
+    size = positiveInt('size', values.size, 48);
+    if (values.channels !== undefined && values.channels !== '1' && values.channels !== '3') throw new OptionError(`--channels must be 1 or 3, got ${JSON.stringify(values.channels)}`);
+    channels = values.channels === '3' ? 3 : 1;
+    limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 0);
+    folds = values.folds === undefined ? undefined : positiveInt('folds', values.folds, 0);
+    if (layout === 'ferplus-csv' && values['fer2013-csv'] === undefined) throw new OptionError('layout ferplus-csv needs --fer2013-csv FILE (Kaggle fer2013.csv, for the pixels)');
+  } catch (e) {
+    io.stderr(`facesense prepare: ${e instanceof Error ? e.message : String(e)}\nRun facesense prepare --help for usage.\n`);
+    return 2;
+  }
+
+  const root = values.root ?? '';
+  const out = values.out ?? '';
+  const strict = values.strict;
+  try {
+    const loader = await createLoader(layout, {
+      root,
+      strict,
+      ...(values['fer2013-csv'] === undefined ? {} : { fer2013Csv: values['fer2013-csv'] }),
+      ...(values.appearance === undefined ? {} : { appearance: values.appearance }),
+      ...(values['split-file'] === undefined ? {} : { splitFile: values['split-file'] }),
+      ...(folds === undefined ? {} : { folds }),
+    });
+    io.stderr(`prepare: ${layout} from ${root} → ${out} (${size}x${size}x${channels}${limit === undefined ? '' : `, at most ${limit} per split`})\n`);
+    const result = await writePack(loader, {
+      out,
+      size,
+      channels,
+      strict,
+      ...(limit === undefined ? {} : { limit }),
+      createdBy: `facesense prepare ${await packageVersion()}`,
+      progressEvery: 2000,
+      onProgress: (p) => {
+        if (!p.done) io.stderr(formatProgress(p));
+      },
+    });
+    io.stdout(formatSummary(result.meta, result.dir, result.elapsedMs));
+    return 0;
+  } catch (e) {
+    if (e instanceof OptionError) {
+      io.stderr(`facesense prepare: ${e.message}\n`);
+      return 2;
+    }
+    if (isFacesenseError(e)) {
+      io.stderr(`facesense prepare: ${e.name} [${e.code}] ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
