@@ -6,6 +6,7 @@ import { FacesenseError, ModelError, OptionError } from './errors.js';
 import { createClassifier, type Classifier } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
+import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5 } from './types.js';
 
@@ -55,6 +56,8 @@ export interface FaceResult {
   readonly landmarksPx?: Landmarks5;
   /** In-plane rotation of the eye line (positive: clockwise in the image) and eye distance. */
   readonly alignment: { readonly rollDeg: number; readonly eyeDistancePx: number };
+  /** Head pose from the landmarks (absent without landmarks); see src/pose.ts for its accuracy. */
+  readonly pose?: HeadPose;
   /** One entry per task that ran on this face. */
   readonly attributes: Readonly<Record<string, TaskResult>>;
   /** Set when the face was found but not classified, with the reason. */
@@ -158,7 +161,8 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     const t4 = performance.now();
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
-      const base = { boxPx: det.boxPx, score: det.score, ...(det.landmarksPx === undefined ? {} : { landmarksPx: det.landmarksPx }), alignment };
+      const lm = det.landmarksPx;
+      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: estimatePose(lm) }), alignment };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : { ...base, attributes: attrs[k++]! };

@@ -15,6 +15,8 @@ export { createViolaJonesDetector } from './detect/viola-jones/index.js';
 export { DEFAULT_DETECT_OPTIONS } from './detect/types.js';
 export type { DetectOptions, FaceDetector } from './detect/types.js';
 export { nms, iou } from './detect/nms.js';
+export { estimatePose, projectMeanFace } from './pose.js';
+export type { HeadPose } from './pose.js';
 export { createModelStore } from './models/store.js';
 export type { ModelStore, ModelStoreOptions, ResolvedModel } from './models/store.js';
 export { WEIGHTS_REGISTRY } from './models/registry.js';

@@ -54,10 +54,10 @@ DEFAULTS: Dict[str, Any] = {
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k not in ("kwargs",):
+        # Builder kwargs belong to one architecture: a config that sets them replaces them whole
+        # (a child config switching vgg13 for compact_resnet must not inherit its options).
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "kwargs":
             out[k] = deep_merge(out[k], v)
-        elif isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = {**out[k], **copy.deepcopy(dict(v))}
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -109,7 +109,8 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Iterable[str]) -> Dict[str, 
 
 
 def check_keys(cfg: Mapping[str, Any]) -> None:
-    unknown = set(cfg) - set(DEFAULTS)
+    # Keys starting with "_" are comments (JSON has none).
+    unknown = {k for k in cfg if not k.startswith("_")} - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
 

@@ -139,7 +139,10 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 def to_model_input(batch_nhwc: np.ndarray, in_channels: int, input_size: int) -> Tensor:
     """uint8 [N, H, W, C] → float32 [N, in_channels, S, S] in 0..255 (no normalisation yet)."""
-    x = torch.from_numpy(np.ascontiguousarray(batch_nhwc)).permute(0, 3, 1, 2).float()
+    arr = np.asarray(batch_nhwc)
+    if not (arr.flags.writeable and arr.flags.c_contiguous):
+        arr = np.array(arr, copy=True)  # memory-mapped slices are read-only; torch wants to own writable memory
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
     c = x.shape[1]
     if c != in_channels:
         if c == 3 and in_channels == 1:

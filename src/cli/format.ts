@@ -15,7 +15,7 @@ function round(v: number, digits = 4): number {
 
 /** CSV columns for a given set of task → labels: one row per face (or per image without faces). */
 export function csvHeader(tasks: readonly { task: string; labels: readonly string[] }[]): string[] {
-  const cols = ['source', 'status', 'error_code', 'error_message', 'width_px', 'height_px', 'face', 'x_px', 'y_px', 'w_px', 'h_px', 'score', 'roll_deg', 'eye_distance_px'];
+  const cols = ['source', 'status', 'error_code', 'error_message', 'width_px', 'height_px', 'face', 'x_px', 'y_px', 'w_px', 'h_px', 'score', 'roll_deg', 'eye_distance_px', 'yaw_deg', 'pitch_deg'];
   for (const n of ['right_eye', 'left_eye', 'nose', 'right_mouth', 'left_mouth']) cols.push(`${n}_x_px`, `${n}_y_px`);
   for (const { task, labels } of tasks) {
     cols.push(`${task}_label`, `${task}_value`);
@@ -42,7 +42,7 @@ function faceCells(f: FaceResult, i: number): (string | number)[] {
   const b = f.boxPx;
   const lm = f.landmarksPx;
   const pts = lm === undefined ? Array(10).fill('') : [lm.rightEye, lm.leftEye, lm.nose, lm.rightMouth, lm.leftMouth].flatMap((p) => [round(p.x, 1), round(p.y, 1)]);
-  return [i, round(b.x, 1), round(b.y, 1), round(b.width, 1), round(b.height, 1), round(f.score), round(f.alignment.rollDeg, 2), Number.isNaN(f.alignment.eyeDistancePx) ? '' : round(f.alignment.eyeDistancePx, 1), ...pts];
+  return [i, round(b.x, 1), round(b.y, 1), round(b.width, 1), round(b.height, 1), round(f.score), round(f.alignment.rollDeg, 2), Number.isNaN(f.alignment.eyeDistancePx) ? '' : round(f.alignment.eyeDistancePx, 1), f.pose === undefined ? '' : round(f.pose.yawDeg, 1), f.pose === undefined ? '' : round(f.pose.pitchDeg, 1), ...pts];
 }
 
 export function csvRows(item: BatchItem, tasks: readonly { task: string; labels: readonly string[] }[]): (string | number)[][] {

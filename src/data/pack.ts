@@ -305,9 +305,12 @@ export async function writePack(loader: DatasetLoader, options: PackOptions): Pr
   } finally {
     if (!completed) {
       await Promise.allSettled(pending);
+      // Half-written files would claim a reserved row count; remove them rather than leave traps.
       for (const state of splits.values()) {
-        await state.x.abort();
-        for (const w of state.labels.values()) await w.abort();
+        for (const w of [state.x, ...state.labels.values()]) {
+          await w.abort();
+          await rm(w.path, { force: true });
+        }
       }
     }
   }

@@ -159,7 +159,7 @@ export function encodeNpy(array: NpyArray): Uint8Array {
   return out;
 }
 
-/** Decodes a whole `.npy` file. The result owns a copy, so it is aligned whatever the header length. */
+/** Decodes a whole `.npy` file into freshly allocated typed arrays. */
 export function decodeNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
   assertLittleEndianHost();
   const header = parseNpyHeader(bytes, source);
@@ -172,7 +172,10 @@ export function decodeNpy(bytes: Uint8Array, source = '<npy>'): NpyArray {
       { source },
     );
   }
-  const copy = bytes.slice(header.dataOffset, header.dataOffset + byteLength);
+  // A fresh Uint8Array, not bytes.slice(): Buffer#slice shares memory and would also keep the
+  // Buffer subclass, and a copy guarantees the alignment BigInt64Array/Float32Array need.
+  const copy = new Uint8Array(byteLength);
+  copy.set(bytes.subarray(header.dataOffset, header.dataOffset + byteLength));
   const buf = copy.buffer;
   switch (header.dtype) {
     case 'uint8':

@@ -129,7 +129,7 @@ export function validateManifest(value: unknown, source: string): ModelManifest 
     fail(source, `normalisation meanstd needs "scale" and "mean"/"std" arrays of ${c} numbers`);
   }
   if (norm.kind === 'gcn') {
-    const n = input.width * input.height * c;
+    const n = (input.width as number) * (input.height as number) * c;
     if (typeof norm.norm !== 'number' || !numberArray(norm.pixelMean, n) || !numberArray(norm.pixelStd, n)) {
       fail(source, `normalisation gcn needs "norm" and "pixelMean"/"pixelStd" arrays of ${n} numbers`);
     }

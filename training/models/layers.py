@@ -16,8 +16,10 @@ class LocalContrastNorm(nn.Module):
     neighbourhood of *all* feature maps (weights sum to 1). Divisive step: y = v / max(c, σ) with
     σ = sqrt(Σ w_pq v²) and c the mean of σ over the image (so flat regions are not amplified).
 
-    Written with Pad(reflect)/Conv/ReduceMean/Sqrt/Max only, so it exports to ONNX (opset 11+)
-    and runs in onnxruntime-node; reflection padding avoids the border bias of zero padding.
+    The Gaussian blur of the one-channel map is two matrix products, B_h · m · B_wᵀ, with the 1-D
+    Gaussian and reflection at the borders folded into B (reflection avoids the dark-border bias
+    of zero padding). On CPU this is several times faster than a 9×9 single-channel convolution,
+    whose PyTorch kernels are slow, and it exports to ONNX as plain MatMul/ReduceMean/Sqrt/Max.
     """
 
     def __init__(self, kernel_size: int = 9, sigma: float = 2.0, eps: float = 1e-4) -> None:
@@ -25,18 +27,34 @@ class LocalContrastNorm(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError("LCN kernel_size must be odd")
         r = kernel_size // 2
-        ax = torch.arange(kernel_size, dtype=torch.float32) - r
-        g = torch.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * sigma ** 2))
-        self.register_buffer("kernel", (g / g.sum()).view(1, 1, kernel_size, kernel_size))
-        self.pad = r
+        ax = torch.arange(kernel_size, dtype=torch.float64) - r
+        g = torch.exp(-(ax ** 2) / (2 * sigma ** 2))
+        self.g = (g / g.sum()).tolist()  # 1-D; the 2-D kernel is its outer product
         self.eps = eps
+        self._mats: dict = {}  # (size, dtype, device) → blur matrix; per instance, rebuilt lazily
+
+    def _matrix(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        key = (n, like.dtype, like.device)
+        if key not in self._mats:
+            r = len(self.g) // 2
+            m = torch.zeros(n, n, dtype=torch.float64)
+            for i in range(n):
+                for t, w in enumerate(self.g):
+                    j = i + t - r
+                    while j < 0 or j >= n:  # reflect (without repeating the edge), as F.pad 'reflect'
+                        j = -j if j < 0 else 2 * (n - 1) - j
+                        if n == 1:
+                            j = 0
+                    m[i, j] += w
+            self._mats[key] = m.to(like.dtype).to(like.device)
+        return self._mats[key]
 
     def _blur(self, x: torch.Tensor) -> torch.Tensor:
         # Mean over feature maps, then the spatial Gaussian: the separable form of a weighting over
         # (j, p, q) that is uniform across maps, as in Jarrett et al.
         m = x.mean(dim=1, keepdim=True)
-        m = F.pad(m, (self.pad, self.pad, self.pad, self.pad), mode="reflect")
-        return F.conv2d(m, self.kernel)
+        bh, bw = self._matrix(x.shape[2], x), self._matrix(x.shape[3], x)
+        return torch.matmul(torch.matmul(bh, m), bw.t())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = x - self._blur(x)

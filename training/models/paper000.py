@@ -25,9 +25,11 @@ class Paper000Net(FaceModel):
                  width: float = 1.0, convs: Sequence[Sequence[int]] | None = None, fc: int = 3072,
                  fc_dropout: float = 0.2, conv_dropout: float = 0.0, lcn: Sequence[int] = (1,),
                  pool: Sequence[int] = (1,), lcn_kernel: int = 9, lcn_sigma: float = 2.0) -> None:
+        if convs is None and not 1 <= depth <= len(DEFAULT_CONVS):
+            raise ValueError(f"paper000 depth must be 1..{len(DEFAULT_CONVS)}, got {depth} (or pass convs)")
         specs = [tuple(c) for c in convs] if convs is not None else list(DEFAULT_CONVS[:depth])
-        if not 1 <= len(specs) <= (len(DEFAULT_CONVS) if convs is None else 64):
-            raise ValueError(f"paper000 depth must be 1..{len(DEFAULT_CONVS)}, got {depth}")
+        if not specs:
+            raise ValueError("paper000 needs at least one conv layer")
         layers: list[nn.Module] = []
         cin = in_channels
         for i, (ch, k) in enumerate(specs, start=1):

@@ -9,7 +9,7 @@
  *    are neutral. Original frames are 640x490 whole-scene photos: pack them with a face crop.
  *
  * CK+ is evaluated by subject-independent cross-validation, so every sample carries `subject`
- * and `sequence`, and the loader puts whole subjects into splits `fold0`..`fold<k-1>`.
+ * and `sequence`, and the loader puts whole subjects into class-stratified splits `fold0`..`fold<k-1>`.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,33 +33,60 @@ export interface SubjectFold<T> {
 }
 
 /**
- * Assigns whole subjects to k folds of near-equal sample counts: subjects are shuffled with the
- * seed, then (largest first, ties in shuffled order) each goes to the currently smallest fold.
+ * Assigns whole subjects to k folds, stratified by class. `classCounts` maps each subject to its
+ * sample count per class (a single-element vector for no stratification). Subjects go largest
+ * first (ties in seeded-shuffle order) to the fold holding the fewest samples of that subject's
+ * classes (the greedy step that most reduces the spread of per-class counts), ties to the
+ * smaller fold. Without stratification one fold of a small set like CK+ easily ends up with no
+ * contempt or sadness at all.
  */
-export function assignSubjectFolds(countBySubject: ReadonlyMap<string, number>, k: number, seed: number): Map<string, number> {
+export function assignSubjectFolds(classCounts: ReadonlyMap<string, readonly number[]>, k: number, seed: number): Map<string, number> {
   if (!Number.isInteger(k) || k < 2) throw new OptionError(`folds must be an integer >= 2, got ${k}`);
-  if (k > countBySubject.size) throw new OptionError(`cannot make ${k} subject-independent folds from ${countBySubject.size} subjects`);
-  const order = seededShuffle([...countBySubject.keys()].sort(compareStrings), seed);
+  if (k > classCounts.size) throw new OptionError(`cannot make ${k} subject-independent folds from ${classCounts.size} subjects`);
+  const total = (s: string): number => (classCounts.get(s) ?? []).reduce((a, b) => a + b, 0);
+  const order = seededShuffle([...classCounts.keys()].sort(compareStrings), seed);
   // Stable sort: equal-sized subjects keep their shuffled order.
-  order.sort((a, b) => (countBySubject.get(b) ?? 0) - (countBySubject.get(a) ?? 0));
+  order.sort((a, b) => total(b) - total(a));
+  const width = Math.max(0, ...[...classCounts.values()].map((v) => v.length));
+  const perClass = Array.from({ length: k }, () => new Array<number>(width).fill(0));
   const sizes = new Array<number>(k).fill(0);
   const foldOf = new Map<string, number>();
   for (const subject of order) {
+    const g = classCounts.get(subject) ?? [];
+    const overlap = (f: number): number => g.reduce((sum, n, c) => sum + n * (perClass[f]?.[c] ?? 0), 0);
     let best = 0;
-    for (let f = 1; f < k; f++) if ((sizes[f] ?? 0) < (sizes[best] ?? 0)) best = f;
+    for (let f = 1; f < k; f++) {
+      const d = overlap(f) - overlap(best);
+      if (d < 0 || (d === 0 && (sizes[f] ?? 0) < (sizes[best] ?? 0))) best = f;
+    }
     foldOf.set(subject, best);
-    sizes[best] = (sizes[best] ?? 0) + (countBySubject.get(subject) ?? 0);
+    const row = perClass[best] ?? [];
+    g.forEach((n, c) => (row[c] = (row[c] ?? 0) + n));
+    sizes[best] = (sizes[best] ?? 0) + total(subject);
   }
   return foldOf;
 }
 
-/** Subject-independent k-fold cross-validation: no subject is in both a fold's train and test. */
-export function subjectFolds<T extends { readonly subject?: string }>(samples: readonly T[], k: number, seed: number): SubjectFold<T>[] {
-  const counts = new Map<string, number>();
+/**
+ * Subject-independent k-fold cross-validation: no subject is in both a fold's train and test.
+ * With `classOf`, folds are also balanced per class (see assignSubjectFolds).
+ */
+export function subjectFolds<T extends { readonly subject?: string }>(
+  samples: readonly T[],
+  k: number,
+  seed: number,
+  classOf?: (sample: T) => number | undefined,
+): SubjectFold<T>[] {
+  const counts = new Map<string, number[]>();
   for (const [i, s] of samples.entries()) {
     if (s.subject === undefined) throw new OptionError(`sample ${i} has no subject; subject folds need one on every sample`);
-    counts.set(s.subject, (counts.get(s.subject) ?? 0) + 1);
+    const c = classOf?.(s) ?? 0;
+    const v = counts.get(s.subject) ?? [];
+    v[c] = (v[c] ?? 0) + 1;
+    counts.set(s.subject, v);
   }
+  // Sparse arrays from v[c] = ... have holes; make them dense for the dot products.
+  for (const [subject, v] of counts) counts.set(subject, Array.from(v, (n) => n ?? 0));
   const foldOf = assignSubjectFolds(counts, k, seed);
   return Array.from({ length: k }, (_, fold) => ({
     fold,
@@ -194,8 +221,13 @@ export function createCkplusLoader(options: CkplusOptions): DatasetLoader {
     }
     found.sort((a, b) => compareStrings(a.sequence, b.sequence) || compareStrings(a.path, b.path));
     const k = options.folds ?? DEFAULT_CKPLUS_FOLDS;
-    const counts = new Map<string, number>();
-    for (const f of found) counts.set(f.subject, (counts.get(f.subject) ?? 0) + 1);
+    const nClasses = ckplusTargets(withNeutral)[0]?.classes?.length ?? 0;
+    const counts = new Map<string, number[]>();
+    for (const f of found) {
+      const v = counts.get(f.subject) ?? new Array<number>(nClasses).fill(0);
+      v[f.label] = (v[f.label] ?? 0) + 1;
+      counts.set(f.subject, v);
+    }
     const foldOf = k <= 1 || found.length === 0 ? undefined : assignSubjectFolds(counts, k, options.seed ?? DEFAULT_CKPLUS_SEED);
     for (const f of found) {
       const fold = foldOf?.get(f.subject);

@@ -129,7 +129,8 @@ export function createFer2013CsvLoader(options: Fer2013CsvOptions): DatasetLoade
     for await (const row of readFer2013Csv(file, log, true)) {
       if ('bad' in row || row.emotion === undefined) continue;
       yield {
-        // The 0-based row index is the image's identity: FER+ names its images fer%07d after it.
+        // The 0-based row index is the image's identity (fer2013new.csv is aligned to it by row;
+        // its fer%07d names are not the row index: they skip after some dropped rows).
         id: `fer2013.csv#${String(row.line - 2).padStart(7, '0')}`,
         file,
         line: row.line,

@@ -88,16 +88,16 @@ export function createFerplusFoldersLoader(options: LoaderOptions): DatasetLoade
         const name = (cells[0] ?? '').trim();
         // The official files have no header; tolerate one written by other tools.
         if (line === 1 && !name.toLowerCase().endsWith('.png')) continue;
-        const votes = parseFerplusVotes(cells.slice(2));
-        if (typeof votes === 'string') {
-          log.error(csv, line, votes);
-          continue;
-        }
         if (labelled.has(name)) {
           log.error(csv, line, `duplicate row for ${name}`);
           continue;
         }
         labelled.add(name);
+        const votes = parseFerplusVotes(cells.slice(2));
+        if (typeof votes === 'string') {
+          log.error(csv, line, votes);
+          continue;
+        }
         if (!images.has(name)) {
           log.error(csv, line, `${name}: image file not found in ${dir}`, 'INPUT_NOT_FOUND');
           continue;

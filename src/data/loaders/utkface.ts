@@ -86,10 +86,12 @@ export function generateUtkfaceSplit(names: readonly string[], seed = DEFAULT_UT
   const shuffled = seededShuffle([...new Set(names)].sort(compareStrings), seed);
   const nTrain = Math.round(shuffled.length * 0.8);
   const nVal = Math.round(shuffled.length * 0.1);
+  // Lists stay in shuffled order: the loader yields in list order, so `--limit` runs get a
+  // random sample instead of the alphabetically first (i.e. youngest-first) faces.
   const splits = {
-    train: shuffled.slice(0, nTrain).sort(compareStrings),
-    val: shuffled.slice(nTrain, nTrain + nVal).sort(compareStrings),
-    test: shuffled.slice(nTrain + nVal).sort(compareStrings),
+    train: shuffled.slice(0, nTrain),
+    val: shuffled.slice(nTrain, nTrain + nVal),
+    test: shuffled.slice(nTrain + nVal),
   };
   return {
     format: 'facesense-split',
@@ -97,7 +99,7 @@ export function generateUtkfaceSplit(names: readonly string[], seed = DEFAULT_UT
     dataset,
     seed,
     ratios: { train: 0.8, val: 0.1, test: 0.1 },
-    generator: 'generateUtkfaceSplit (src/data/loaders/utkface.ts): sort names, mulberry32-seeded Fisher-Yates shuffle, first 80% train, next 10% val, rest test',
+    generator: 'generateUtkfaceSplit (src/data/loaders/utkface.ts): sort names, mulberry32-seeded Fisher-Yates shuffle, first 80% train, next 10% val, rest test (lists kept in shuffled order)',
     counts: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
     splits,
   };

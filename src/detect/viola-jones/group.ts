@@ -132,3 +132,25 @@ export function groupRectangles(rects: readonly Rect[], groupThreshold: number, 
 function pick(r: Rect): Rect {
   return { x: r.x, y: r.y, width: r.width, height: r.height };
 }
+
+/**
+ * Not in OpenCV: drop a grouped rectangle that encloses a much better supported one of a
+ * comparable size. OpenCV's last step removes small rectangles inside stronger large ones, but
+ * keeps the converse — a weak large box around a strong face (e.g. a 4-hit box over a head and
+ * shoulders around a 66-hit face in multi_face.jpg). A face cannot contain another face, so the
+ * outer box is dropped when the inner one
+ * - lies at least 80 % inside it,
+ * - is at least 40 % of its width (a tiny strong hit inside a real face does not remove it), and
+ * - has more than twice its neighbours.
+ */
+export function dropEnclosingRects(rects: readonly GroupedRect[]): GroupedRect[] {
+  return rects.filter(
+    (outer) =>
+      !rects.some((inner) => {
+        if (inner === outer || inner.neighbors <= 2 * outer.neighbors || inner.width < 0.4 * outer.width || inner.width >= outer.width) return false;
+        const ix = Math.max(0, Math.min(inner.x + inner.width, outer.x + outer.width) - Math.max(inner.x, outer.x));
+        const iy = Math.max(0, Math.min(inner.y + inner.height, outer.y + outer.height) - Math.max(inner.y, outer.y));
+        return ix * iy >= 0.8 * inner.width * inner.height;
+      }),
+  );
+}

@@ -10,16 +10,17 @@
 import type { RgbImage } from '../../types.js';
 
 /**
- * 8-bit gray from RGB with BT.601 luma weights in OpenCV's fixed-point form
- * (`cvtColor(..., COLOR_RGB2GRAY)`, color_rgb.simd.hpp: R2Y=4899, G2Y=9617, B2Y=1868, 14-bit
- * shift, rounded), so the cascade sees the same gray levels it was trained and tested on.
+ * 8-bit gray from RGB with BT.601 luma weights (0.299, 0.587, 0.114) in OpenCV's 15-bit fixed
+ * point (`cvtColor(..., COLOR_RGB2GRAY)` for 8-bit, modules/imgproc/src/color_rgb.simd.hpp:
+ * R2Y = 9798, G2Y = 19235, B2Y = 3735, rounded), so the cascade sees exactly the gray levels
+ * OpenCV would give it (checked against OpenCV 4.6: identical).
  */
 export function grayFromRgb(image: RgbImage): Uint8Array {
   const { data, width, height } = image;
   const n = width * height;
   const gray = new Uint8Array(n);
   for (let i = 0, j = 0; i < n; i++, j += 3) {
-    gray[i] = ((data[j] ?? 0) * 4899 + (data[j + 1] ?? 0) * 9617 + (data[j + 2] ?? 0) * 1868 + 8192) >> 14;
+    gray[i] = (data[j]! * 9798 + data[j + 1]! * 19235 + data[j + 2]! * 3735 + 16384) >> 15;
   }
   return gray;
 }
@@ -81,11 +82,11 @@ export function fillIntegral(gray: Uint8Array, width: number, height: number, ta
     let s = 0;
     let s2 = 0;
     for (let x = 0; x < width; x++) {
-      const v = gray[src + x] ?? 0;
+      const v = gray[src + x]!;
       s += v;
       s2 += v * v;
-      data[row + x + 1] = (data[prev + x + 1] ?? 0) + s;
-      data[sq + row + x + 1] = (data[sq + prev + x + 1] ?? 0) + s2;
+      data[row + x + 1] = data[prev + x + 1]! + s;
+      data[sq + row + x + 1] = data[sq + prev + x + 1]! + s2;
     }
   }
   if (tiltedOffset >= 0) fillTilted(gray, width, height, stride, data, tiltedOffset);

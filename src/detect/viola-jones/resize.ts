@@ -1,15 +1,16 @@
 /**
- * Bilinear resize of an 8-bit gray image, as OpenCV's `resize(..., INTER_LINEAR)` does it for
- * CV_8U (modules/imgproc/src/resize.cpp, `resizeGeneric_` with HResizeLinear / VResizeLinear):
- * pixel-centre mapping  src = (dst + 0.5) · (srcSize / dstSize) − 0.5, coefficients in 11-bit
- * fixed point (INTER_RESIZE_COEF_SCALE = 2048), edge pixels replicated, and the result rounded
- * from 22 fractional bits. CascadeClassifier builds its pyramid with exactly this call, so a
- * matching resize makes the cascade see the same pixels. (OpenCV's SIMD path rounds the
- * vertical pass slightly differently, which can change a pixel by one gray level.)
+ * Bilinear resize of an 8-bit gray image, bit-exact with OpenCV's
+ * `resize(..., INTER_LINEAR_EXACT)` for CV_8U (modules/imgproc/src/resize.cpp:
+ * `interpolationLinear`, `hlineResizeCn`, `vlineResize` over `ufixedpoint16`), which is what
+ * `CascadeClassifier` uses to build its image pyramid in OpenCV 4 (`FeatureEvaluator::setImage`).
+ * Matching it makes the cascade see exactly the pixels OpenCV's would (checked against
+ * OpenCV 4.6: identical output for down- and up-scaling).
+ *
+ * - Mapping: src = (dst + 0.5) · scale − 0.5 with scale = 1 / (dstSize / srcSize), in double.
+ * - Weights: 8 fractional bits, w1 = round((src − ⌊src⌋) · 256) (half to even), w0 = 256 − w1.
+ * - Positions left of the first pixel centre, or at / right of the last, replicate the edge pixel.
+ * - Horizontal pass keeps 8 fractional bits; vertical pass rounds 16 bits away (half up).
  */
-
-const COEF_BITS = 11;
-const COEF_SCALE = 1 << COEF_BITS;
 
 /** Gray image crop: `width × height` pixels starting at (x, y) of a buffer with `stride` bytes a row. */
 export interface GrayView {
@@ -21,6 +22,19 @@ export interface GrayView {
   readonly height: number;
 }
 
+const ONE = 256;
+/** Tap kinds: interpolate between two pixels, or replicate the first / last pixel. */
+const INTERPOLATE = 0;
+const FIRST = 1;
+const LAST = 2;
+
+interface Taps {
+  readonly kind: Uint8Array;
+  readonly offset: Int32Array;
+  readonly w0: Int32Array;
+  readonly w1: Int32Array;
+}
+
 /** Resize `src` (a view into a gray buffer) to dstWidth × dstHeight into `dst` (or a new buffer). */
 export function resizeGrayBilinear(src: GrayView, dstWidth: number, dstHeight: number, dst?: Uint8Array): Uint8Array {
   const { data, stride, width: sw, height: sh } = src;
@@ -28,69 +42,94 @@ export function resizeGrayBilinear(src: GrayView, dstWidth: number, dstHeight: n
   const out = dst ?? new Uint8Array(dstWidth * dstHeight);
   if (out.length < dstWidth * dstHeight) throw new RangeError('resize: destination too small');
   const base = src.y * stride + src.x;
+  const xt = taps(sw, dstWidth);
+  const yt = taps(sh, dstHeight);
 
-  const xofs = new Int32Array(dstWidth);
-  const xa0 = new Int32Array(dstWidth);
-  const xa1 = new Int32Array(dstWidth);
-  fillTaps(sw, dstWidth, xofs, xa0, xa1);
-  const yofs = new Int32Array(dstHeight);
-  const ya0 = new Int32Array(dstHeight);
-  const ya1 = new Int32Array(dstHeight);
-  fillTaps(sh, dstHeight, yofs, ya0, ya1);
+  // Horizontally resized source rows (8 fractional bits), kept while consecutive output rows
+  // share them, as OpenCV's line buffer does.
+  let rowA = new Int32Array(dstWidth);
+  let rowB = new Int32Array(dstWidth);
+  let haveA = -1;
+  let haveB = -1;
+  const hrow = (sy: number, into: Int32Array): void => hline(data, base + sy * stride, sw, xt, into);
 
-  // Horizontal pass of the two source rows each output row needs (OpenCV keeps a ring buffer;
-  // recomputing per output row is simpler and costs little when downscaling).
-  const row0 = new Int32Array(dstWidth);
-  const row1 = new Int32Array(dstWidth);
   for (let dy = 0; dy < dstHeight; dy++) {
-    const sy = yofs[dy] ?? 0;
-    const sy1 = Math.min(sy + 1, sh - 1);
-    hline(data, base + sy * stride, xofs, xa0, xa1, sw, row0);
-    hline(data, base + sy1 * stride, xofs, xa0, xa1, sw, row1);
-    const b0 = ya0[dy] ?? 0;
-    const b1 = ya1[dy] ?? 0;
     const o = dy * dstWidth;
-    for (let dx = 0; dx < dstWidth; dx++) {
-      // FixedPtCast<int, uchar, 22>: round and saturate.
-      const v = ((row0[dx] ?? 0) * b0 + (row1[dx] ?? 0) * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS);
-      out[o + dx] = v < 0 ? 0 : v > 255 ? 255 : v;
+    const kind = yt.kind[dy]!;
+    if (kind !== INTERPOLATE) {
+      // vlineSet: one edge row, rounded from 8 fractional bits.
+      const sy = kind === FIRST ? 0 : sh - 1;
+      if (sy !== haveA) {
+        hrow(sy, rowA);
+        haveA = sy;
+      }
+      for (let dx = 0; dx < dstWidth; dx++) out[o + dx] = (rowA[dx]! + 128) >> 8;
+      continue;
     }
+    const sy = yt.offset[dy]!;
+    if (sy !== haveA) {
+      if (sy === haveB) {
+        const t = rowA;
+        rowA = rowB;
+        rowB = t;
+        haveA = sy;
+        haveB = -1;
+      } else {
+        hrow(sy, rowA);
+        haveA = sy;
+      }
+    }
+    if (sy + 1 !== haveB) {
+      hrow(sy + 1, rowB);
+      haveB = sy + 1;
+    }
+    const b0 = yt.w0[dy]!;
+    const b1 = yt.w1[dy]!;
+    // vlineResize: 8 + 8 fractional bits, rounded half up (≤ 255·2^16, no saturation needed).
+    for (let dx = 0; dx < dstWidth; dx++) out[o + dx] = (rowA[dx]! * b0 + rowB[dx]! * b1 + 32768) >> 16;
   }
   return out;
 }
 
-/**
- * Per destination index: first source tap and the two fixed-point weights. Mirrors the
- * coefficient loop of `resize` for INTER_LINEAR: fx is computed in float, taps left of the
- * image clamp to (0, weight 0) and taps at or past the last pixel to (last, weight 0).
- */
-function fillTaps(srcSize: number, dstSize: number, ofs: Int32Array, a0: Int32Array, a1: Int32Array): void {
-  const scale = srcSize / dstSize; // 1 / inv_scale, inv_scale = dsize / ssize (double)
+/** OpenCV's `interpolationLinear::getCoeffs` for every destination index. */
+function taps(srcSize: number, dstSize: number): Taps {
+  const kind = new Uint8Array(dstSize);
+  const offset = new Int32Array(dstSize);
+  const w0 = new Int32Array(dstSize);
+  const w1 = new Int32Array(dstSize);
+  const scale = 1 / (dstSize / srcSize); // softdouble::one() / inv_scale, inv_scale = dsize / ssize
   for (let d = 0; d < dstSize; d++) {
-    let f = Math.fround((d + 0.5) * scale - 0.5);
-    let s = Math.floor(f);
-    f = Math.fround(f - s);
-    if (s < 0) {
-      f = 0;
-      s = 0;
+    const f = scale * (d + 0.5) - 0.5;
+    const i = Math.floor(f);
+    if (i < 0 || srcSize <= 1) {
+      kind[d] = FIRST;
+    } else if (i >= srcSize - 1) {
+      kind[d] = LAST;
+      offset[d] = srcSize - 1;
+    } else {
+      const a = roundHalfEven((f - i) * ONE);
+      kind[d] = INTERPOLATE;
+      offset[d] = i;
+      w1[d] = a;
+      w0[d] = ONE - a;
     }
-    if (s >= srcSize - 1) {
-      f = 0;
-      s = srcSize - 1;
-    }
-    ofs[d] = s;
-    a0[d] = roundHalfEven(Math.fround(1 - f) * COEF_SCALE);
-    a1[d] = roundHalfEven(f * COEF_SCALE);
   }
+  return { kind, offset, w0, w1 };
 }
 
-function hline(data: Uint8Array, rowStart: number, xofs: Int32Array, a0: Int32Array, a1: Int32Array, sw: number, out: Int32Array): void {
+/** hlineResizeCn<uint8_t, ufixedpoint16, 2, true, 1>: one row to 8 fractional bits. */
+function hline(data: Uint8Array, rowStart: number, sw: number, t: Taps, out: Int32Array): void {
+  const first = data[rowStart]! << 8;
+  const last = data[rowStart + sw - 1]! << 8;
   const n = out.length;
   for (let dx = 0; dx < n; dx++) {
-    const sx = xofs[dx] ?? 0;
-    const p0 = data[rowStart + sx] ?? 0;
-    const p1 = sx + 1 < sw ? data[rowStart + sx + 1] ?? 0 : p0;
-    out[dx] = p0 * (a0[dx] ?? 0) + p1 * (a1[dx] ?? 0);
+    const kind = t.kind[dx]!;
+    if (kind === INTERPOLATE) {
+      const s = rowStart + t.offset[dx]!;
+      out[dx] = t.w0[dx]! * data[s]! + t.w1[dx]! * data[s + 1]!;
+    } else {
+      out[dx] = kind === FIRST ? first : last;
+    }
   }
 }
 

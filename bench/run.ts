@@ -1,0 +1,101 @@
+/**
+ * `npm run bench`: speed of each stage on this machine, printed as a table (and as JSON with
+ * --json). Speed goals live here, not in timed tests. Inputs are the real photos of ../shared/media.
+ */
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { createAnalyzer } from '../src/analyzer.js';
+import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/detect/types.js';
+import { createYunetDetector } from '../src/detect/yunet.js';
+import { createModelStore } from '../src/models/store.js';
+import type { RawImage, RgbImage } from '../src/types.js';
+
+const SHARED = resolve(process.cwd(), '..', 'shared');
+const MEDIA = join(SHARED, 'media');
+const MODELS_DIR = process.env.FACESENSE_MODELS ?? join(SHARED, 'models');
+const FIXTURE_MODEL = resolve('test', 'fixtures', 'tiny-emotion.onnx');
+
+interface Row { bench: string; value: number; unit: string; note: string }
+const rows: Row[] = [];
+
+async function rgb(path: string, width?: number, height?: number): Promise<RgbImage> {
+  let s = sharp(path).rotate().removeAlpha();
+  if (width !== undefined && height !== undefined) s = s.resize(width, height, { fit: 'cover' });
+  const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
+}
+
+/** Median milliseconds of `fn` over `runs` runs after `warmup` runs. */
+async function timeMs(fn: () => Promise<unknown>, runs = 20, warmup = 3): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const s = performance.now();
+    await fn();
+    t.push(performance.now() - s);
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)]!;
+}
+
+async function benchDetector(name: string, det: FaceDetector, frame: RgbImage, group: RgbImage): Promise<void> {
+  const n640 = (await det.detect(frame, DEFAULT_DETECT_OPTIONS)).length;
+  rows.push({ bench: `detect ${name} 640×480`, value: await timeMs(() => det.detect(frame, DEFAULT_DETECT_OPTIONS)), unit: 'ms/image', note: `${n640} face(s)` });
+  const nGroup = (await det.detect(group, DEFAULT_DETECT_OPTIONS)).length;
+  rows.push({ bench: `detect ${name} 1000×667 group`, value: await timeMs(() => det.detect(group, DEFAULT_DETECT_OPTIONS), 10), unit: 'ms/image', note: `${nGroup} face(s), 5 expected` });
+}
+
+async function main(): Promise<void> {
+  const store = createModelStore({ modelsDir: MODELS_DIR, allowDownload: false });
+  const frame = await rgb(join(MEDIA, 'single_face.jpg'), 640, 480);
+  const group = await rgb(join(MEDIA, 'multi_face.jpg'));
+
+  const yunet = await createYunetDetector({ modelPath: await store.resolveFile({ id: 'yunet', file: 'yunet_dynamic.onnx' }) });
+  await benchDetector('yunet', yunet, frame, group);
+  await yunet.dispose();
+  try {
+    const { createViolaJonesDetector } = await import('../src/detect/viola-jones/index.js');
+    const vj = await createViolaJonesDetector();
+    await benchDetector('viola-jones', vj, frame, group);
+    await vj.dispose();
+  } catch (e) {
+    rows.push({ bench: 'detect viola-jones', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
+  }
+
+  // Full pipeline: the shipped emotion model when installed, else the tiny fixture classifier.
+  const models = existsSync(resolve('models', 'emotion-ferplus.onnx')) ? [] : [FIXTURE_MODEL];
+  const analyzer = await createAnalyzer({ models, store: { modelsDir: MODELS_DIR, allowDownload: false } });
+  const modelNote = analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ');
+  const raw: RawImage = frame;
+  const perFrame = await timeMs(() => analyzer.analyze(raw), 30);
+  rows.push({ bench: 'full pipeline 640×480, 1 face', value: 1000 / perFrame, unit: 'images/s', note: `${perFrame.toFixed(1)} ms/image; ${modelNote}` });
+  const N = 8;
+  const t0 = performance.now();
+  let done = 0;
+  for await (const item of analyzer.analyzeMany(Array.from({ length: 64 }, () => raw), { concurrency: N })) if (item.ok) done++;
+  rows.push({ bench: `full pipeline 640×480, ${N} in flight`, value: (done * 1000) / (performance.now() - t0), unit: 'images/s', note: modelNote });
+
+  // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets).
+  const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
+  for (const batch of [1, 64, 256]) {
+    const crops = Array.from({ length: batch }, () => crop as RawImage);
+    const ms = await timeMs(() => analyzer.classifyCrops(crops), batch === 1 ? 50 : 10);
+    rows.push({ bench: `crop classification 48×48, batch ${batch}`, value: (batch * 1000) / ms, unit: 'faces/s', note: modelNote });
+  }
+  await analyzer.dispose();
+
+  const cpu = cpus();
+  const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, Node ${process.version}`;
+  if (process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ machine, rows }, null, 2)}\n`);
+    return;
+  }
+  const w = Math.max(...rows.map((r) => r.bench.length));
+  process.stdout.write(`facesense benchmarks — ${machine}\n\n`);
+  process.stdout.write(`| ${'benchmark'.padEnd(w)} | ${'value'.padStart(9)} | unit      | note\n|${'-'.repeat(w + 2)}|-----------|-----------|------\n`);
+  for (const r of rows) process.stdout.write(`| ${r.bench.padEnd(w)} | ${(Number.isFinite(r.value) ? r.value.toFixed(1) : '—').padStart(9)} | ${r.unit.padEnd(9)} | ${r.note}\n`);
+}
+
+await main();

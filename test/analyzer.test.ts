@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { copyFile, writeFile, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { createAnalyzer } from '../src/analyzer.js';
+import { FacesenseError, ModelError, OptionError } from '../src/errors.js';
+import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
+
+const TINY = resolve('test', 'fixtures', 'tiny-emotion.onnx');
+const store = { modelsDir: SHARED_MODELS, allowDownload: false };
+
+test('analyzer runs detect → align → normalise → infer → post-process on a group photo', async () => {
+  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  try {
+    assert.deepEqual(analyzer.tasks.map((t) => t.task), ['emotion']);
+    const r = await analyzer.analyze(media('multi_face.jpg'));
+    assert.equal(r.faces.length, 5);
+    assert.deepEqual([r.widthPx, r.heightPx], [1000, 667]);
+    for (const f of r.faces) {
+      const e = f.attributes.emotion;
+      assert.ok(e !== undefined && e.kind === 'class');
+      const sum = Object.values(e.scores).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-6, 'softmax scores sum to 1');
+      assert.equal(e.scores[e.label], e.score);
+      assert.ok(Number.isFinite(f.alignment.rollDeg) && f.alignment.eyeDistancePx > 10);
+    }
+    for (const k of ['decodeMs', 'detectMs', 'alignMs', 'inferMs', 'totalMs'] as const) assert.ok(r.timings[k] >= 0);
+  } finally {
+    await analyzer.dispose();
+  }
+});
+
+test('the same face gives the same scores from a path, a Buffer and raw pixels; TTA changes them', async () => {
+  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  try {
+    const path = media('single_face.jpg');
+    const a = await analyzer.analyze(path);
+    const b = await analyzer.analyze(await readFile(path));
+    const c = await analyzer.analyze(await loadRgb(path));
+    const s = (r: typeof a) => (r.faces[0]!.attributes.emotion as { scores: Record<string, number> }).scores;
+    assert.deepEqual(s(a), s(b));
+    assert.deepEqual(s(a), s(c));
+    assert.equal(b.source, '<buffer>');
+    const t = await analyzer.analyze(path, { tta: true });
+    assert.notDeepEqual(s(t), s(a));
+  } finally {
+    await analyzer.dispose();
+  }
+});
+
+test('detector none classifies the whole input; classifyCrops batches crops', async () => {
+  const analyzer = await createAnalyzer({ models: [TINY], store, detector: 'none', threads: 1 });
+  try {
+    const r = await analyzer.analyze(media('single_face.jpg'));
+    assert.equal(r.faces.length, 1);
+    assert.deepEqual(r.faces[0]!.boxPx, { x: 0, y: 0, width: 572, height: 562 });
+    const crops = await analyzer.classifyCrops([media('single_face.jpg'), media('multi_face.jpg')]);
+    assert.equal(crops.length, 2);
+    assert.equal(crops[0]!.emotion?.kind, 'class');
+  } finally {
+    await analyzer.dispose();
+  }
+});
+
+test('no face → empty list, not an error; a face too small to align is reported, not classified', async () => {
+  const analyzer = await createAnalyzer({ models: [TINY], store, minEyeDistancePx: 70, threads: 1 });
+  try {
+    assert.deepEqual((await analyzer.analyze(media('free-mountain-vector-01.jpg'))).faces, []);
+    const r = await analyzer.analyze(media('single_face.jpg'));
+    assert.equal(r.faces[0]!.skipped, undefined, 'the 85 px eye distance is above 70');
+    const g = await analyzer.analyze(media('multi_face.jpg'));
+    assert.ok(g.faces.every((f) => f.skipped?.code === 'FACE_TOO_SMALL' && Object.keys(f.attributes).length === 0));
+  } finally {
+    await analyzer.dispose();
+  }
+});
+
+test('analyzeMany keeps input order and turns bad inputs into typed error items', async () => {
+  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  const dir = await tempDir();
+  const empty = join(dir, 'empty.png');
+  await writeFile(empty, '');
+  const inputs = [media('single_face.jpg'), empty, media('multi_face.jpg'), join(dir, 'nope.jpg')];
+  const items = [];
+  for await (const item of analyzer.analyzeMany(inputs, { concurrency: 3 })) items.push(item);
+  await analyzer.dispose();
+  assert.deepEqual(items.map((i) => i.source), inputs);
+  assert.deepEqual(items.map((i) => (i.ok ? i.result.faces.length : i.error.code)), [1, 'INPUT_EMPTY', 5, 'INPUT_NOT_FOUND']);
+  await assert.rejects(analyzer.analyze(media('single_face.jpg')), (e: unknown) => e instanceof FacesenseError && e.code === 'DISPOSED');
+});
+
+test('asking for a task no installed model answers is a clear error', async () => {
+  await assert.rejects(createAnalyzer({ tasks: ['emotion'], store: { ...store, bundledModelsDir: await tempDir() } }), (e: unknown) => e instanceof ModelError && e.code === 'MODEL_NOT_FOUND');
+  await assert.rejects(createAnalyzer({ tasks: ['telepathy'], store }), OptionError);
+  await assert.rejects(createAnalyzer({ detector: 'hough' as 'none', store }), OptionError);
+});
+
+test('a broken model file is a ModelError naming it', async () => {
+  const dir = await tempDir();
+  await copyFile(TINY.replace(/\.onnx$/, '.json'), join(dir, 'tiny-emotion.json'));
+  await writeFile(join(dir, 'tiny-emotion.onnx'), 'not onnx');
+  await assert.rejects(createAnalyzer({ models: [join(dir, 'tiny-emotion.onnx')], store }), (e: unknown) => e instanceof ModelError && e.message.includes('tiny-emotion.onnx'));
+});

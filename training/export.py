@@ -1,0 +1,240 @@
+"""Export a trained run to ONNX plus the manifest the TypeScript analyzer reads.
+
+    /usr/bin/python3 -m training.export --run runs/fer2013-compact --out models/ [--id NAME] [--tta-flip]
+
+Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
+output per task head named after the task) and ``<out>/<id>.json`` (src/models/manifest.ts:
+input size, crop from the pack's meta, normalisation with its training-set statistics, labels
+from the pack, decode per head, provenance, metrics, sha256 of the .onnx).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .models import FaceModel, create
+
+OPSET = 13
+
+#: Provenance for the packs `facesense prepare` builds from the shared datasets
+#: (../shared/datasets/README.md): matched on the pack's source layout.
+DATA_TERMS = (
+    (r"ferplus|fer\+", "FER+ labels (Barsoum et al. 2016, Microsoft FERPlus, MIT licence) on FER2013 images",
+     "research use: FER2013 images under the ICML 2013 challenge terms; FER+ labels MIT"),
+    (r"fer2013|fer-2013", "FER2013 (Goodfellow et al., ICML 2013 Challenges in Representation Learning)",
+     "research use only (FER2013 challenge terms)"),
+    (r"utk", "UTKFace (Zhang, Song & Qi 2017)", "non-commercial research use only (UTKFace terms)"),
+    (r"ck\+|ckplus|ck48|cohn", "CK+ (Lucey et al. 2010)", "research use under the CK+ agreement"),
+)
+
+
+class ExportWrapper(nn.Module):
+    """Returns the heads as a tuple in manifest order; optionally averages the logits of the image
+    and its mirror image (flip test-time augmentation baked into the graph, ~2× inference cost)."""
+
+    def __init__(self, model: FaceModel, tasks: Sequence[str], tta_flip: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.tasks = list(tasks)
+        self.tta_flip = tta_flip
+        # A Gather with a constant reversed index: exports at any opset (no Slice with negative steps).
+        self.register_buffer("flip_index", torch.arange(model.input_size - 1, -1, -1), persistent=False)
+
+    def forward(self, x: torch.Tensor):
+        out = self.model(x)
+        if self.tta_flip:
+            mirrored = self.model(torch.index_select(x, 3, self.flip_index))
+            out = {k: (v + mirrored[k]) * 0.5 for k, v in out.items()}
+        return tuple(out[t] for t in self.tasks)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: bool = False) -> str:
+    """Exports ``model`` (eval mode, NCHW) to ``path``; checks the graph; returns the path."""
+    model = model.to(memory_format=torch.contiguous_format).eval()
+    wrapper = ExportWrapper(model, tasks, tta_flip).eval()
+    dummy = torch.zeros(2, model.in_channels, model.input_size, model.input_size)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with torch.no_grad(), warnings.catch_warnings():
+        # Reflection padding (LCN) exports a Slice with a negative step that cannot be constant-folded;
+        # the graph is correct (tests compare it with onnxruntime-node), the warning is noise.
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+        torch.onnx.export(wrapper, dummy, tmp, opset_version=OPSET, input_names=["input"], output_names=list(tasks),
+                          dynamic_axes={"input": {0: "batch"}, **{t: {0: "batch"} for t in tasks}},
+                          do_constant_folding=True)
+    import onnx  # local: only export needs it
+
+    m = onnx.load(tmp)
+    onnx.checker.check_model(m)
+    opsets = [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")]
+    if any(v > OPSET for v in opsets):
+        raise RuntimeError(f"exported opset {opsets} exceeds {OPSET}")
+    os.replace(tmp, path)
+    return path
+
+
+def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int, crop: Mapping[str, Any],
+                   normalisation: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], description: str,
+                   licence: str, training: Mapping[str, str], metrics: Mapping[str, Any]) -> Dict[str, Any]:
+    outputs: List[Dict[str, Any]] = []
+    for t in tasks:
+        o: Dict[str, Any] = {"task": t["name"], "name": t["name"], "decode": t["decode"], "labels": list(t["labels"])}
+        if t["decode"] == "expectation":
+            if not t.get("binValues"):
+                raise ValueError(f"task {t['name']!r} decodes by expectation and needs binValues (config outputs.{t['name']})")
+            o["binValues"] = list(t["binValues"])
+        outputs.append(o)
+    return {
+        "id": id,
+        "format": 1,
+        "description": description,
+        "file": os.path.basename(onnx_path),
+        "sha256": sha256_file(onnx_path),
+        "licence": licence,
+        "input": {"name": "input", "width": input_size, "height": input_size, "channels": in_channels,
+                  "layout": "NCHW", "crop": dict(crop), "normalisation": dict(normalisation)},
+        "outputs": outputs,
+        "training": {k: v for k, v in training.items() if v},
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and v == v},
+    }
+
+
+def check_manifest(man: Mapping[str, Any]) -> None:
+    """The checks of src/models/manifest.ts `validateManifest`, so a bad manifest fails here."""
+    inp = man["input"]
+    assert man["format"] == 1 and man["id"], "id/format"
+    assert inp["channels"] in (1, 3) and inp["layout"] in ("NCHW", "NHWC"), "channels/layout"
+    crop = inp["crop"]
+    if crop.get("mode") not in ("aligned", "box", "none"):
+        raise ValueError(f"crop mode {crop.get('mode')!r} must be aligned, box or none")
+    if crop["mode"] == "aligned" and not all(isinstance(crop.get(k), (int, float)) for k in ("eyeDistance", "eyeY")):
+        raise ValueError("aligned crop needs numeric eyeDistance and eyeY")
+    if crop["mode"] == "box" and not isinstance(crop.get("scale"), (int, float)):
+        raise ValueError("box crop needs a numeric scale")
+    norm = inp["normalisation"]
+    if norm["kind"] == "gcn":
+        n = inp["width"] * inp["height"] * inp["channels"]
+        if len(norm["pixelMean"]) != n or len(norm["pixelStd"]) != n:
+            raise ValueError(f"gcn pixelMean/pixelStd need {n} values")
+    if norm["kind"] == "meanstd" and (len(norm["mean"]) != inp["channels"] or len(norm["std"]) != inp["channels"]):
+        raise ValueError("meanstd mean/std need one value per channel")
+    for o in man["outputs"]:
+        if o["decode"] == "expectation" and len(o.get("binValues") or []) != len(o["labels"]):
+            raise ValueError(f"output {o['name']} needs one binValue per label")
+
+
+def data_terms(source: Optional[Mapping[str, Any]]) -> tuple[str, str]:
+    """(data, terms) for a pack's ``source`` (matched on its layout name), else empty strings."""
+    layout = str((source or {}).get("layout", "")).lower()
+    for pattern, data, terms in DATA_TERMS:
+        if re.search(pattern, layout):
+            return data, terms
+    return "", ""
+
+
+def flat_metrics(results: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], tta_flip: bool) -> Dict[str, Any]:
+    """results.json → flat manifest metrics: ``<task>.<split>_<metric>`` (+ params, gmac)."""
+    out: Dict[str, Any] = {}
+    for split in ("val", "test"):
+        key = f"{split}_tta_flip" if tta_flip and f"{split}_tta_flip" in results else split
+        block = results.get(key)
+        if not block:
+            continue
+        for t in tasks:
+            m = block["tasks"].get(t["name"], {})
+            for name in ("acc", "balanced_acc", "macro_f1", "top2_acc", "mae", "rmse"):
+                if name in m:
+                    out[f"{t['name']}.{split}_{name}"] = round(float(m[name]), 5)
+            if "count" in m:
+                out[f"{t['name']}.{split}_count"] = int(m["count"])
+    for k in ("params", "best_epoch", "epochs_run"):
+        if results.get(k) is not None:
+            out[k] = results[k]
+    if results.get("macs") is not None:
+        out["gmac"] = round(results["macs"] / 1e9, 4)
+    if tta_flip:
+        out["tta"] = "hflip"
+    return out
+
+
+def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
+               tta_flip: bool = False) -> Dict[str, Any]:
+    """Exports a run's best checkpoint; returns the manifest (also written next to the .onnx)."""
+    ckpt_path = checkpoint or os.path.join(run_dir, "best.pt")
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"{ckpt_path}: no checkpoint; train first (python -m training.train)")
+    ck = torch.load(ckpt_path, map_location="cpu")
+    cfg = ck["config"]
+    card = cfg.get("model_card") or {}
+    model = create(ck["arch"], ck["in_channels"], input_size=ck["input_size"], heads=ck["heads"], **ck["arch_kwargs"])
+    model.load_state_dict(ck["model"])
+    # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
+    tasks = []
+    for t in ck["tasks"]:
+        o = (cfg.get("outputs") or {}).get(t["name"], {})
+        tasks.append({**t, **{k: v for k, v in o.items() if v is not None}})
+    mid = id or card.get("id") or cfg["name"]
+    onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip)
+    results_path = os.path.join(run_dir, "results.json")
+    results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) else {}
+    data, terms = data_terms((ck.get("pack") or {}).get("source"))
+    arch = f"{ck['arch']} {json.dumps(ck['arch_kwargs'], sort_keys=True)}" if ck["arch_kwargs"] else ck["arch"]
+    if tta_flip:
+        arch += " + horizontal-flip averaging in the graph"
+    description = card.get("description") or (
+        f"{', '.join(t['name'] for t in tasks)} from {ck['input_size']}×{ck['input_size']} "
+        f"{'gray' if ck['in_channels'] == 1 else 'RGB'} faces ({ck['arch']}), trained by facesense")
+    man = build_manifest(
+        id=mid, onnx_path=onnx_path, in_channels=ck["in_channels"], input_size=ck["input_size"], crop=ck["crop"],
+        normalisation=ck["normalisation"], tasks=tasks, description=description,
+        licence=card.get("licence") or "weights for research use only; they inherit the terms of their training data",
+        training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
+                  "terms": card.get("terms") or terms, "command": ck.get("command") or "", "architecture": arch},
+        metrics=flat_metrics(results, tasks, tta_flip))
+    check_manifest(man)
+    with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
+        json.dump(man, f, indent=2)
+        f.write("\n")
+    return man
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="run directory (runs/<name>) holding best.pt")
+    ap.add_argument("--out", required=True, help="output directory for <id>.onnx and <id>.json (e.g. models/)")
+    ap.add_argument("--id", help="model id (default: config model_card.id, else the run name)")
+    ap.add_argument("--checkpoint", help="checkpoint to export (default: <run>/best.pt)")
+    ap.add_argument("--tta-flip", action="store_true", help="bake horizontal-flip averaging into the graph")
+    args = ap.parse_args(argv)
+    try:
+        man = export_run(args.run, args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip)
+    except (FileNotFoundError, ValueError) as e:
+        print(json.dumps({"event": "error", "message": str(e)}), flush=True)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    onnx_path = os.path.join(args.out, man["file"])
+    print(json.dumps({"event": "exported", "onnx": onnx_path, "manifest": os.path.join(args.out, f"{man['id']}.json"),
+                      "sha256": man["sha256"], "bytes": os.path.getsize(onnx_path)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
