@@ -12,6 +12,10 @@ import { isFacesenseError, OptionError } from '../errors.js';
 import { findUp } from '../data/loaders/common.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import { writePack, type PackMeta, type PackProgress } from '../data/pack.js';
+import { addFramingToPack } from '../data/framing.js';
+import { createYunetDetector } from '../detect/yunet.js';
+import { createModelStore } from '../models/store.js';
+import { WEIGHTS_REGISTRY } from '../models/registry.js';
 
 export const PREPARE_USAGE = `Usage: facesense prepare --layout <layout> --root DIR --out DIR [options]
 
@@ -76,6 +80,27 @@ function formatProgress(p: PackProgress): string {
     .map(([s, n]) => `${s} ${n}`)
     .join(', ');
   return `prepare: ${p.written} written${splits === '' ? '' : ` (${splits})`}, ${p.skipped} skipped, ${(p.elapsedMs / 1000).toFixed(1)} s\n`;
+}
+
+/**
+ * Pre-cropped datasets: measure where the eyes sit in the crops (src/data/framing.ts) so that the
+ * exported model aligns photo faces the same way. Needs the YuNet weights; skipped without them.
+ */
+async function recordFraming(dir: string): Promise<string> {
+  try {
+    const store = createModelStore();
+    const detector = await createYunetDetector({ modelPath: await store.resolveFile(WEIGHTS_REGISTRY.yunet), threads: 1 });
+    try {
+      const f = await addFramingToPack(dir, detector);
+      return f === undefined
+        ? 'Framing: no face found in the crops; the exported model will resize whole detector boxes'
+        : `Framing: eyes ${(f.eyeDistance * 100).toFixed(1)}% of the width apart, at ${(f.eyeY * 100).toFixed(1)}% of the height (YuNet on ${f.measured}/${f.tried} crops)`;
+    } finally {
+      await detector.dispose();
+    }
+  } catch (e) {
+    return `Framing not measured (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); set FACESENSE_MODELS to a folder with ${WEIGHTS_REGISTRY.yunet.file}`;
+  }
 }
 
 export function formatSummary(meta: PackMeta, dir: string, elapsedMs: number): string {
@@ -178,6 +203,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
       },
     });
     io.stdout(formatSummary(result.meta, result.dir, result.elapsedMs));
+    if (result.meta.preprocessing.crop.mode === 'none') io.stdout(`${await recordFraming(result.dir)}\n`);
     return 0;
   } catch (e) {
     if (e instanceof OptionError) {

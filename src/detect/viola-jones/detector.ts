@@ -1,19 +1,24 @@
 /**
  * Viola–Jones face detector (Viola & Jones 2001/2004, "Robust real-time face detection"; with
  * Lienhart & Maydt's extended Haar features): OpenCV's stock Haar cascades evaluated in pure
- * TypeScript exactly as `cv::CascadeClassifier::detectMultiScale` evaluates them. No neural
- * weights: it is the offline fallback and the baseline beside the YuNet CNN.
+ * TypeScript exactly as `cv::CascadeClassifier::detectMultiScale` evaluates them — gray
+ * conversion, pyramid resize, scan pattern, cascade arithmetic and grouping reproduce OpenCV
+ * 4.6's raw hits, boxes and neighbour counts bit for bit on the test photos. No neural weights:
+ * it is the offline fallback and the baseline beside the YuNet CNN.
  *
- * Landmarks come from the eye cascade run inside each face box plus mean-face proportions
- * (landmarks.ts); they are coarse, good enough to level the eyes for alignment.
+ * Beyond OpenCV: the detector drops a weak box enclosing a strong face (dropEnclosingRects),
+ * maps neighbour counts to scores, applies DetectOptions, and adds landmarks from the eye
+ * cascade run inside each face box plus mean-face proportions (landmarks.ts) — coarse, good
+ * enough to level the eyes for alignment.
  */
 import { join } from 'node:path';
 import { FacesenseError, ImageDecodeError, OptionError } from '../../errors.js';
 import type { Box, Detection, RgbImage } from '../../types.js';
 import { nms } from '../nms.js';
 import type { DetectOptions, FaceDetector } from '../types.js';
-import type { HaarCascade } from './cascade.js';
 import { loadHaarCascade } from './cascade.js';
+import type { PreparedCascade } from './evaluate.js';
+import { prepareCascade } from './evaluate.js';
 import type { GroupedRect } from './group.js';
 import { dropEnclosingRects } from './group.js';
 import { grayFromRgb } from './integral.js';
@@ -47,7 +52,7 @@ export interface ViolaJonesOptions {
  * The mapping is monotonic, 0 at n = 0 and → 1 as n grows; n = 3 gives exactly 0.6, so the
  * default scoreThreshold 0.6 keeps everything the default minNeighbors = 3 (n ≥ 4) keeps
  * (n = 4 → 0.67), and a higher threshold t asks for n ≥ 2t / (1 − t) (0.8 → 8, 0.9 → 18).
- * Real faces in the test photos get n = 37–74 (0.95–0.97); the sunglasses face gets 5 (0.71).
+ * Real faces in the test photos get n = 38–74 (0.95–0.97); the sunglasses face gets 5 (0.71).
  */
 export function neighborsToScore(neighbors: number): number {
   return neighbors > 0 ? neighbors / (neighbors + 2) : 0;
@@ -71,7 +76,9 @@ export async function createViolaJonesDetector(options: ViolaJonesOptions = {}):
   if (!Number.isInteger(minNeighbors) || minNeighbors < 0) throw new OptionError(`minNeighbors must be an integer >= 0, got ${String(minNeighbors)}`);
   const facePath = options.faceCascadePath ?? defaultCascadePath(DEFAULT_FACE_CASCADE);
   const eyePath = options.eyeCascadePath === null ? undefined : (options.eyeCascadePath ?? defaultCascadePath(DEFAULT_EYE_CASCADE));
-  const [face, eye] = await Promise.all([loadHaarCascade(facePath), eyePath === undefined ? undefined : loadHaarCascade(eyePath)]);
+  const [faceCascade, eyeCascade] = await Promise.all([loadHaarCascade(facePath), eyePath === undefined ? undefined : loadHaarCascade(eyePath)]);
+  const face = prepareCascade(faceCascade);
+  const eye = eyeCascade === undefined ? undefined : prepareCascade(eyeCascade);
   let disposed = false;
 
   async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
@@ -103,7 +110,7 @@ export async function createViolaJonesDetector(options: ViolaJonesOptions = {}):
  * the face is EYE_ROI_WIDTH wide: eyes then span the 20-px eye window's useful range whatever
  * the face size, and the search costs the same for every face.
  */
-function findEyes(eye: HaarCascade, gray: GrayImage, box: Box, scaleFactor: number): GroupedRect[] {
+function findEyes(eye: PreparedCascade, gray: GrayImage, box: Box, scaleFactor: number): GroupedRect[] {
   if (box.width < MIN_FACE_FOR_EYES_PX) return [];
   const x0 = Math.max(0, Math.round(box.x));
   const x1 = Math.min(gray.width, Math.round(box.x + box.width));
@@ -113,7 +120,7 @@ function findEyes(eye: HaarCascade, gray: GrayImage, box: Box, scaleFactor: numb
   const scale = EYE_ROI_WIDTH / (x1 - x0);
   const roiWidth = EYE_ROI_WIDTH;
   const roiHeight = Math.max(1, Math.round((y1 - y0) * scale));
-  if (roiHeight < eye.windowHeight) return [];
+  if (roiHeight < eye.cascade.windowHeight) return [];
   const roi = resizeGrayBilinear({ data: gray.data, stride: gray.width, x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, roiWidth, roiHeight);
   const hits = detectMultiScale(eye, { data: roi, width: roiWidth, height: roiHeight }, { scaleFactor, minNeighbors: 3, maxSizePx: Math.round(0.45 * roiWidth) });
   const sx = (x1 - x0) / roiWidth;

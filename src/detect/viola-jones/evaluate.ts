@@ -22,9 +22,37 @@ import type { IntegralImage } from './integral.js';
 export const WINDOW_REJECTED = -1;
 
 /**
- * A cascade bound to one integral-image layout (stride and plane offsets): every rectangle
- * corner becomes a precomputed offset from the window's top-left index, so evaluating a node
- * is four array reads per rectangle. Build one per layout with `compileCascade`.
+ * Layout-independent preparation of a cascade, done once per cascade: every node's feature as a
+ * sparse sum over distinct integral-image corners. A feature's rectangles share corners (two
+ * rectangles: 6 distinct corners instead of 8; three: 8 or 9 instead of 12), so this form needs
+ * fewer reads. A corner is coded as plane·(W+1)(H+1) + y·(W+1) + x (plane 1 = tilted), which
+ * `compileCascade` turns into an offset for a given stride.
+ */
+export interface PreparedCascade {
+  readonly cascade: HaarCascade;
+  /** Corners of node n: cornerStart[n] .. cornerStart[n+1] − 1, in ascending code order. */
+  readonly cornerStart: Int32Array;
+  readonly cornerCode: Int32Array;
+  readonly cornerCoef: Float64Array;
+  /**
+   * True when every feature sum Σ weight · rectSum is an integer below 2^24 in magnitude (integer
+   * weights, small windows: every stock cascade), so OpenCV's float32 feature sum is exact and
+   * the batched evaluator can skip rounding it.
+   */
+  readonly exactFeatureSums: boolean;
+  /**
+   * True when, for every stump, right + (left − right) === left in double arithmetic (leaf values
+   * are float32, so their difference is exact unless they are 2^28 apart in magnitude): the
+   * batched evaluator then picks a leaf arithmetically, right + [value < threshold]·(left − right),
+   * which is faster than a branch or an indexed load and adds exactly the same number.
+   */
+  readonly exactLeafSelect: boolean;
+}
+
+/**
+ * A cascade bound to one integral-image layout (stride and plane offsets): every corner becomes
+ * a precomputed offset from the window's top-left index. Build one per layout with
+ * `compileCascade` (cheap once the cascade is prepared).
  */
 export interface CompiledCascade {
   readonly cascade: HaarCascade;
@@ -35,15 +63,16 @@ export interface CompiledCascade {
   /** Per node: 3 rect weights (0 for unused rects). */
   readonly nodeWeights: Float32Array;
   /**
-   * The same features as sparse sums over distinct corners: node n's value is
+   * The same features in merged-corner form (see PreparedCascade): node n's value is
    * Σ cornerCoef[k] · data[window + cornerOffset[k]] for k in cornerStart[n] .. cornerStart[n+1]−1.
-   * A feature's rectangles share corners (two rectangles: 6 distinct corners instead of 8; three:
-   * 8 or 9 instead of 12), so this form needs fewer reads. Both forms give the same exact
-   * integer as OpenCV's Σ weight · rectSum for integer weights (all stock cascades use −1, 2, 3, 9).
+   * Both forms give the same exact integer as OpenCV's Σ weight · rectSum for integer weights
+   * (all stock cascades use −1, 2, 3, 9).
    */
   readonly cornerStart: Int32Array;
   readonly cornerOffset: Int32Array;
   readonly cornerCoef: Float64Array;
+  readonly exactFeatureSums: boolean;
+  readonly exactLeafSelect: boolean;
   /** Stage thresholds as OpenCV uses them: float(threshold) − float(1e-5), in float32. */
   readonly stageThreshold: Float32Array;
   /** Corner offsets of the normalisation rectangle in the sum plane. */
@@ -52,44 +81,121 @@ export interface CompiledCascade {
 }
 
 const THRESHOLD_EPS = Math.fround(1e-5);
+/** Sign of corners p0..p3 in a rectangle sum p0 − p1 − p2 + p3. */
+const CORNER_SIGN = [1, -1, -1, 1] as const;
 
-export function compileCascade(cascade: HaarCascade, integral: Pick<IntegralImage, 'stride' | 'sqsumOffset' | 'tiltedOffset'>): CompiledCascade {
+/**
+ * Corners (x, y) of rectangle r of feature f, in CV_SUM_OFS order (x, y), (x + w, y), (x, y + h),
+ * (x + w, y + h), or for a tilted feature CV_TILTED_OFS order (x, y), (x − h, y + h),
+ * (x + w, y + w), (x + w − h, y + w + h).
+ */
+function rectCorners(cascade: HaarCascade, f: number, r: number): [number, number][] {
+  const ro = (f * MAX_RECTS_PER_FEATURE + r) * 4;
+  const x = cascade.featureRects[ro] ?? 0;
+  const y = cascade.featureRects[ro + 1] ?? 0;
+  const w = cascade.featureRects[ro + 2] ?? 0;
+  const h = cascade.featureRects[ro + 3] ?? 0;
+  return cascade.featureTilted[f] === 1
+    ? [
+        [x, y],
+        [x - h, y + h],
+        [x + w, y + w],
+        [x + w - h, y + w + h],
+      ]
+    : [
+        [x, y],
+        [x + w, y],
+        [x, y + h],
+        [x + w, y + h],
+      ];
+}
+
+export function prepareCascade(cascade: HaarCascade): PreparedCascade {
+  const cw = cascade.windowWidth + 1;
+  const plane = cw * (cascade.windowHeight + 1);
+  const nodeCount = cascade.nodeFeature.length;
+  const cornerStart = new Int32Array(nodeCount + 1);
+  const codes: number[] = [];
+  const coefs: number[] = [];
+  for (let n = 0; n < nodeCount; n++) {
+    const f = cascade.nodeFeature[n] ?? 0;
+    const base = cascade.featureTilted[f] === 1 ? plane : 0;
+    const corners = new Map<number, number>();
+    for (let r = 0; r < MAX_RECTS_PER_FEATURE; r++) {
+      const weight = cascade.featureWeights[f * MAX_RECTS_PER_FEATURE + r] ?? 0;
+      if (weight === 0) continue;
+      rectCorners(cascade, f, r).forEach(([x, y], k) => {
+        const code = base + y * cw + x;
+        corners.set(code, (corners.get(code) ?? 0) + (CORNER_SIGN[k] ?? 0) * weight);
+      });
+    }
+    for (const [code, coef] of [...corners].sort((a, b) => a[0] - b[0])) {
+      if (coef === 0) continue;
+      codes.push(code);
+      coefs.push(coef);
+    }
+    cornerStart[n + 1] = codes.length;
+  }
+  let exactFeatureSums = true;
+  for (let f = 0; f < cascade.featureCount; f++) {
+    let bound = 0;
+    for (let r = 0; r < MAX_RECTS_PER_FEATURE; r++) {
+      const weight = cascade.featureWeights[f * MAX_RECTS_PER_FEATURE + r] ?? 0;
+      const ro = (f * MAX_RECTS_PER_FEATURE + r) * 4;
+      // A tilted w×h rectangle covers 2·w·h pixels of the grid.
+      const pixels = (cascade.featureRects[ro + 2] ?? 0) * (cascade.featureRects[ro + 3] ?? 0) * (cascade.featureTilted[f] === 1 ? 2 : 1);
+      if (!Number.isInteger(weight)) exactFeatureSums = false;
+      bound += Math.abs(weight) * 255 * pixels;
+    }
+    if (bound >= 2 ** 24) exactFeatureSums = false;
+  }
+  let exactLeafSelect = cascade.stumpsOnly;
+  for (let t = 0; t + 1 < cascade.leafValues.length && exactLeafSelect; t += 2) {
+    const left = cascade.leafValues[t] ?? 0;
+    const right = cascade.leafValues[t + 1] ?? 0;
+    exactLeafSelect = right + (left - right) === left;
+  }
+  return { cascade, cornerStart, cornerCode: Int32Array.from(codes), cornerCoef: Float64Array.from(coefs), exactFeatureSums, exactLeafSelect };
+}
+
+function isPrepared(source: HaarCascade | PreparedCascade): source is PreparedCascade {
+  return 'cornerCode' in source;
+}
+
+export function compileCascade(
+  source: HaarCascade | PreparedCascade,
+  integral: Pick<IntegralImage, 'stride' | 'sqsumOffset' | 'tiltedOffset'>,
+): CompiledCascade {
+  const prepared = isPrepared(source) ? source : prepareCascade(source);
+  const { cascade } = prepared;
   const { stride, sqsumOffset, tiltedOffset } = integral;
   if (cascade.hasTiltedFeatures && tiltedOffset < 0) {
     throw new RangeError('cascade has tilted features: the integral image needs a tilted plane');
   }
+  if (stride < cascade.windowWidth + 1) throw new RangeError('integral stride is narrower than the cascade window');
   const nodeCount = cascade.nodeFeature.length;
   const nodeOffsets = new Int32Array(nodeCount * MAX_RECTS_PER_FEATURE * 4);
   const nodeWeights = new Float32Array(nodeCount * MAX_RECTS_PER_FEATURE);
   for (let n = 0; n < nodeCount; n++) {
     const f = cascade.nodeFeature[n] ?? 0;
-    const tilted = cascade.featureTilted[f] === 1;
+    const base = cascade.featureTilted[f] === 1 ? tiltedOffset : 0;
     for (let r = 0; r < MAX_RECTS_PER_FEATURE; r++) {
       const weight = cascade.featureWeights[f * MAX_RECTS_PER_FEATURE + r] ?? 0;
       nodeWeights[n * MAX_RECTS_PER_FEATURE + r] = weight;
       if (weight === 0) continue; // offsets stay 0: an unused rect sums to 0 anyway
-      const ro = (f * MAX_RECTS_PER_FEATURE + r) * 4;
-      const x = cascade.featureRects[ro] ?? 0;
-      const y = cascade.featureRects[ro + 1] ?? 0;
-      const w = cascade.featureRects[ro + 2] ?? 0;
-      const h = cascade.featureRects[ro + 3] ?? 0;
       const o = (n * MAX_RECTS_PER_FEATURE + r) * 4;
-      if (tilted) {
-        // CV_TILTED_OFS: (x, y), (x − h, y + h), (x + w, y + w), (x + w − h, y + w + h).
-        nodeOffsets[o] = tiltedOffset + x + stride * y;
-        nodeOffsets[o + 1] = tiltedOffset + x - h + stride * (y + h);
-        nodeOffsets[o + 2] = tiltedOffset + x + w + stride * (y + w);
-        nodeOffsets[o + 3] = tiltedOffset + x + w - h + stride * (y + w + h);
-      } else {
-        // CV_SUM_OFS: (x, y), (x + w, y), (x, y + h), (x + w, y + h).
-        nodeOffsets[o] = x + stride * y;
-        nodeOffsets[o + 1] = x + w + stride * y;
-        nodeOffsets[o + 2] = x + stride * (y + h);
-        nodeOffsets[o + 3] = x + w + stride * (y + h);
-      }
+      rectCorners(cascade, f, r).forEach(([x, y], k) => {
+        nodeOffsets[o + k] = base + x + stride * y;
+      });
     }
   }
-  const { cornerStart, cornerOffset, cornerCoef } = mergeCorners(nodeOffsets, nodeWeights);
+  const cw = cascade.windowWidth + 1;
+  const plane = cw * (cascade.windowHeight + 1);
+  const cornerOffset = prepared.cornerCode.map((code) => {
+    const tilted = code >= plane;
+    const rest = tilted ? code - plane : code;
+    return (tilted ? tiltedOffset : 0) + (rest % cw) + stride * Math.floor(rest / cw);
+  });
   const stageThreshold = new Float32Array(cascade.stageCount);
   for (let s = 0; s < cascade.stageCount; s++) stageThreshold[s] = (cascade.stageThreshold[s] ?? 0) - THRESHOLD_EPS;
   const nw = cascade.windowWidth - 2;
@@ -101,40 +207,15 @@ export function compileCascade(cascade: HaarCascade, integral: Pick<IntegralImag
     sqsumOffset,
     nodeOffsets,
     nodeWeights,
-    cornerStart,
+    cornerStart: prepared.cornerStart,
     cornerOffset,
-    cornerCoef,
+    cornerCoef: prepared.cornerCoef,
+    exactFeatureSums: prepared.exactFeatureSums,
+    exactLeafSelect: prepared.exactLeafSelect,
     stageThreshold,
     normOffsets,
     normArea: nw * nh,
   };
-}
-
-/** Rect form (12 offsets, 3 weights per node) → merged-corner form, corners in ascending order. */
-function mergeCorners(nodeOffsets: Int32Array, nodeWeights: Float32Array): Pick<CompiledCascade, 'cornerStart' | 'cornerOffset' | 'cornerCoef'> {
-  const nodeCount = nodeWeights.length / MAX_RECTS_PER_FEATURE;
-  const cornerStart = new Int32Array(nodeCount + 1);
-  const offsets: number[] = [];
-  const coefs: number[] = [];
-  const sign = [1, -1, -1, 1];
-  for (let n = 0; n < nodeCount; n++) {
-    const corners = new Map<number, number>();
-    for (let r = 0; r < MAX_RECTS_PER_FEATURE; r++) {
-      const weight = nodeWeights[n * MAX_RECTS_PER_FEATURE + r] ?? 0;
-      if (weight === 0) continue;
-      for (let k = 0; k < 4; k++) {
-        const offset = nodeOffsets[(n * MAX_RECTS_PER_FEATURE + r) * 4 + k] ?? 0;
-        corners.set(offset, (corners.get(offset) ?? 0) + (sign[k] ?? 0) * weight);
-      }
-    }
-    for (const [offset, coef] of [...corners].sort((a, b) => a[0] - b[0])) {
-      if (coef === 0) continue;
-      offsets.push(offset);
-      coefs.push(coef);
-    }
-    cornerStart[n + 1] = offsets.length;
-  }
-  return { cornerStart, cornerOffset: Int32Array.from(offsets), cornerCoef: Float64Array.from(coefs) };
 }
 
 /**
@@ -162,7 +243,8 @@ export function evaluateWindow(compiled: CompiledCascade, integral: IntegralImag
 export function scanImage(compiled: CompiledCascade, integral: IntegralImage, step: number, options: { perWindow?: boolean } = {}): number[] {
   checkLayout(compiled, integral);
   if (!Number.isInteger(step) || step < 1) throw new RangeError(`scan step must be a positive integer, got ${step}`);
-  return compiled.cascade.stumpsOnly && options.perWindow !== true ? scanStumpsByRow(compiled, integral, step) : scanPerWindow(compiled, integral, step);
+  const batched = compiled.cascade.stumpsOnly && compiled.exactFeatureSums && compiled.exactLeafSelect && options.perWindow !== true;
+  return batched ? scanStumpsByRow(compiled, integral, step) : scanPerWindow(compiled, integral, step);
 }
 
 function checkLayout(compiled: CompiledCascade, integral: IntegralImage): void {
@@ -206,13 +288,26 @@ function scanStumpsByRow(c: CompiledCascade, integral: IntegralImage, step: numb
   const inv = new Float64Array(columns); // varianceNormFactor
   const acc = new Float64Array(columns); // stage sum
   const stageThr = c.stageThreshold;
+  const area = c.normArea;
+  const n0 = c.normOffsets[0]!;
+  const n1 = c.normOffsets[1]!;
+  const n2 = c.normOffsets[2]!;
+  const n3 = c.normOffsets[3]!;
+  const q0 = n0 + c.sqsumOffset;
+  const q1 = n1 + c.sqsumOffset;
+  const q2 = n2 + c.sqsumOffset;
+  const q3 = n3 + c.sqsumOffset;
   for (let y = 0; y + windowHeight <= integral.height; y += step) {
     const rowBase = y * c.stride;
+    // Variance normalisation of every grid window (varianceNormFactor, inlined).
     let live = 0;
-    for (let g = 0; g < columns; g++) {
-      const p = rowBase + g * step;
-      const f = varianceNormFactor(c, d, p);
-      if (f === 0) continue;
+    for (let g = 0, p = rowBase; g < columns; g++, p += step) {
+      const sum = d[p + n0]! - d[p + n1]! - d[p + n2]! + d[p + n3]!;
+      const sqsum = d[p + q0]! - d[p + q1]! - d[p + q2]! + d[p + q3]!;
+      const nf = area * sqsum - sum * sum;
+      if (nf <= 0) continue;
+      const f = Math.fround(1 / Math.sqrt(nf));
+      if (area * f >= 0.1) continue;
       pos[live] = p;
       col[live] = g;
       inv[live] = f;
@@ -257,8 +352,10 @@ function scanStumpsByRow(c: CompiledCascade, integral: IntegralImage, step: numb
 /**
  * acc[i] = stage s's sum for window i < count (stump cascades), from the merged-corner form.
  * One loop per corner count keeps a node's offsets and coefficients in locals; the stock
- * cascades only have 6, 8 and 9 (OpenCV's sums are exact integers, and so are these, so the
- * grouping of the additions does not change the value).
+ * cascades only have 6, 8 and 9. Only used when `exactFeatureSums`: the corner sum is then the
+ * same exact integer as OpenCV's float32 Σ weight · rectSum (grouping of additions and the
+ * float32 rounding of the sum change nothing), so only the product with the normalisation
+ * factor is rounded to float32.
  */
 function runStumpStage(c: CompiledCascade, d: Float64Array, s: number, pos: Int32Array, inv: Float64Array, acc: Float64Array, count: number): void {
   const { stageTreeStart, nodeThreshold, leafValues } = c.cascade;
@@ -271,36 +368,39 @@ function runStumpStage(c: CompiledCascade, d: Float64Array, s: number, pos: Int3
     const k = start[t]!;
     const corners = start[t + 1]! - k;
     const thr = nodeThreshold[t]!;
-    // Leaf 2t when value < thr, else 2t + 1, picked by index arithmetic rather than a branch:
-    // the comparison is data-dependent and a mispredicted branch per node dominated the loop.
-    const rightLeaf = 2 * t + 1;
-    const o0 = ofs[k]!, o1 = ofs[k + 1]!, o2 = ofs[k + 2]!, o3 = ofs[k + 3]!, o4 = ofs[k + 4]!, o5 = ofs[k + 5]!;
-    const k0 = cf[k]!, k1 = cf[k + 1]!, k2 = cf[k + 2]!, k3 = cf[k + 3]!, k4 = cf[k + 4]!, k5 = cf[k + 5]!;
-    if (corners === 6) {
-      for (let i = 0; i < count; i++) {
-        const p = pos[i]!;
-        const f = k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! + k4 * d[p + o4]! + k5 * d[p + o5]!;
-        acc[i]! += leafValues[rightLeaf - +(Math.fround(Math.fround(f) * inv[i]!) < thr)]!;
-      }
-    } else if (corners === 8) {
-      const o6 = ofs[k + 6]!, o7 = ofs[k + 7]!;
-      const k6 = cf[k + 6]!, k7 = cf[k + 7]!;
-      for (let i = 0; i < count; i++) {
-        const p = pos[i]!;
-        const f =
-          k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! +
-          k4 * d[p + o4]! + k5 * d[p + o5]! + k6 * d[p + o6]! + k7 * d[p + o7]!;
-        acc[i]! += leafValues[rightLeaf - +(Math.fround(Math.fround(f) * inv[i]!) < thr)]!;
-      }
-    } else if (corners === 9) {
-      const o6 = ofs[k + 6]!, o7 = ofs[k + 7]!, o8 = ofs[k + 8]!;
-      const k6 = cf[k + 6]!, k7 = cf[k + 7]!, k8 = cf[k + 8]!;
-      for (let i = 0; i < count; i++) {
-        const p = pos[i]!;
-        const f =
-          k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! +
-          k4 * d[p + o4]! + k5 * d[p + o5]! + k6 * d[p + o6]! + k7 * d[p + o7]! + k8 * d[p + o8]!;
-        acc[i]! += leafValues[rightLeaf - +(Math.fround(Math.fround(f) * inv[i]!) < thr)]!;
+    // Leaf 2t when value < thr, else 2t + 1, picked arithmetically (exactLeafSelect): the
+    // comparison is data-dependent, and a mispredicted branch per node dominated the loop.
+    const right = leafValues[2 * t + 1]!;
+    const diff = leafValues[2 * t]! - right;
+    if (corners === 6 || corners === 8 || corners === 9) {
+      const o0 = ofs[k]!, o1 = ofs[k + 1]!, o2 = ofs[k + 2]!, o3 = ofs[k + 3]!, o4 = ofs[k + 4]!, o5 = ofs[k + 5]!;
+      const k0 = cf[k]!, k1 = cf[k + 1]!, k2 = cf[k + 2]!, k3 = cf[k + 3]!, k4 = cf[k + 4]!, k5 = cf[k + 5]!;
+      if (corners === 6) {
+        for (let i = 0; i < count; i++) {
+          const p = pos[i]!;
+          const f = k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! + k4 * d[p + o4]! + k5 * d[p + o5]!;
+          acc[i]! += right + +(Math.fround(f * inv[i]!) < thr) * diff;
+        }
+      } else if (corners === 8) {
+        const o6 = ofs[k + 6]!, o7 = ofs[k + 7]!;
+        const k6 = cf[k + 6]!, k7 = cf[k + 7]!;
+        for (let i = 0; i < count; i++) {
+          const p = pos[i]!;
+          const f =
+            k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! +
+            k4 * d[p + o4]! + k5 * d[p + o5]! + k6 * d[p + o6]! + k7 * d[p + o7]!;
+          acc[i]! += right + +(Math.fround(f * inv[i]!) < thr) * diff;
+        }
+      } else {
+        const o6 = ofs[k + 6]!, o7 = ofs[k + 7]!, o8 = ofs[k + 8]!;
+        const k6 = cf[k + 6]!, k7 = cf[k + 7]!, k8 = cf[k + 8]!;
+        for (let i = 0; i < count; i++) {
+          const p = pos[i]!;
+          const f =
+            k0 * d[p + o0]! + k1 * d[p + o1]! + k2 * d[p + o2]! + k3 * d[p + o3]! +
+            k4 * d[p + o4]! + k5 * d[p + o5]! + k6 * d[p + o6]! + k7 * d[p + o7]! + k8 * d[p + o8]!;
+          acc[i]! += right + +(Math.fround(f * inv[i]!) < thr) * diff;
+        }
       }
     } else {
       const kEnd = k + corners;
@@ -308,7 +408,7 @@ function runStumpStage(c: CompiledCascade, d: Float64Array, s: number, pos: Int3
         const p = pos[i]!;
         let f = 0;
         for (let j = k; j < kEnd; j++) f += cf[j]! * d[p + ofs[j]!]!;
-        acc[i]! += leafValues[rightLeaf - +(Math.fround(Math.fround(f) * inv[i]!) < thr)]!;
+        acc[i]! += right + +(Math.fround(f * inv[i]!) < thr) * diff;
       }
     }
   }

@@ -13,7 +13,8 @@
  * - `groupRectangles(minNeighbors, 0.2)` merges them, and results are clipped to the image.
  */
 import type { HaarCascade } from './cascade.js';
-import { compileCascade, scanImage } from './evaluate.js';
+import type { PreparedCascade } from './evaluate.js';
+import { compileCascade, prepareCascade, scanImage } from './evaluate.js';
 import type { GroupedRect, Rect } from './group.js';
 import { groupRectangles } from './group.js';
 import { allocateIntegral, fillIntegral } from './integral.js';
@@ -58,8 +59,13 @@ export function pyramidScales(cascade: HaarCascade, width: number, height: numbe
   return scales;
 }
 
-/** Raw (ungrouped) hits in image pixels: detectMultiScaleNoGrouping. */
-export function detectCandidates(cascade: HaarCascade, image: GrayImage, options: MultiScaleOptions): Rect[] {
+/**
+ * Raw (ungrouped) hits in image pixels: detectMultiScaleNoGrouping. Pass a PreparedCascade
+ * (prepareCascade) when detecting repeatedly, to prepare the cascade once.
+ */
+export function detectCandidates(source: HaarCascade | PreparedCascade, image: GrayImage, options: MultiScaleOptions): Rect[] {
+  const prepared = 'cornerCode' in source ? source : prepareCascade(source);
+  const { cascade } = prepared;
   const { width, height } = image;
   const scales = pyramidScales(cascade, width, height, options);
   const first = scales[0];
@@ -72,14 +78,14 @@ export function detectCandidates(cascade: HaarCascade, image: GrayImage, options
   const [w0, h0] = levelSize(first);
   // One integral buffer and one resize buffer, sized for the largest level, serve every level.
   const integralBuffers = allocateIntegral(w0, h0, cascade.hasTiltedFeatures);
-  const compiled = compileCascade(cascade, integralBuffers);
+  const compiled = compileCascade(prepared, integralBuffers);
   const levelPixels = new Uint8Array(w0 * h0);
-  const source = { data: image.data, stride: width, x: 0, y: 0, width, height };
+  const full = { data: image.data, stride: width, x: 0, y: 0, width, height };
   const out: Rect[] = [];
   for (const scale of scales) {
     const [lw, lh] = levelSize(scale);
     if (lw < cascade.windowWidth || lh < cascade.windowHeight) continue;
-    const pixels = lw === width && lh === height ? image.data : resizeGrayBilinear(source, lw, lh, levelPixels);
+    const pixels = lw === width && lh === height ? image.data : resizeGrayBilinear(full, lw, lh, levelPixels);
     const integral = fillIntegral(pixels, lw, lh, integralBuffers);
     const step = scale >= 2 ? 1 : 2;
     const winW = roundHalfEven(Math.fround(cascade.windowWidth * scale));
@@ -98,7 +104,7 @@ export function detectCandidates(cascade: HaarCascade, image: GrayImage, options
 }
 
 /** Grouped detections, clipped to the image (OpenCV's `clipObjects`), with neighbour counts. */
-export function detectMultiScale(cascade: HaarCascade, image: GrayImage, options: MultiScaleOptions): GroupedRect[] {
+export function detectMultiScale(cascade: HaarCascade | PreparedCascade, image: GrayImage, options: MultiScaleOptions): GroupedRect[] {
   const grouped = groupRectangles(detectCandidates(cascade, image, options), options.minNeighbors, GROUP_EPS);
   const clipped: GroupedRect[] = [];
   for (const r of grouped) {

@@ -91,7 +91,12 @@ export function resizeGrayBilinear(src: GrayView, dstWidth: number, dstHeight: n
   return out;
 }
 
-/** OpenCV's `interpolationLinear::getCoeffs` for every destination index. */
+/**
+ * OpenCV's `interpolationLinear::getCoeffs` for every destination index, as (offset, w0, w1)
+ * triples that need no edge branch: a replicated first pixel is (0, 256, 0) and a replicated last
+ * pixel (srcSize − 2, 0, 256), which give the same 8-fractional-bit values as OpenCV's
+ * replication. `kind` still records which case each index is, for the vertical pass.
+ */
 function taps(srcSize: number, dstSize: number): Taps {
   const kind = new Uint8Array(dstSize);
   const offset = new Int32Array(dstSize);
@@ -103,9 +108,11 @@ function taps(srcSize: number, dstSize: number): Taps {
     const i = Math.floor(f);
     if (i < 0 || srcSize <= 1) {
       kind[d] = FIRST;
+      w0[d] = ONE;
     } else if (i >= srcSize - 1) {
       kind[d] = LAST;
-      offset[d] = srcSize - 1;
+      offset[d] = srcSize - 2;
+      w1[d] = ONE;
     } else {
       const a = roundHalfEven((f - i) * ONE);
       kind[d] = INTERPOLATE;
@@ -119,17 +126,15 @@ function taps(srcSize: number, dstSize: number): Taps {
 
 /** hlineResizeCn<uint8_t, ufixedpoint16, 2, true, 1>: one row to 8 fractional bits. */
 function hline(data: Uint8Array, rowStart: number, sw: number, t: Taps, out: Int32Array): void {
-  const first = data[rowStart]! << 8;
-  const last = data[rowStart + sw - 1]! << 8;
   const n = out.length;
+  if (sw === 1) {
+    out.fill(data[rowStart]! << 8);
+    return;
+  }
+  const { offset, w0, w1 } = t;
   for (let dx = 0; dx < n; dx++) {
-    const kind = t.kind[dx]!;
-    if (kind === INTERPOLATE) {
-      const s = rowStart + t.offset[dx]!;
-      out[dx] = t.w0[dx]! * data[s]! + t.w1[dx]! * data[s + 1]!;
-    } else {
-      out[dx] = kind === FIRST ? first : last;
-    }
+    const s = rowStart + offset[dx]!;
+    out[dx] = w0[dx]! * data[s]! + w1[dx]! * data[s + 1]!;
   }
 }
 

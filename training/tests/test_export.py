@@ -1,0 +1,117 @@
+"""Export of trained runs: ONNX + manifest accepted by src/models/manifest.ts, outputs equal to
+torch in onnxruntime-node, GCN statistics and flip averaging carried into the graph/manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+
+from training.config import load_config
+from training.data import Pack, normalise, to_model_input
+from training.export import data_terms, export_run
+from training.export_random import export_random
+from training.models import create
+from training.train import train
+
+from .conftest import run_ort, validate_manifests
+
+
+def _train(pack, out, **over):
+    raw = {"pack": pack, "out_dir": out, "name": "m", "model": {"arch": "tiny"}, "epochs": 1, "batch_size": 32,
+           "checkpoint_minutes": 0, "threads": 1, "eval_tta_flip": True}
+    raw.update(over)
+    train(load_config(raw=raw))
+    return os.path.join(out, "m")
+
+
+def _torch_outputs(run_dir, x):
+    ck = torch.load(os.path.join(run_dir, "best.pt"), map_location="cpu")
+    model = create(ck["arch"], ck["in_channels"], input_size=ck["input_size"], heads=ck["heads"], **ck["arch_kwargs"])
+    model.load_state_dict(ck["model"])
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(x))
+
+
+def _inputs(pack_dir, norm, n=5):
+    pack = Pack(pack_dir)
+    return normalise(to_model_input(pack.images("test")[:n], 1, 48), norm).numpy()
+
+
+def test_export_of_a_trained_run(pack_dir, tmp_path):
+    run = _train(pack_dir, str(tmp_path / "runs"), model_card={"id": "emo-test", "licence": "test-only"})
+    out = tmp_path / "models"
+    man = export_run(run, str(out))
+    onnx_path, man_path = out / "emo-test.onnx", out / "emo-test.json"
+    assert onnx_path.is_file() and man_path.is_file()
+    assert json.load(open(man_path)) == man
+    validate_manifests(str(man_path))
+    assert man["sha256"] == hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    assert man["file"] == "emo-test.onnx" and man["licence"] == "test-only"
+    inp = man["input"]
+    assert (inp["name"], inp["width"], inp["height"], inp["channels"], inp["layout"]) == ("input", 48, 48, 1, "NCHW")
+    assert inp["crop"] == {"mode": "aligned", "eyeDistance": 0.42, "eyeY": 0.38}  # copied from the pack's meta
+    assert inp["normalisation"] == {"kind": "scale", "scale": 1 / 255}
+    assert man["outputs"] == [{"task": "emotion", "name": "emotion", "decode": "softmax",
+                               "labels": ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]}]
+    assert set(man["training"]) == {"data", "command", "architecture"} and man["training"]["architecture"] == "tiny"
+    assert "emotion.test_acc" in man["metrics"] and "emotion.val_acc" in man["metrics"]
+    x = _inputs(pack_dir, inp["normalisation"])
+    got = run_ort(str(onnx_path), x, str(tmp_path))["emotion"]
+    np.testing.assert_allclose(got, _torch_outputs(run, x)["emotion"].numpy(), atol=1e-5)
+
+
+def test_export_with_gcn_and_flip_averaging(pack_dir, tmp_path):
+    run = _train(pack_dir, str(tmp_path / "runs"), normalisation={"kind": "gcn"},
+                 model={"arch": "paper000", "kwargs": {"width": 0.25, "fc": 32}})
+    man = export_run(run, str(tmp_path / "models"), id="p0", tta_flip=True)
+    validate_manifests(str(tmp_path / "models" / "p0.json"))
+    norm = man["input"]["normalisation"]
+    assert norm["kind"] == "gcn" and norm["norm"] == 100 and len(norm["pixelMean"]) == 48 * 48
+    assert man["metrics"]["tta"] == "hflip" and "flip" in man["training"]["architecture"]
+    x = _inputs(pack_dir, norm)
+    got = run_ort(str(tmp_path / "models" / "p0.onnx"), x, str(tmp_path))["emotion"]
+    ref = (_torch_outputs(run, x)["emotion"] + _torch_outputs(run, x[..., ::-1].copy())["emotion"]) / 2
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-4)
+
+
+def test_multi_task_export_names_one_output_per_task(joint_pack_dir, tmp_path):
+    bins = [float(v) for v in range(7)]
+    run = _train(joint_pack_dir, str(tmp_path / "runs"), primary="emotion",
+                 outputs={"emotion": {"decode": "expectation", "binValues": bins}})
+    man = export_run(run, str(tmp_path / "models"), id="joint")
+    validate_manifests(str(tmp_path / "models" / "joint.json"))
+    by = {o["task"]: o for o in man["outputs"]}
+    assert list(by) == ["emotion", "ferplus", "attrs", "age"]
+    assert by["emotion"]["decode"] == "expectation" and by["emotion"]["binValues"] == bins
+    assert by["ferplus"]["decode"] == "softmax" and by["attrs"]["decode"] == "sigmoid"
+    assert by["age"]["decode"] == "identity" and by["age"]["labels"] == ["age"]
+    x = np.random.default_rng(0).random((2, 1, 48, 48), dtype=np.float32)
+    got = run_ort(str(tmp_path / "models" / "joint.onnx"), x, str(tmp_path))
+    assert {k: v.shape for k, v in got.items()} == {"emotion": (2, 7), "ferplus": (2, 7), "attrs": (2, 2), "age": (2, 1)}
+
+
+def test_export_random_fixture(tmp_path):
+    path = str(tmp_path / "tiny-emotion.onnx")
+    man = export_random(path)
+    validate_manifests(str(tmp_path / "tiny-emotion.json"))
+    assert os.path.getsize(path) < 200_000
+    assert man["input"]["crop"] == {"mode": "aligned", "eyeDistance": 0.42, "eyeY": 0.38}
+    assert man["input"]["normalisation"] == {"kind": "scale", "scale": 1 / 255}
+    assert man["outputs"][0]["decode"] == "softmax" and len(man["outputs"][0]["labels"]) == 7
+    x = np.random.default_rng(1).random((3, 1, 48, 48), dtype=np.float32)
+    scores = run_ort(path, x, str(tmp_path))["emotion"]
+    assert scores.shape == (3, 7) and np.isfinite(scores).all()
+    assert np.abs(scores[0] - scores[1]).max() > 1e-4  # outputs depend on the input
+    again = str(tmp_path / "again" / "tiny-emotion.onnx")
+    os.makedirs(os.path.dirname(again))
+    assert export_random(again)["sha256"] == man["sha256"]  # deterministic for a seed
+
+
+def test_data_terms_follow_the_pack_source():
+    assert "FER2013" in data_terms({"layout": "fer2013-folders"})[0]
+    assert "FER+" in data_terms({"layout": "ferplus-folders"})[0]
+    assert "UTKFace" in data_terms({"layout": "utkface"})[0]
+    assert data_terms({"layout": "synthetic-test", "root": "/tmp/pack"}) == ("", "")
