@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import {
   compileCascade,
   createViolaJonesDetector,
   defaultCascadePath,
+  detectCandidates,
   detectMultiScale,
   dropEnclosingRects,
   evaluateWindow,
@@ -282,14 +283,31 @@ test('bad cascade files give typed ModelErrors', async () => {
   );
 
   const dir = await mkdtemp(join(tmpdir(), 'facesense-vj-'));
-  const path = join(dir, 'tiny.xml');
-  await writeFile(path, cascadeXml({ width: 6, height: 6, rects: ['0 0 6 6 -1.', '0 0 3 6 2.'] }));
-  assert.equal((await loadHaarCascade(path)).windowWidth, 6);
-  await assert.rejects(loadHaarCascade(join(dir, 'missing.xml')), (e: unknown) => e instanceof ModelError && e.code === 'MODEL_NOT_FOUND' && /apt-get install opencv-data/.test(e.message));
-  await assert.rejects(
-    createViolaJonesDetector({ faceCascadePath: join(dir, 'missing.xml') }),
-    (e: unknown) => e instanceof ModelError && e.code === 'MODEL_NOT_FOUND' && /faceCascadePath/.test(e.message),
-  );
+  try {
+    const path = join(dir, 'tiny.xml');
+    await writeFile(path, cascadeXml({ width: 6, height: 6, rects: ['0 0 6 6 -1.', '0 0 3 6 2.'] }));
+    assert.equal((await loadHaarCascade(path)).windowWidth, 6);
+    await assert.rejects(loadHaarCascade(join(dir, 'missing.xml')), (e: unknown) => e instanceof ModelError && e.code === 'MODEL_NOT_FOUND' && /apt-get install opencv-data/.test(e.message));
+    await assert.rejects(
+      createViolaJonesDetector({ faceCascadePath: join(dir, 'missing.xml'), eyeCascadePath: null }),
+      (e: unknown) => e instanceof ModelError && e.code === 'MODEL_NOT_FOUND' && /faceCascadePath/.test(e.message),
+    );
+    // A tiny custom cascade drives the whole detector (no eye cascade, mean-face landmarks).
+    const tiny = await createViolaJonesDetector({ faceCascadePath: path, eyeCascadePath: null, minNeighbors: 0 });
+    const img: RgbImage = { data: new Uint8Array(12 * 6 * 3), width: 12, height: 6, channels: 3 };
+    const cols = [200, 200, 200, 50, 50, 50, 200, 200, 200, 50, 50, 50];
+    img.data.forEach((_, i) => (img.data[i] = cols[Math.floor(i / 3) % 12] ?? 0));
+    const dets = await tiny.detect(img, { ...DEFAULT_DETECT_OPTIONS, scoreThreshold: 0, minFacePx: 0 });
+    // One pyramid level (scale 1, step 2): x = 0 accepted, x = 2 rejected so x = 4 skipped, x = 6 accepted.
+    assert.deepEqual(dets.map((d) => [d.boxPx.x, d.boxPx.width, d.score]), [
+      [0, 6, 1 / 3],
+      [6, 6, 1 / 3],
+    ]);
+    assertLandmarksInBoxes(dets);
+    await tiny.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------- grouping, scores, landmarks
@@ -374,38 +392,45 @@ test('detectMultiScale reproduces OpenCV 4.6 CascadeClassifier output exactly', 
     const img = await loadRgb(name);
     return { data: grayFromRgb(img), width: img.width, height: img.height };
   };
-  const run = (c: HaarCascade, g: Awaited<ReturnType<typeof gray>>, minNeighbors: number) =>
-    detectMultiScale(c, g, { scaleFactor: 1.1, minNeighbors })
+  // Raw hits once per case; grouping them equals detectMultiScale here (no box needs clipping).
+  const run = (c: HaarCascade, g: Awaited<ReturnType<typeof gray>>) => {
+    const raw = detectCandidates(c, g, { scaleFactor: 1.1, minNeighbors: 3 });
+    const grouped = groupRectangles(raw, 3)
       .map((r) => [r.x, r.y, r.width, r.height, r.neighbors])
       .sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0) || (a[1] ?? 0) - (b[1] ?? 0) || (a[2] ?? 0) - (b[2] ?? 0));
+    return { raw: raw.length, grouped };
+  };
   const face = await loadHaarCascade(FACE_XML);
   const multi = await gray('multi_face.jpg');
-  assert.deepEqual(run(face, multi, 3), [
-    [194, 156, 260, 260, 4],
-    [209, 68, 110, 110, 5],
-    [303, 232, 124, 124, 66],
-    [427, 208, 101, 101, 38],
-    [516, 306, 121, 121, 61],
-    [671, 288, 130, 130, 45],
-  ]);
-  assert.equal(run(face, multi, 0).length, 236, 'raw hits');
-  const single = await gray('single_face.jpg');
-  assert.deepEqual(run(face, single, 3), [[156, 147, 236, 236, 74]]);
-  assert.equal(run(face, single, 0).length, 92, 'raw hits');
+  assert.deepEqual(run(face, multi), {
+    raw: 236,
+    grouped: [
+      [194, 156, 260, 260, 4],
+      [209, 68, 110, 110, 5],
+      [303, 232, 124, 124, 66],
+      [427, 208, 101, 101, 38],
+      [516, 306, 121, 121, 61],
+      [671, 288, 130, 130, 45],
+    ],
+  });
+  assert.deepEqual(run(face, await gray('single_face.jpg')), { raw: 92, grouped: [[156, 147, 236, 236, 74]] });
+  assert.deepEqual(detectMultiScale(face, multi, { scaleFactor: 1.1, minNeighbors: 3 }).length, 6);
   // A tree-based cascade with tilted features.
   const glasses = await loadHaarCascade(join(HAAR_DIR, 'haarcascade_eye_tree_eyeglasses.xml'));
   assert.equal(glasses.stumpsOnly, false);
   assert.equal(glasses.hasTiltedFeatures, true);
-  assert.deepEqual(run(glasses, multi, 3), [
-    [333, 271, 26, 26, 14],
-    [375, 270, 24, 24, 8],
-    [448, 237, 23, 23, 7],
-    [484, 238, 23, 23, 11],
-    [585, 345, 25, 25, 16],
-    [702, 327, 23, 23, 10],
-    [744, 331, 26, 26, 7],
-  ]);
-  assert.equal(run(glasses, multi, 0).length, 86, 'raw hits');
+  assert.deepEqual(run(glasses, multi), {
+    raw: 86,
+    grouped: [
+      [333, 271, 26, 26, 14],
+      [375, 270, 24, 24, 8],
+      [448, 237, 23, 23, 7],
+      [484, 238, 23, 23, 11],
+      [585, 345, 25, 25, 16],
+      [702, 327, 23, 23, 10],
+      [744, 331, 26, 26, 7],
+    ],
+  });
 });
 
 test('finds the one face in single_face.jpg with eyes on the eyes', { skip: noCascades }, async () => {

@@ -16,6 +16,7 @@ DEFAULTS: Dict[str, Any] = {
     "name": None,                 # run directory name under out_dir (default: the config file's stem)
     "out_dir": "runs",
     "pack": None,                 # pack directory (docs/pack-format.md); relative to the working directory
+    "prepare": None,              # read by `facesense train` (TypeScript) to build a missing pack; ignored here
     "splits": {"train": "train", "val": "val", "test": "test"},
     "targets": None,              # pack targets to train (default: all); one head each
     "primary": None,              # task whose accuracy is val_acc (default: first non-regression target)

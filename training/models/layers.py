@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,12 @@ class LocalContrastNorm(nn.Module):
         # Mean over feature maps, then the spatial Gaussian: the separable form of a weighting over
         # (j, p, q) that is uniform across maps, as in Jarrett et al.
         m = x.mean(dim=1, keepdim=True)
-        bh, bw = self._matrix(x.shape[2], x), self._matrix(x.shape[3], x)
+        with warnings.catch_warnings():
+            # Under ONNX tracing the map size is a traced value; it is fixed by the model's input
+            # size, so the blur matrices are constants of the graph (TracerWarning is expected).
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            h, w = int(x.shape[2]), int(x.shape[3])
+        bh, bw = self._matrix(h, x), self._matrix(w, x)
         return torch.matmul(torch.matmul(bh, m), bw.t())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

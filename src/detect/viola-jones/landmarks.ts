@@ -4,9 +4,9 @@
  *
  * Mean-face proportions, as fractions of the box (the stock frontal-face cascade gives square
  * boxes from mid-forehead to just below the mouth):
- * - eyes at (0.33, 0.41) and (0.67, 0.41): the mean eye-cascade hit centre measured on this
- *   project's test photos (shared/media single_face.jpg, multi_face.jpg: x 0.28–0.35 and
- *   0.64–0.68, y 0.39–0.43), made symmetric;
+ * - eyes at (0.33, 0.41) and (0.67, 0.41): the eye-cascade hit centres measured on this project's
+ *   test photos (shared/media single_face.jpg and multi_face.jpg: x 0.32–0.35 and 0.65–0.67,
+ *   y 0.39–0.43 of the box), made symmetric;
  * - nose tip and mouth corners placed from those eyes with the ratios of the 5-point ArcFace
  *   alignment template (Deng et al. 2019, insightface `arcface_dst`: eyes (38.29, 51.70) and
  *   (73.53, 51.50), nose (56.03, 71.74), mouth (41.55, 92.37) and (70.73, 92.20) in 112×112):
