@@ -106,6 +106,26 @@ def finite(v: Optional[float]) -> Optional[float]:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
+def cpu_has_bf16() -> bool:
+    """Native bf16 dot products (AVX512-BF16 or AMX); elsewhere bf16 would be emulated, slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(cfg: Mapping[str, Any]) -> str:
+    # A config saved before the option existed has no key: it trained in fp32 and resumes so.
+    p = cfg.get("precision", "fp32")
+    if p == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if p not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32, bf16 or auto, got {p!r}")
+    return p
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
@@ -253,17 +273,22 @@ def primary_correct(run: Run, outputs: Mapping[str, torch.Tensor], targets: Mapp
 
 
 @torch.no_grad()
-def evaluate(run: Run, model: FaceModel, split: str, tta_flip: bool = False) -> Dict[str, Any]:
-    """Loss and per-task metrics on a whole split (no augmentation; optional flip averaging)."""
+def evaluate(run: Run, model: FaceModel, split: str, tta_flip: bool = False, bf16: bool = False) -> Dict[str, Any]:
+    """Loss and per-task metrics on a whole split (no augmentation; optional flip averaging).
+
+    ``bf16`` is for the per-epoch validation of bf16 runs (speed); final figures are fp32, as the
+    exported model runs."""
     model.eval()
     loader = run.loader(split, train=False)
     outs: Dict[str, List[torch.Tensor]] = {t.name: [] for t in run.targets}
     tgts: Dict[str, List[torch.Tensor]] = {t.name: [] for t in run.targets}
     for batch in loader.epoch():
-        o = model(batch.x)
-        if tta_flip:
-            of = model(batch.x.flip(-1))
-            o = {k: (v + of[k]) / 2 for k, v in o.items()}
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            o = model(batch.x)
+            if tta_flip:
+                of = model(batch.x.flip(-1))
+                o = {k: (v + of[k]) / 2 for k, v in o.items()}
+        o = {k: v.float() for k, v in o.items()}
         for k in outs:
             outs[k].append(o[k])
             tgts[k].append(batch.targets[k])
@@ -368,10 +393,12 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
     min_delta = float(cfg["early_stopping"].get("min_delta") or 0.0)
     emit({"event": "start", "run": run_dir, "name": cfg["name"], "arch": model.arch, "params": params, "macs": macs,
           "epochs": epochs, "start_epoch": st["epoch"], "start_batch": st["batch"], "train_images": train_loader.n,
-          "batches_per_epoch": n_batches, "setup_s": round(time.time() - t_setup, 3)})
-    say(f"{cfg['name']}: {model.arch} {params / 1e6:.2f}M params {macs / 1e9:.3f} GMAC/img, "
+          "batches_per_epoch": n_batches, "precision": resolve_precision(cfg),
+          "setup_s": round(time.time() - t_setup, 3)})
+    say(f"{cfg['name']}: {model.arch} {params / 1e6:.2f}M params {macs / 1e9:.3f} GMAC/img, {resolve_precision(cfg)}, "
         f"{train_loader.n} train images, {n_batches} batches/epoch, from epoch {st['epoch']} batch {st['batch']}")
 
+    bf16 = resolve_precision(cfg) == "bf16"
     ckpt_every = float(cfg.get("checkpoint_minutes") or 0) * 60
     budget = cfg.get("time_budget_s")
     epoch_times: List[float] = []
@@ -390,7 +417,11 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
                     group["lr"] = lr
                 # Dropout draws from the global RNG: re-seed per batch so resume replays it exactly.
                 torch.manual_seed((int(cfg["seed"]) * 7_919 + epoch * 100_003 + b) % (2 ** 63))
-                outputs = model(batch.x)
+                # bf16 autocast: convolutions/linear layers in bf16 with fp32 accumulation (oneDNN);
+                # weights, optimiser state, loss and evaluation stay fp32.
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    outputs = model(batch.x)
+                outputs = {k: v.float() for k, v in outputs.items()}
                 loss, _ = run.loss(outputs, batch.targets)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1} batch {b}; "
@@ -419,7 +450,7 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
             train_seconds = p["seconds"] + time.time() - t0
             st["train_seconds"] += train_seconds
             t_val = time.time()
-            val = evaluate(run, model, run.val_split)
+            val = evaluate(run, model, run.val_split, bf16=bf16)
             seconds = train_seconds + (time.time() - t_val)
             row = {"epoch": epoch + 1, "train_loss": p["loss_sum"] / max(1, p["batches"]),
                    "train_acc": (p["correct"] / p["counted"]) if p["counted"] else None,

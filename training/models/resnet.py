@@ -29,7 +29,7 @@ class ResNet(FaceModel):
 
     def __init__(self, in_channels: int, heads: Mapping[str, int], input_size: int, *, stem: nn.Module,
                  stem_channels: int, widths: Sequence[int], blocks: Sequence[int], strides: Sequence[int],
-                 se: bool = False, head_dropout: float = 0.0) -> None:
+                 se: bool = False, head_dropout: float = 0.0, zero_init_residual: bool = False) -> None:
         if not len(widths) == len(blocks) == len(strides):
             raise ValueError("widths, blocks and strides need one entry per stage")
         super().__init__(in_channels, heads, input_size, embed_dim=widths[-1], head_dropout=head_dropout)
@@ -40,7 +40,7 @@ class ResNet(FaceModel):
             cin = w
         self.stages = nn.Sequential(*stages)
         self._build_heads()
-        init_weights(self)
+        init_weights(self, zero_init_residual)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x)).mean(dim=(2, 3))
@@ -49,18 +49,18 @@ class ResNet(FaceModel):
 @register("resnet18", input_size=48, in_channels=1, min_input_size=16,
           description="ResNet-18 (He et al. 2016), CIFAR-style 3×3 stride-1 stem for 48–64 px faces")
 def resnet18(in_channels: int, heads: Mapping[str, int], input_size: int, *, stem_stride: int = 1,
-             width: float = 1.0, head_dropout: float = 0.0) -> FaceModel:
+             width: float = 1.0, head_dropout: float = 0.0, zero_init_residual: bool = False) -> FaceModel:
     widths = [round(c * width) for c in (64, 128, 256, 512)]
     return ResNet(in_channels, heads, input_size, stem=conv_bn_act(in_channels, widths[0], 3, stem_stride),
                   stem_channels=widths[0], widths=widths, blocks=(2, 2, 2, 2), strides=(1, 2, 2, 2),
-                  head_dropout=head_dropout)
+                  head_dropout=head_dropout, zero_init_residual=zero_init_residual)
 
 
 @register("compact_resnet", input_size=48, in_channels=1, min_input_size=16,
           description="facesense compact ResNet for 2-core CPU training: ~2.3M params, ~0.12 GMAC at 48 px")
 def compact_resnet(in_channels: int, heads: Mapping[str, int], input_size: int, *, stem: int = 32,
                    widths: Sequence[int] = (64, 128, 256), blocks: Sequence[int] = (1, 1, 2), se: bool = False,
-                   head_dropout: float = 0.2) -> FaceModel:
+                   head_dropout: float = 0.2, zero_init_residual: bool = False) -> FaceModel:
     """Why this shape (accuracy per FLOP at 48×48 on a CPU):
 
     * The full-resolution layer is a single cheap 3×3×``stem`` conv, then a strided 3×3 conv: on CPU,
@@ -75,7 +75,8 @@ def compact_resnet(in_channels: int, heads: Mapping[str, int], input_size: int, 
     """
     body = nn.Sequential(conv_bn_act(in_channels, stem, 3, 1), conv_bn_act(stem, widths[0], 3, 2))
     return ResNet(in_channels, heads, input_size, stem=body, stem_channels=widths[0], widths=widths,
-                  blocks=blocks, strides=(1,) + (2,) * (len(widths) - 1), se=se, head_dropout=head_dropout)
+                  blocks=blocks, strides=(1,) + (2,) * (len(widths) - 1), se=se, head_dropout=head_dropout,
+                  zero_init_residual=zero_init_residual)
 
 
 class WideBlock(nn.Module):

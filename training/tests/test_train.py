@@ -87,8 +87,11 @@ def test_resume_at_an_epoch_boundary_is_exact(pack_dir, tmp_path):
     assert [r["epoch"] for r in log] == ["1", "2"]
 
 
-def test_resume_after_a_kill_in_the_middle_of_an_epoch_is_exact(pack_dir, tmp_path, monkeypatch):
-    train(config(pack_dir, str(tmp_path / "a"), epochs=2))
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_after_a_kill_in_the_middle_of_an_epoch_is_exact(pack_dir, tmp_path, monkeypatch, precision):
+    if precision == "bf16" and not T.cpu_has_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    train(config(pack_dir, str(tmp_path / "a"), epochs=2, precision=precision))
     saves = {"n": 0}
     real_save = T.atomic_torch_save
 
@@ -100,17 +103,17 @@ def test_resume_after_a_kill_in_the_middle_of_an_epoch_is_exact(pack_dir, tmp_pa
 
     monkeypatch.setattr(T, "atomic_torch_save", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        train(config(pack_dir, str(tmp_path / "b"), epochs=2, checkpoint_minutes=1e-9))
+        train(config(pack_dir, str(tmp_path / "b"), epochs=2, checkpoint_minutes=1e-9, precision=precision))
     ck = torch.load(tmp_path / "b/run/checkpoint.pt", map_location="cpu")
     assert (ck["epoch"], ck["batch"]) == (1, 1)
     monkeypatch.setattr(T, "atomic_torch_save", real_save)
-    train(config(pack_dir, str(tmp_path / "b"), epochs=2, checkpoint_minutes=1e-9), resume=True)
+    train(config(pack_dir, str(tmp_path / "b"), epochs=2, checkpoint_minutes=1e-9, precision=precision), resume=True)
     assert _same(_weights(tmp_path / "a/run/checkpoint.pt"), _weights(tmp_path / "b/run/checkpoint.pt"))
 
 
 def test_early_stopping(pack_dir, tmp_path):
     cfg = config(pack_dir, str(tmp_path / "r"), epochs=10, optimizer={"kind": "sgd", "lr": 0.0},
-                 early_stopping={"metric": "val_loss", "patience": 2})
+                 early_stopping={"metric": "val_loss", "patience": 2}, precision="fp32")
     res = train(cfg)
     assert res["stopped"] == "early_stopping" and res["epochs_run"] == 3 and res["best_epoch"] == 1
 
