@@ -77,7 +77,18 @@ class Pack:
 
     @property
     def crop(self) -> Dict[str, Any]:
-        return dict((self.meta.get("preprocessing") or {}).get("crop") or {"mode": "none"})
+        """How the analyzer must crop a photo's face for a model trained on this pack.
+
+        Pre-cropped datasets (crop mode ``none``) whose eye framing `facesense prepare` measured
+        (``preprocessing.framing``, src/data/framing.ts) become an ``aligned`` crop with that
+        framing, so faces found in photos look like the training crops."""
+        pre = self.meta.get("preprocessing") or {}
+        crop = dict(pre.get("crop") or {"mode": "none"})
+        framing = pre.get("framing")
+        if crop.get("mode") == "none" and framing:
+            return {"mode": "aligned", "eyeDistance": round(float(framing["eyeDistance"]), 4),
+                    "eyeY": round(float(framing["eyeY"]), 4)}
+        return crop
 
     def target(self, name: str) -> TargetSpec:
         for t in self.targets:

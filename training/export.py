@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from .data import Pack
 from .models import FaceModel, create
 
 OPSET = 13
@@ -201,8 +202,12 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
     description = card.get("description") or (
         f"{', '.join(t['name'] for t in tasks)} from {ck['input_size']}×{ck['input_size']} "
         f"{'gray' if ck['in_channels'] == 1 else 'RGB'} faces ({ck['arch']}), trained by facesense")
+    crop = ck["crop"]
+    pack_path = (ck.get("pack") or {}).get("path") or cfg.get("pack")
+    if crop.get("mode") == "none" and pack_path and os.path.isfile(os.path.join(pack_path, "meta.json")):
+        crop = Pack(pack_path).crop  # framing measured after training started (see Pack.crop)
     man = build_manifest(
-        id=mid, onnx_path=onnx_path, in_channels=ck["in_channels"], input_size=ck["input_size"], crop=ck["crop"],
+        id=mid, onnx_path=onnx_path, in_channels=ck["in_channels"], input_size=ck["input_size"], crop=crop,
         normalisation=ck["normalisation"], tasks=tasks, description=description,
         licence=card.get("licence") or "weights for research use only; they inherit the terms of their training data",
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),

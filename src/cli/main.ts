@@ -9,6 +9,7 @@ Commands:
   analyze <inputs>...   detect faces in photos and read their attributes
   prepare               turn a dataset into a training pack
   train                 train a model from a config (PyTorch) and export it to ONNX
+  eval                  measure a model on a labelled dataset (writes report.json)
 
 Run \`facesense <command> --help\` for a command's options.`;
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   analyze: async () => runAnalyze,
   prepare: async () => (await import('./prepare.js')).runPrepare,
   train: async () => (await import('./train.js')).runTrain,
+  eval: async () => (await import('./eval.js')).runEval,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
