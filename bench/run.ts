@@ -86,6 +86,11 @@ async function main(): Promise<void> {
   }
   await analyzer.dispose();
 
+  const refined = await createAnalyzer({ models, refineLandmarks: 2, store: { modelsDir: MODELS_DIR, allowDownload: false } });
+  const perRefined = await timeMs(() => refined.analyze(raw), 10);
+  rows.push({ bench: 'full pipeline 640×480, refineLandmarks 2', value: 1000 / perRefined, unit: 'images/s', note: `${perRefined.toFixed(1)} ms/image` });
+  await refined.dispose();
+
   const cpu = cpus();
   const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, Node ${process.version}`;
   if (process.argv.includes('--json')) {

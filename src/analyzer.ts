@@ -1,5 +1,6 @@
 import { alignFace } from './align.js';
 import { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
+import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
@@ -8,7 +9,7 @@ import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, type TaskResult } from './postprocess.js';
-import type { Box, Detection, ImageInput, Image8, Landmarks5 } from './types.js';
+import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
 
@@ -32,6 +33,12 @@ export interface AnalyzerOptions {
   readonly threads?: number;
   /** Default detection options for every call. @default DEFAULT_DETECT_OPTIONS */
   readonly detect?: Partial<DetectOptions>;
+  /**
+   * Rounds of landmark refinement per face (src/detect/refine.ts): re-detects on an upright
+   * window so rotated faces are aligned to within ~0.5° instead of 3–5° at ±25°. Each round costs
+   * six detector runs on a 256×256 window per face. @default 0
+   */
+  readonly refineLandmarks?: number;
   /** Pixel limit of the decode stage. @default 100_000_000 */
   readonly pixelLimit?: number;
   /** Average each face's outputs with its mirror image (test-time augmentation). @default false */
@@ -134,13 +141,23 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     return attrs;
   }
 
+  async function detectFaces(image: RgbImage, detect: DetectOptions): Promise<(Detection | undefined)[]> {
+    if (detector === undefined) return [undefined];
+    const found = await detector.detect(image, detect);
+    const rounds = options.refineLandmarks ?? 0;
+    if (rounds <= 0) return found;
+    const refined: Detection[] = [];
+    for (const d of found) refined.push(await refineLandmarks(detector, image, d, detect, { iterations: rounds }));
+    return refined;
+  }
+
   async function analyze(input: ImageInput, opts: AnalyzeOptions = {}): Promise<ImageResult> {
     checkOpen();
     const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : '<pixels>'));
     const t0 = performance.now();
     const image = await decodeImage(input, { pixelLimit, sourceName: source });
     const t1 = performance.now();
-    const detections: (Detection | undefined)[] = detector === undefined ? [undefined] : await detector.detect(image, { ...baseDetect, ...opts.detect });
+    const detections = await detectFaces(image, { ...baseDetect, ...opts.detect });
     const t2 = performance.now();
     const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];

@@ -24,6 +24,7 @@ Options:
   --min-face N              ignore faces smaller than N px (default: 20)
   --pixel-limit N           refuse images over N pixels (default: 100000000)
   --tta                     average each face with its mirror image
+  --refine N                rounds of landmark refinement for rotated faces (default: 0)
   --annotate DIR            write each image with boxes, landmarks and labels into DIR
   --concurrency N           images in flight (default: 2)
   --threads N               ONNX Runtime threads per model (default: one per core)
@@ -55,6 +56,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       'max-faces': { type: 'string' },
       'min-face': { type: 'string' },
       tta: { type: 'boolean', default: false },
+      refine: { type: 'string' },
       'pixel-limit': { type: 'string' },
       annotate: { type: 'string' },
       concurrency: { type: 'string' },
@@ -79,6 +81,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
   };
   const threads = num(values.threads, 'threads');
   const pixelLimit = num(values['pixel-limit'], 'pixel-limit');
+  const refine = num(values.refine, 'refine');
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -86,6 +89,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
     ...(threads === undefined ? {} : { threads }),
     ...(pixelLimit === undefined ? {} : { pixelLimit }),
     detect,
+    ...(refine === undefined ? {} : { refineLandmarks: refine }),
     tta: values.tta,
     ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
   });
