@@ -9,7 +9,8 @@ Commands:
   analyze <inputs>...   detect faces in photos and read their attributes
   prepare               turn a dataset into a training pack
   train                 train a model from a config (PyTorch) and export it to ONNX
-  eval                  measure a model on a labelled dataset (writes report.json)
+  eval                  measure a model on a labelled dataset (report.json, CSV tables, report.html)
+  compare <reports>...  compare eval reports side by side (accuracy differences with 95% CIs)
 
 Run \`facesense <command> --help\` for a command's options.`;
 
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   prepare: async () => (await import('./prepare.js')).runPrepare,
   train: async () => (await import('./train.js')).runTrain,
   eval: async () => (await import('./eval.js')).runEval,
+  compare: async () => (await import('./compare.js')).runCompare,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */

@@ -1,0 +1,144 @@
+/**
+ * Every metric of an eval report, computed from per-sample results. Pure: the CLI collects
+ * `EvalRecord`s and writes what this returns. Undefined quantities (the AUC of a class with no
+ * samples) are null, as they would be in JSON anyway.
+ */
+import { bootstrapMean, DEFAULT_BOOTSTRAP } from './bootstrap.js';
+import { DEFAULT_CALIBRATION_BINS, expectedCalibrationError, reliabilityBins } from './calibration.js';
+import { macroRoc, prCurve, rocCurve } from './curves.js';
+import { argmax, classificationReport, rowNormalise, topKAccuracy, type Averages } from './metrics.js';
+
+/** One evaluated sample: true class and scores, both over the measured classes. */
+export interface EvalRecord {
+  /** The dataset's id of the sample (stable across runs: how compare pairs two reports). */
+  readonly id: string;
+  readonly truth: number;
+  readonly scores: readonly number[];
+}
+
+export interface ClassMetrics {
+  readonly precision: number;
+  readonly recall: number;
+  readonly f1: number;
+  readonly support: number;
+  /** One-vs-rest ROC AUC; null when the class has no samples (or every sample is of it). */
+  readonly auc: number | null;
+  readonly averagePrecision: number | null;
+}
+
+export interface RocJson {
+  readonly fpr: readonly number[];
+  readonly tpr: readonly number[];
+  /** null at the origin (threshold +∞). */
+  readonly thresholds: readonly (number | null)[];
+  readonly auc: number;
+}
+
+export interface PrJson {
+  readonly recall: readonly number[];
+  readonly precision: readonly number[];
+  readonly thresholds: readonly number[];
+  readonly averagePrecision: number;
+}
+
+export interface EvalMetrics {
+  readonly evaluated: number;
+  readonly accuracy: number;
+  readonly accuracyCI: { readonly lower: number; readonly upper: number; readonly level: number; readonly method: 'percentile bootstrap'; readonly resamples: number; readonly seed: number };
+  readonly balancedAccuracy: number;
+  readonly macroF1: number;
+  readonly macro: Averages;
+  readonly weighted: Averages;
+  /** Mean one-vs-rest AUC over classes where it is defined. */
+  readonly macroAuc: number | null;
+  readonly macroAveragePrecision: number | null;
+  readonly topK: readonly { readonly k: number; readonly accuracy: number }[];
+  readonly calibration: {
+    readonly ece: number;
+    readonly bins: readonly { readonly lower: number; readonly upper: number; readonly count: number; readonly accuracy: number | null; readonly confidence: number | null }[];
+  };
+  readonly perClass: Readonly<Record<string, ClassMetrics>>;
+  /** counts[true][predicted]. */
+  readonly confusion: readonly (readonly number[])[];
+  /** Each row divided by the class's support. */
+  readonly confusionNormalised: readonly (readonly number[])[];
+  readonly roc: { readonly macro: { readonly fpr: readonly number[]; readonly tpr: readonly number[] }; readonly perClass: Readonly<Record<string, RocJson | null>> };
+  readonly pr: { readonly perClass: Readonly<Record<string, PrJson | null>> };
+}
+
+const orNull = (v: number) => (Number.isFinite(v) ? v : null);
+const meanOf = (v: readonly number[]) => (v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length);
+
+export function computeMetrics(classes: readonly string[], records: readonly EvalRecord[]): EvalMetrics {
+  const truth = records.map((r) => r.truth);
+  const scores = records.map((r) => r.scores);
+  const pred = scores.map(argmax);
+  const rep = classificationReport(truth, pred, classes.length);
+  const correct = pred.map((p, i) => p === truth[i]);
+  const ci = bootstrapMean(correct.map(Number));
+  const rocs = classes.map((_, c) => rocCurve(truth.map((t) => t === c), scores.map((s) => s[c]!)));
+  const prs = classes.map((_, c) => prCurve(truth.map((t) => t === c), scores.map((s) => s[c]!)));
+  const bins = reliabilityBins(scores.map((s, i) => s[pred[i]!]!), correct, DEFAULT_CALIBRATION_BINS);
+  const definedRocs = rocs.filter((r) => r !== undefined);
+  return {
+    evaluated: rep.n,
+    accuracy: rep.accuracy,
+    accuracyCI: { lower: ci.lower, upper: ci.upper, level: DEFAULT_BOOTSTRAP.level, method: 'percentile bootstrap', resamples: DEFAULT_BOOTSTRAP.resamples, seed: DEFAULT_BOOTSTRAP.seed },
+    balancedAccuracy: rep.balancedAccuracy,
+    macroF1: rep.macroF1,
+    macro: rep.macro,
+    weighted: rep.weighted,
+    macroAuc: meanOf(definedRocs.map((r) => r.auc)),
+    macroAveragePrecision: meanOf(prs.flatMap((p) => (p === undefined ? [] : [p.averagePrecision]))),
+    topK: [1, 2, 3].filter((k) => k <= classes.length).map((k) => ({ k, accuracy: topKAccuracy(truth, scores, k) })),
+    calibration: { ece: expectedCalibrationError(bins), bins: bins.map((b) => ({ ...b, accuracy: orNull(b.accuracy), confidence: orNull(b.confidence) })) },
+    perClass: Object.fromEntries(
+      classes.map((c, i) => [c, { ...rep.perClass[i]!, auc: rocs[i]?.auc ?? null, averagePrecision: prs[i]?.averagePrecision ?? null }]),
+    ),
+    confusion: rep.confusion,
+    confusionNormalised: rowNormalise(rep.confusion),
+    roc: {
+      macro: macroRoc(definedRocs),
+      perClass: Object.fromEntries(classes.map((c, i) => {
+        const r = rocs[i];
+        return [c, r === undefined ? null : { ...r, thresholds: r.thresholds.map(orNull) }];
+      })),
+    },
+    pr: { perClass: Object.fromEntries(classes.map((c, i) => [c, prs[i] ?? null])) },
+  };
+}
+
+/** report.json as `facesense eval --out` writes it. */
+export interface EvalReport extends EvalMetrics {
+  /** Report format version: 2 adds scores, curves, calibration, CIs and per-sample results. */
+  readonly format: 2;
+  /** The model as given on the command line, and the id its manifest declares. */
+  readonly model: string;
+  readonly modelId: string;
+  readonly task: string;
+  readonly dataset: { readonly layout: string; readonly root: string; readonly split: string; readonly target: string; readonly classes: readonly string[] };
+  /** The classes measured: the dataset's classes that have a model counterpart, in dataset order. */
+  readonly classes: readonly string[];
+  readonly labelMap: {
+    readonly identity: boolean;
+    readonly mapped: readonly { readonly class: string; readonly modelLabels: readonly string[] }[];
+    readonly unmatchedClasses: readonly string[];
+    readonly droppedLabels: readonly string[];
+    /** Samples skipped because their class has no model counterpart. */
+    readonly unmatchedSamples: number;
+    /** Evaluated samples whose highest raw score was a dropped label (predicted among the mapped ones instead). */
+    readonly topLabelDropped: number;
+  };
+  readonly detector: string;
+  readonly tta: boolean;
+  /** Samples of the split that were read (the denominator); evaluated + skipped (bar loader problems). */
+  readonly samples: number;
+  readonly skipped: { readonly count: number; readonly items: readonly { readonly file: string; readonly reason: string }[] };
+  /** The most confident mistakes, highest confidence first. */
+  readonly mistakes: readonly { readonly id: string; readonly file: string; readonly truth: string; readonly predicted: string; readonly confidence: number }[];
+  readonly trainingLog?: { readonly file: string; readonly rows: readonly Readonly<Record<string, number>>[] };
+  readonly seconds: number;
+  readonly facesPerSecond: number;
+  /** Per-sample results in evaluation order (dataset sample ids; class indices into `classes`; scores rounded to 1e-6), for paired comparisons. */
+  readonly predictions: { readonly id: readonly string[]; readonly truth: readonly number[]; readonly predicted: readonly number[]; readonly scores: readonly (readonly number[])[] };
+}
