@@ -67,6 +67,16 @@ export interface EvalMetrics {
 }
 
 const orNull = (v: number) => (Number.isFinite(v) ? v : null);
+
+/** Curves are stored with at most this many points (evenly spaced, ends kept); AUC and AP use every point. */
+const CURVE_POINTS = 400;
+
+function thin<T extends object>(curve: T, keys: readonly (keyof T)[]): T {
+  const len = (curve[keys[0]!] as readonly unknown[]).length;
+  if (len <= CURVE_POINTS) return curve;
+  const idx = Array.from({ length: CURVE_POINTS }, (_, i) => Math.round((i * (len - 1)) / (CURVE_POINTS - 1)));
+  return { ...curve, ...Object.fromEntries(keys.map((k) => [k, idx.map((i) => (curve[k] as readonly unknown[])[i])])) };
+}
 const meanOf = (v: readonly number[]) => (v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length);
 
 export function computeMetrics(classes: readonly string[], records: readonly EvalRecord[]): EvalMetrics {
@@ -101,10 +111,10 @@ export function computeMetrics(classes: readonly string[], records: readonly Eva
       macro: macroRoc(definedRocs),
       perClass: Object.fromEntries(classes.map((c, i) => {
         const r = rocs[i];
-        return [c, r === undefined ? null : { ...r, thresholds: r.thresholds.map(orNull) }];
+        return [c, r === undefined ? null : thin({ ...r, thresholds: r.thresholds.map(orNull) }, ['fpr', 'tpr', 'thresholds'])];
       })),
     },
-    pr: { perClass: Object.fromEntries(classes.map((c, i) => [c, prs[i] ?? null])) },
+    pr: { perClass: Object.fromEntries(classes.map((c, i) => { const p = prs[i]; return [c, p === undefined ? null : thin(p, ['recall', 'precision', 'thresholds'])]; })) },
   };
 }
 
