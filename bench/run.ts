@@ -11,6 +11,7 @@ import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/detect/types.j
 import { createYunetDetector } from '../src/detect/yunet.js';
 import { createModelStore } from '../src/models/store.js';
 import type { RawImage, RgbImage } from '../src/types.js';
+import { benchVideo } from './video.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
 const MEDIA = join(SHARED, 'media');
@@ -76,6 +77,13 @@ async function main(): Promise<void> {
   let done = 0;
   for await (const item of analyzer.analyzeMany(Array.from({ length: 64 }, () => raw), { concurrency: N })) if (item.ok) done++;
   rows.push({ bench: `full pipeline 640×480, ${N} in flight`, value: (done * 1000) / (performance.now() - t0), unit: 'images/s', note: modelNote });
+
+  // Video: decode → detect/track → classify, detection on every frame and on every 5th.
+  try {
+    rows.push(...(await benchVideo(analyzer, MEDIA)));
+  } catch (e) {
+    rows.push({ bench: 'video 640×480', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
+  }
 
   // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets).
   const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);

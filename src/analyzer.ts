@@ -55,6 +55,12 @@ export interface AnalyzeOptions {
   readonly tta?: boolean;
   /** Name for error messages and the result's `source` when the input is not a path. */
   readonly sourceName?: string;
+  /**
+   * Skip the detect stage and classify these faces (pixels of this input) instead: video
+   * track-only frames (src/video/stream.ts) reuse the boxes and landmarks of an earlier frame.
+   * @default undefined (run the detector)
+   */
+  readonly detections?: readonly Detection[];
 }
 
 export interface FaceResult {
@@ -157,7 +163,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     const t0 = performance.now();
     const image = await decodeImage(input, { pixelLimit, sourceName: source });
     const t1 = performance.now();
-    const detections = await detectFaces(image, { ...baseDetect, ...opts.detect });
+    const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
     const t2 = performance.now();
     const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];

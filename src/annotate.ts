@@ -19,14 +19,14 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** SVG overlay with each face's box, landmarks and labels, in image pixels. */
-export function overlaySvg(width: number, height: number, faces: readonly FaceResult[]): string {
+/** SVG overlay with each face's box, landmarks and labels, in image pixels; `names[i]` replaces the `#i` tag (video track ids). */
+export function overlaySvg(width: number, height: number, faces: readonly FaceResult[], names?: readonly string[]): string {
   const stroke = Math.max(2, Math.round(Math.max(width, height) / 400));
   const font = Math.max(12, Math.round(Math.max(width, height) / 70));
   const parts = faces.map((f, i) => {
     const b = f.boxPx;
     const colour = f.skipped === undefined ? '#00e676' : '#ffab00';
-    const lines = [`#${i} ${(f.score * 100).toFixed(0)}%`, ...Object.entries(f.attributes).map(([t, r]) => describe(t, r)), ...(f.skipped ? ['too small'] : [])];
+    const lines = [`${names?.[i] ?? `#${i}`} ${(f.score * 100).toFixed(0)}%`, ...Object.entries(f.attributes).map(([t, r]) => describe(t, r)), ...(f.skipped ? ['too small'] : [])];
     const pts = f.landmarksPx === undefined ? [] : Object.values(f.landmarksPx);
     const textY = b.y + b.height + font;
     return [

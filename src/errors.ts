@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'DOWNLOAD_FAILED'
   | 'DATASET_INVALID'
   | 'FACE_TOO_SMALL'
+  | 'CORRUPT_VIDEO'
+  | 'VIDEO_TOOL_MISSING'
+  | 'VIDEO_ENCODE_FAILED'
   | 'DISPOSED';
 
 export class FacesenseError extends Error {
@@ -60,6 +63,11 @@ export class OptionError extends FacesenseError {
 /** A dataset file or row is malformed, missing or carries an unknown label. */
 export class DatasetError extends FacesenseError {
   override readonly name = 'DatasetError';
+}
+
+/** A video cannot be read or written, is damaged part-way, or ffmpeg/ffprobe is missing (src/video/). */
+export class VideoError extends FacesenseError {
+  override readonly name = 'VideoError';
 }
 
 export function isFacesenseError(e: unknown): e is FacesenseError {

@@ -22,5 +22,15 @@ export type { ModelStore, ModelStoreOptions, ResolvedModel } from './models/stor
 export { WEIGHTS_REGISTRY } from './models/registry.js';
 export { validateManifest } from './models/manifest.js';
 export type { ModelManifest, ModelInput, ModelOutput, CropSpec, Normalisation } from './models/manifest.js';
+export { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from './video/stream.js';
+export type { FrameAnalyzer, FrameAnalyzerOptions, FrameResult, TrackedFace } from './video/stream.js';
+export { openVideo } from './video/decode.js';
+export type { SamplingOptions, VideoFrame, VideoReader } from './video/decode.js';
+export { probeVideo, DEFAULT_VIDEO_TOOLS } from './video/probe.js';
+export type { VideoInfo, VideoTools } from './video/probe.js';
+export { updateTracks, initialTrackerState, DEFAULT_TRACKER_OPTIONS } from './video/tracker.js';
+export type { Track, TrackerOptions, TrackerState } from './video/tracker.js';
+export { smoothStep, parseSmoothing, DEFAULT_SMOOTHING } from './video/smooth.js';
+export type { SmoothingSpec } from './video/smooth.js';
 export * from './errors.js';
 export type * from './types.js';

@@ -1,0 +1,53 @@
+/**
+ * Video throughput: frames per second through decode (ffmpeg) → detect/track → classify on a
+ * 640×480 single-face clip (single_face.mp4 scaled and looped 3×: 216 frames), with detection on
+ * every frame and on every 5th. Part of `npm run bench`; `node dist/bench/video.js` runs it alone.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import type { Analyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/analyzer.js';
+import { openVideo } from '../src/video/decode.js';
+import { createFrameAnalyzer } from '../src/video/stream.js';
+
+export interface VideoBenchRow { bench: string; value: number; unit: string; note: string }
+
+export async function benchVideo(analyzer: Analyzer, media: string): Promise<VideoBenchRow[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'facesense-bench-'));
+  try {
+    const clip = join(dir, 'single_face_640x480.mp4');
+    await promisify(execFile)('ffmpeg', ['-v', 'error', '-nostdin', '-y', '-stream_loop', '2', '-i', join(media, 'single_face.mp4'), '-an', '-vf', 'scale=640:480', '-c:v', 'libx264', '-crf', '18', clip]);
+    const rows: VideoBenchRow[] = [];
+    for (const detectEvery of [1, 5]) {
+      const live = createFrameAnalyzer(analyzer, { detectEvery });
+      let frames = 0;
+      let faces = 0;
+      let t0 = 0;
+      for await (const f of await openVideo(clip)) {
+        faces += (await live.analyzeFrame(f.image, f.timestampMs)).faces.length;
+        frames++;
+        // The first frame warms the sessions up; time the rest.
+        if (frames === 1) t0 = performance.now();
+      }
+      const fps = ((frames - 1) * 1000) / (performance.now() - t0);
+      rows.push({ bench: `video 640×480, 1 face, detect every ${detectEvery === 1 ? 'frame' : `${detectEvery} frames`}`, value: fps, unit: 'frames/s', note: `${frames} frames, ${faces} face rows; ffmpeg decode included` });
+    }
+    return rows;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const shared = resolve(process.cwd(), '..', 'shared');
+  const analyzer = await createAnalyzer({ store: { modelsDir: process.env.FACESENSE_MODELS ?? join(shared, 'models'), allowDownload: false } });
+  try {
+    for (const r of await benchVideo(analyzer, join(shared, 'media'))) process.stdout.write(`| ${r.bench} | ${r.value.toFixed(1)} | ${r.unit} | ${r.note} |\n`);
+  } finally {
+    await analyzer.dispose();
+  }
+}
