@@ -19,6 +19,12 @@ export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
  */
 export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
   emotion: 'emotion-ferplus',
+  age: 'demographics-utkface',
+  gender: 'demographics-utkface',
+  ethnicity: 'demographics-utkface',
+  glasses: 'appearance-utkface',
+  beard: 'appearance-utkface',
+  moustache: 'appearance-utkface',
 });
 
 /** Load-time options. Every default is here, in one place. */

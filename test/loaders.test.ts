@@ -12,7 +12,7 @@ import { createFerplusCsvLoader } from '../src/data/loaders/ferplus-csv.js';
 import { createFerplusFoldersLoader, ferplusLabels } from '../src/data/loaders/ferplus-folders.js';
 import { createFoldersLoader } from '../src/data/loaders/folders.js';
 import { createLoader } from '../src/data/loaders/index.js';
-import { ageBand, createUtkfaceLoader, defaultUtkSplitFile, generateUtkfaceSplit, parseUtkName, readUtkSplitFile } from '../src/data/loaders/utkface.js';
+import { ageBand, countPerSplit, createUtkfaceLoader, defaultUtkSplitFile, generateUtkfaceSplit, parseUtkName, readUtkSplitFile } from '../src/data/loaders/utkface.js';
 import type { DatasetLoader, Problem, Sample } from '../src/data/types.js';
 import {
   UTK,
@@ -245,7 +245,7 @@ describe('dataset loaders', () => {
       const loader = createUtkfaceLoader({ root: join(tmp, 'utk'), splitFile: paths.splitFile, appearance: paths.appearance });
       assert.deepEqual(
         loader.targets.map((t) => `${t.name}:${t.kind}`),
-        ['age:regression', 'gender:class', 'race:class', 'glasses:class', 'beard:class', 'moustache:class'],
+        ['age:regression', 'gender:class', 'ethnicity:class', 'glasses:class', 'beard:class', 'moustache:class'],
       );
       const samples = await collect(loader);
       assert.deepEqual(
@@ -256,10 +256,12 @@ describe('dataset loaders', () => {
           [UTK.c, 'test'],
         ],
       );
-      assert.deepEqual(samples[0]?.labels, { age: 25, gender: 0, race: 0, glasses: 1, beard: 2, moustache: 0 });
-      assert.deepEqual(samples[0]?.groups, { gender: 'male', race: 'White', ageBand: '20-29' });
-      assert.deepEqual(samples[1]?.labels, { age: 3, gender: 1, race: 2 });
-      assert.deepEqual(samples[2]?.labels, { age: 80, gender: 1, race: 4 }); // its appearance row is invalid
+      assert.deepEqual(samples[0]?.labels, { age: 25, gender: 0, ethnicity: 0, glasses: 1, beard: 2, moustache: 0 });
+      // Its appearance row is flagged unsure: labels kept, marked for evaluation slices.
+      assert.deepEqual(samples[0]?.groups, { gender: 'male', ethnicity: 'White', ageBand: '20-29', appearanceUnsure: 'yes' });
+      assert.deepEqual(samples[1]?.labels, { age: 3, gender: 1, ethnicity: 2 });
+      assert.deepEqual(samples[1]?.groups, { gender: 'female', ethnicity: 'Asian', ageBand: '3-9' });
+      assert.deepEqual(samples[2]?.labels, { age: 80, gender: 1, ethnicity: 4 }); // its appearance row is invalid
 
       const problems = loader.problems.map((p) => `${where(p)} ${p.kind} ${p.reason}`);
       const find = (re: RegExp): string | undefined => problems.find((p) => re.test(p));
@@ -284,25 +286,45 @@ describe('dataset loaders', () => {
       assert.deepEqual([0, 2, 3, 9, 10, 45, 69, 70, 116].map(ageBand), ['0-2', '0-2', '3-9', '3-9', '10-19', '40-49', '60-69', '70+', '70+']);
     });
 
-    it('generates a reproducible disjoint 80/10/10 split', () => {
+    it('generates a reproducible disjoint 80/10/10 split, leaving malformed names out', () => {
       const names = Array.from({ length: 1000 }, (_, i) => `${i % 90}_0_0_2017${String(i).padStart(6, '0')}.jpg.chip.jpg`);
-      const a = generateUtkfaceSplit(names, 5);
-      const b = generateUtkfaceSplit([...names].reverse(), 5);
+      const bad = ['61_1_20170109142408075.jpg.chip.jpg', '20_5_0_20170101000000000.jpg.chip.jpg'];
+      const a = generateUtkfaceSplit([...names, ...bad], 5);
+      const b = generateUtkfaceSplit([...bad, ...names].reverse(), 5);
       assert.deepEqual(a.splits, b.splits);
       assert.deepEqual(a.counts, { train: 800, val: 100, test: 100 });
       assert.equal(new Set([...(a.splits['train'] ?? []), ...(a.splits['val'] ?? []), ...(a.splits['test'] ?? [])]).size, 1000);
+      assert.deepEqual(
+        a.excluded?.map((x) => x.file),
+        [...bad].sort(),
+      );
+      assert.match(a.excluded?.[1]?.reason ?? '', /malformed UTKFace name.*one label missing/);
+      assert.match(a.excluded?.[0]?.reason ?? '', /unknown gender 5/);
+      // The malformed names change nothing else: the split depends only on the valid names.
+      assert.deepEqual(generateUtkfaceSplit(names, 5).splits, a.splits);
       assert.notDeepEqual(generateUtkfaceSplit(names, 6).splits['test'], a.splits['test']);
+      assert.deepEqual(countPerSplit(a, [a.splits['test']?.[0] ?? '', a.splits['train']?.[3] ?? '', 'absent.jpg']), { train: 1, val: 0, test: 1 });
     });
 
     it('ships the part-1 split list with the project', async () => {
       const file = await defaultUtkSplitFile();
       const split = await readUtkSplitFile(file);
       const all = Object.values(split.splits).flat();
-      assert.equal(all.length, 9780);
-      assert.equal(new Set(all).size, 9780);
-      assert.deepEqual(split.counts, { train: 7824, val: 978, test: 978 });
+      // 9,780 part-1 chips, two of them with a label missing from the name.
+      assert.equal(all.length, 9778);
+      assert.equal(new Set(all).size, 9778);
+      assert.deepEqual(split.counts, { train: 7822, val: 978, test: 978 });
+      assert.deepEqual(
+        split.excluded?.map((x) => x.file),
+        ['61_1_20170109142408075.jpg.chip.jpg', '61_3_20170109150557335.jpg.chip.jpg'],
+      );
       assert.ok(all.every((n) => !n.includes('/')), 'file names only');
+      assert.ok(all.every((n) => typeof parseUtkName(n) !== 'string'), 'only names with valid labels');
+      // The 3,200 appearance-labelled faces (issue 6) join by file name, so they inherit this split.
+      assert.deepEqual(split.appearanceCounts, { train: 2566, val: 305, test: 329 });
       assert.match(await readFile(file, 'utf8'), /"seed": 2017/);
+      // The stored list is exactly what the generator makes from its names and seed.
+      assert.deepEqual(generateUtkfaceSplit([...all, ...(split.excluded ?? []).map((x) => x.file)].reverse(), split.seed).splits, split.splits);
     });
   });
 

@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { alignFace } from '../src/align.js';
 import { runPrepare, type PrepareIO } from '../src/cli/prepare.js';
+import { mainFace } from '../src/data/face-crop.js';
+import { decodeImage } from '../src/decode.js';
+import { DEFAULT_DETECT_OPTIONS } from '../src/detect/types.js';
+import { createYunetDetector } from '../src/detect/yunet.js';
 import { createFer2013FoldersLoader } from '../src/data/loaders/fer2013-folders.js';
 import { writePack, type PackMeta } from '../src/data/pack.js';
 import { DatasetError } from '../src/errors.js';
 import { readNpy, type NpyArray } from '../src/io/npy.js';
-import { writeFer2013Csv, writeFer2013Folders, writeFerplusFolders, writeGray, writeRgb, writeUtkface } from './fixtures/datasets.js';
+import { writeFer2013Csv, writeFer2013Folders, writeFerplusFolders, writeGray, writeRgb, writeText, writeUtkface } from './fixtures/datasets.js';
+import { hasShared, media, SHARED_MODELS } from './helpers/media.js';
 
 interface Captured extends PrepareIO {
   out: string;
@@ -143,7 +150,7 @@ describe('facesense prepare', () => {
     const root = join(tmp, 'utk');
     const { splitFile, appearance } = await writeUtkface(root);
     const out = join(tmp, 'pack-utk');
-    const args = ['--layout', 'utkface', '--root', root, '--out', out, '--split-file', splitFile, '--appearance', appearance, '--channels', '3', '--size', '16'];
+    const args = ['--layout', 'utkface', '--root', root, '--out', out, '--split-file', splitFile, '--appearance', appearance, '--channels', '3', '--size', '16', '--crop', 'none'];
     assert.equal(await runPrepare(args, capture()), 0);
     const meta = await readMeta(out);
     const age = await readNpy(join(out, 'train_age.npy'));
@@ -161,6 +168,88 @@ describe('facesense prepare', () => {
     assert.ok((px[15 * 3 + 2] ?? 0) > 150, 'right pixel blue');
   });
 
+  it('packs UTKFace chips detected by YuNet and aligned exactly as the analyzer crops photo faces', { skip: hasShared ? false : 'needs ../shared/models and media' }, async () => {
+    // Chips in the UTKFace layout cut from a real photo (5 faces), plus one without a face.
+    const root = join(tmp, 'utk-faces');
+    const dir = join(root, 'crop_part1');
+    await mkdir(dir, { recursive: true });
+    const photo = await decodeImage(media('multi_face.jpg'));
+    const detector = await createYunetDetector({ modelPath: join(SHARED_MODELS, 'yunet_dynamic.onnx'), threads: 1 });
+    const names: string[] = [];
+    try {
+      const faces = (await detector.detect(photo, DEFAULT_DETECT_OPTIONS)).sort((a, b) => a.boxPx.x - b.boxPx.x);
+      assert.equal(faces.length, 5);
+      for (const [i, f] of faces.entries()) {
+        const side = Math.round(Math.min(1.6 * Math.max(f.boxPx.width, f.boxPx.height), photo.width, photo.height));
+        const left = Math.round(Math.min(Math.max(f.boxPx.x + f.boxPx.width / 2 - side / 2, 0), photo.width - side));
+        const top = Math.round(Math.min(Math.max(f.boxPx.y + f.boxPx.height / 2 - side / 2, 0), photo.height - side));
+        const name = `${20 + i}_${i % 2}_${i}_2017010100000000${i}.jpg.chip.jpg`;
+        await sharp(media('multi_face.jpg')).extract({ left, top, width: side, height: side }).resize(200, 200).jpeg({ quality: 95 }).toFile(join(dir, name));
+        names.push(name);
+      }
+    } finally {
+      await detector.dispose();
+    }
+    const blank = '40_1_3_20170101000000009.jpg.chip.jpg';
+    await writeGray(join(dir, blank), 128, 200);
+    const splitFile = join(root, 'split.json');
+    await writeText(splitFile, JSON.stringify({ format: 'facesense-split', version: 1, splits: { train: names.slice(0, 4), val: [names[4]], test: [blank] } }));
+    const tsv = join(root, 'appearance.tsv');
+    await writeText(tsv, `file\tglasses\tbeard\tmoustache\tunsure\tannotators\n${names[0]}\t2\t0\t0\t1\ta+b\n`);
+
+    const prev = process.env['FACESENSE_MODELS'];
+    process.env['FACESENSE_MODELS'] = SHARED_MODELS;
+    try {
+      const out = join(tmp, 'pack-utk-aligned');
+      const io = capture();
+      assert.equal(await runPrepare(['--layout', 'utkface', '--root', root, '--out', out, '--split-file', splitFile, '--appearance', tsv], io), 0, io.err);
+      const meta = await readMeta(out);
+      // UTKFace defaults: 64x64 RGB, YuNet + eye alignment.
+      assert.deepEqual(meta.image, { height: 64, width: 64, channels: 3 });
+      // Chips without a detected face are skipped (in UTKFace they are not faces), and counted.
+      assert.deepEqual(meta.preprocessing.crop, { mode: 'aligned', eyeDistance: 0.4, eyeY: 0.3, detector: 'yunet', noFace: 'skip' });
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(meta.splits).map(([k, v]) => [k, v.count])),
+        { train: 4, val: 1 },
+      );
+      assert.deepEqual({ ...meta.preprocessing.noFace, items: meta.preprocessing.noFace?.items.length }, { count: 1, kept: 0, skipped: 1, items: 1 });
+      assert.ok(meta.preprocessing.noFace?.items[0]?.file.endsWith(blank));
+      assert.ok(meta.skipped.items.some((p) => p.kind === 'excluded' && p.file.endsWith(blank) && /no face found/.test(p.reason)));
+      assert.match(io.out, /Aligned: 5 faces from yunet landmarks; no face found in 1 images \(1 skipped, 0 kept/);
+      assert.deepEqual(ints(await readNpy(join(out, 'train_glasses.npy'))), [2, -1, -1, -1]);
+
+      // Each training crop is byte-identical to the analyzer's: decode → YuNet → alignFace.
+      const x = await readNpy(join(out, 'train_x.npy'));
+      const check = await createYunetDetector({ modelPath: join(SHARED_MODELS, 'yunet_dynamic.onnx'), threads: 1 });
+      try {
+        for (const [i, name] of names.slice(0, 4).entries()) {
+          const chip = await decodeImage(join(dir, name));
+          const face = mainFace(await check.detect(chip, DEFAULT_DETECT_OPTIONS));
+          assert.ok(face !== undefined, name);
+          const expected = alignFace(chip, face, { width: 64, height: 64, channels: 3, crop: { mode: 'aligned', eyeDistance: 0.4, eyeY: 0.3 } }).image.data;
+          assert.deepEqual((x.data as Uint8Array).subarray(i * 64 * 64 * 3, (i + 1) * 64 * 64 * 3), expected, name);
+        }
+      } finally {
+        await check.dispose();
+      }
+
+      // --no-face fallback keeps the blank chip, aligned from the chips' median eye positions;
+      // gray packs convert after alignment.
+      const kept = join(tmp, 'pack-utk-fallback');
+      assert.equal(await runPrepare(['--layout', 'utkface', '--root', root, '--out', kept, '--split-file', splitFile, '--no-face', 'fallback', '--channels', '1', '--eye-distance', '0.36', '--eye-y', '0.35'], capture()), 0);
+      const m2 = await readMeta(kept);
+      assert.deepEqual(m2.splits['test']?.count, 1);
+      assert.deepEqual({ ...m2.preprocessing.noFace, items: undefined }, { count: 1, kept: 1, skipped: 0, items: undefined });
+      assert.match(m2.preprocessing.noFace?.items[0]?.reason ?? '', /median eye positions/);
+      assert.deepEqual(m2.preprocessing.crop, { mode: 'aligned', eyeDistance: 0.36, eyeY: 0.35, detector: 'yunet', noFace: 'fallback: median eye positions' });
+      assert.deepEqual((await readNpy(join(kept, 'train_x.npy'))).shape, [4, 64, 64, 1]);
+      assert.ok([...(await readNpy(join(kept, 'test_x.npy'))).data].every((v) => v === 128), 'the blank chip, aligned, is still blank');
+    } finally {
+      if (prev === undefined) delete process.env['FACESENSE_MODELS'];
+      else process.env['FACESENSE_MODELS'] = prev;
+    }
+  });
+
   it('uses an injected crop and skips images where it finds no face', async () => {
     const root = join(tmp, 'crop');
     await writeGray(join(root, 'train', 'happy', 'Training_1.png'), 10, 100);
@@ -176,7 +265,8 @@ describe('facesense prepare', () => {
       },
       cropInfo: { detector: 'test' },
     });
-    assert.deepEqual(seen.sort(), ['100x100x1', '100x100x1', '80x60x1']);
+    // A crop always receives RGB (it detects in colour); it returns the pack's channels.
+    assert.deepEqual(seen.sort(), ['100x100x3', '100x100x3', '80x60x3']);
     assert.deepEqual(result.meta.preprocessing.crop, { detector: 'test', mode: 'injected' });
     assert.equal(result.meta.splits['train']?.count, 1);
     assert.equal(result.meta.skipped.items[0]?.kind, 'excluded');
@@ -200,6 +290,10 @@ describe('facesense prepare', () => {
       ['--layout', 'folders', '--root', tmp, '--out', tmp, '--channels', '2'],
       ['--layout', 'folders', '--root', tmp, '--out', tmp, '--size', '0'],
       ['--layout', 'ferplus-csv', '--root', tmp, '--out', tmp],
+      ['--layout', 'utkface', '--root', tmp, '--out', tmp, '--crop', 'box'],
+      ['--layout', 'utkface', '--root', tmp, '--out', tmp, '--eye-distance', '1.5'],
+      ['--layout', 'utkface', '--root', tmp, '--out', tmp, '--no-face', 'maybe'],
+      ['--layout', 'folders', '--root', tmp, '--out', tmp, '--eye-y', '0.3'],
       ['--bogus'],
       ['positional'],
     ]) {

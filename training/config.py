@@ -32,6 +32,8 @@ DEFAULTS: Dict[str, Any] = {
                                   #         "weight": 1, "label_smoothing": 0, "class_weight": null|balanced|sqrt|effective}
     "outputs": {},                # task → {"decode": ..., "binValues": [...]} overrides for the manifest
     "balance": None,              # target name: class-balanced oversampling of the training split
+    "labelled_only": False,       # read only rows labelled for at least one trained target (e.g. appearance
+                                  # heads on a UTKFace pack where 3,200 of 9,778 faces have those labels)
     "optimizer": {"kind": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0,
                   "betas": [0.9, 0.999]},
     "schedule": {"kind": "constant", "warmup_epochs": 0, "end_lr": None, "min_lr": 0.0,

@@ -88,6 +88,10 @@ class Pack:
         if crop.get("mode") == "none" and framing:
             return {"mode": "aligned", "eyeDistance": round(float(framing["eyeDistance"]), 4),
                     "eyeY": round(float(framing["eyeY"]), 4)}
+        if crop.get("mode") == "aligned":
+            # Detected and aligned by `facesense prepare --crop aligned`: the manifest keeps only the
+            # CropSpec (the detector name and no-face policy are pack provenance).
+            return {"mode": "aligned", "eyeDistance": float(crop["eyeDistance"]), "eyeY": float(crop["eyeY"])}
         return crop
 
     def target(self, name: str) -> TargetSpec:
@@ -281,6 +285,23 @@ class PackDataset(torch.utils.data.Dataset):
         return x, y
 
 
+def labelled_rows(pack: Pack, split: str, targets: Sequence[str]) -> np.ndarray:
+    """Indices of the rows of ``split`` that have a label for at least one of ``targets`` (config
+    ``labelled_only``: a head trained on a few thousand labelled faces of a larger pack, e.g. the
+    UTKFace appearance labels, then reads only those rows instead of masking the rest batch by batch)."""
+    n = pack.images(split).shape[0]
+    have = np.zeros(n, dtype=bool)
+    for name in targets:
+        spec, y = pack.target(name), np.asarray(pack.labels(split, name))
+        if spec.kind == "class":
+            have |= y >= 0
+        elif spec.kind == "regression":
+            have |= ~np.isnan(y)
+        else:
+            have |= ~np.isnan(y).all(axis=1)
+    return np.flatnonzero(have)
+
+
 def balanced_weights(pack: Pack, split: str, target: str) -> np.ndarray:
     """Per-sample weights ∝ 1 / (count of the sample's class): every class is drawn equally often.
     Rows without this target keep the mean weight (they still train their other heads)."""
@@ -319,12 +340,15 @@ class BatchLoader:
     def __init__(self, pack: Pack, split: str, *, targets: Sequence[str], in_channels: int, input_size: int,
                  normalisation: Mapping[str, Any], batch_size: int, train: bool = False,
                  augment: Optional[Augmenter] = None, sample_weights: Optional[np.ndarray] = None, seed: int = 0,
-                 channels_last: bool = True) -> None:
+                 channels_last: bool = True, rows: Optional[np.ndarray] = None) -> None:
         self.pack, self.split = pack, split
         self.x = pack.images(split)
-        self.n = int(self.x.shape[0])
+        # ``rows``: the subset of the split's rows this loader reads (sorted indices); batch indices
+        # and ``sample_weights`` refer to positions in it.
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self.n = int(self.x.shape[0]) if self.rows is None else len(self.rows)
         if self.n == 0:
-            raise PackError(f"{pack.root}: split {split!r} is empty")
+            raise PackError(f"{pack.root}: split {split!r} is empty" + ("" if rows is None else " after keeping labelled rows"))
         self.targets = list(targets)
         self.in_channels, self.input_size = in_channels, input_size
         self.norm = dict(normalisation)
@@ -356,6 +380,8 @@ class BatchLoader:
     def load(self, idx: np.ndarray, g: Optional[torch.Generator] = None) -> Batch:
         # Sorted reads are sequential on disk for memory-mapped packs; order inside a batch is irrelevant.
         idx = np.sort(idx)
+        if self.rows is not None:
+            idx = self.rows[idx]
         x = to_model_input(self.x[idx], self.in_channels, self.input_size)
         if self.augment is not None and g is not None:
             x = self.augment(x, g)

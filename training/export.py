@@ -23,6 +23,7 @@ from torch import nn
 
 from .data import Pack
 from .models import FaceModel, create
+from .outputs import expand_output
 
 OPSET = 13
 
@@ -101,6 +102,8 @@ def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int
             if not t.get("binValues"):
                 raise ValueError(f"task {t['name']!r} decodes by expectation and needs binValues (config outputs.{t['name']})")
             o["binValues"] = list(t["binValues"])
+        if t.get("bands"):
+            o["bands"] = [{"name": b["name"], "labels": list(b["labels"]), "starts": list(b["starts"])} for b in t["bands"]]
         outputs.append(o)
     return {
         "id": id,
@@ -139,6 +142,11 @@ def check_manifest(man: Mapping[str, Any]) -> None:
     for o in man["outputs"]:
         if o["decode"] == "expectation" and len(o.get("binValues") or []) != len(o["labels"]):
             raise ValueError(f"output {o['name']} needs one binValue per label")
+        for b in o.get("bands") or []:
+            if o["decode"] not in ("expectation", "identity"):
+                raise ValueError(f"output {o['name']}: bands need a value output (expectation or identity)")
+            if len(b["labels"]) != len(b["starts"]) or not b["labels"] or any(y <= x for x, y in zip(b["starts"], b["starts"][1:])):
+                raise ValueError(f"output {o['name']} band {b.get('name')!r}: one increasing start per label")
 
 
 def data_terms(source: Optional[Mapping[str, Any]]) -> tuple[str, str]:
@@ -160,7 +168,9 @@ def flat_metrics(results: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
             continue
         for t in tasks:
             m = block["tasks"].get(t["name"], {})
-            for name in ("acc", "balanced_acc", "macro_f1", "top2_acc", "mae", "rmse"):
+            names = ["acc", "balanced_acc", "macro_f1", "top2_acc", "mae", "rmse", "cs5"]
+            names += [f"{b['name']}_{k}" for b in t.get("bands") or [] for k in ("acc", "acc1")]
+            for name in names:
                 if name in m:
                     out[f"{t['name']}.{split}_{name}"] = round(float(m[name]), 5)
             if "count" in m:
@@ -189,8 +199,8 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
     tasks = []
     for t in ck["tasks"]:
-        o = (cfg.get("outputs") or {}).get(t["name"], {})
-        tasks.append({**t, **{k: v for k, v in o.items() if v is not None}})
+        o = expand_output((cfg.get("outputs") or {}).get(t["name"], {}))
+        tasks.append({**t, **o})
     mid = id or card.get("id") or cfg["name"]
     onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip)
     results_path = os.path.join(run_dir, "results.json")

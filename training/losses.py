@@ -5,7 +5,7 @@ have the target; when a batch has none the loss is an exact zero that keeps the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -25,8 +25,14 @@ LOSSES = {
     "l1": ("regression",),
     "smooth_l1": ("regression",),
     "mse": ("regression",),
+    "dldl": ("regression",),
+    "mean_variance": ("regression",),
 }
 DEFAULT_LOSS = {"class": "ce", "distribution": "soft_ce", "multilabel": "bce", "regression": "l1"}
+#: Default loss of a regression target learnt over bins (``outputs.<task>.decode: expectation``).
+DEFAULT_BINNED_LOSS = "dldl"
+#: Losses that need a binned head (a distribution over ``bins``).
+BINNED_ONLY = ("dldl", "mean_variance")
 
 
 def _zero(logits: Tensor) -> Tensor:
@@ -119,6 +125,43 @@ def masked_regression(pred: Tensor, target: Tensor, kind: str = "l1") -> Tuple[T
     return fn(pred[keep], target[keep]), n
 
 
+def _binned(logits: Tensor, target: Tensor, bins: Tensor) -> Tuple[Tensor, Tensor, Tensor, int]:
+    """Rows with a target: (log-probabilities over bins, expectation sum p*bin, target clamped to
+    the bin range, count)."""
+    keep = ~torch.isnan(target)
+    logp = F.log_softmax(logits[keep], dim=1)
+    y = target[keep].clamp(float(bins[0]), float(bins[-1]))
+    return logp, (logp.exp() * bins).sum(dim=1), y, int(keep.sum())
+
+
+def dldl_loss(logits: Tensor, target: Tensor, bins: Tensor, sigma: float = 2.0, l1_weight: float = 1.0) -> Tuple[Tensor, int]:
+    """DLDL-v2 (Gao et al., IJCAI 2018): cross-entropy to a Gaussian label distribution N(y, sigma^2)
+    discretised on the bins (neighbouring ages look alike, so they share the target mass), plus
+    ``l1_weight`` x |E[bin] - y| so the expectation the analyzer reports is trained directly.
+    Targets outside the bins are clamped to the range; NaN targets are missing."""
+    if not (~torch.isnan(target)).any():
+        return _zero(logits), 0
+    logp, mean, y, n = _binned(logits, target, bins)
+    d = torch.exp(-((bins[None, :] - y[:, None]) ** 2) / (2 * sigma * sigma))
+    d = d / d.sum(dim=1, keepdim=True).clamp(min=1e-12)
+    ce = -(d * logp).sum(dim=1).mean()
+    return ce + l1_weight * (mean - y).abs().mean(), n
+
+
+def mean_variance_loss(logits: Tensor, target: Tensor, bins: Tensor, mean_weight: float = 0.2,
+                       variance_weight: float = 0.05) -> Tuple[Tensor, int]:
+    """Mean-variance loss (Pan et al., CVPR 2018): softmax cross-entropy to the nearest bin, plus
+    mean_weight x (E - y)^2 / 2 and variance_weight x Var (a confident, centred distribution);
+    0.2 and 0.05 as in the paper."""
+    if not (~torch.isnan(target)).any():
+        return _zero(logits), 0
+    logp, mean, y, n = _binned(logits, target, bins)
+    nearest = (bins[None, :] - y[:, None]).abs().argmin(dim=1)
+    ce = F.nll_loss(logp, nearest)
+    var = (logp.exp() * (bins[None, :] - mean[:, None]) ** 2).sum(dim=1)
+    return ce + mean_weight * 0.5 * ((mean - y) ** 2).mean() + variance_weight * var.mean(), n
+
+
 @dataclass
 class TaskLoss:
     """How one head is trained: which loss, its weight in the total and its options."""
@@ -129,6 +172,10 @@ class TaskLoss:
     weight: float = 1.0
     label_smoothing: float = 0.0
     class_weight: Optional[Tensor] = None
+    #: Bin values of a regression head learnt over bins (expectation decoding); None = one output.
+    bins: Optional[Tensor] = None
+    #: Loss options: dldl ``sigma``, ``l1_weight``; mean_variance ``mean_weight``, ``variance_weight``.
+    params: Dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -136,8 +183,23 @@ class TaskLoss:
         if self.kind not in LOSSES[self.loss]:
             raise ValueError(f"task {self.task!r}: loss {self.loss!r} does not fit a {self.kind} target "
                              f"(it takes {', '.join(LOSSES[self.loss])})")
+        if self.loss in BINNED_ONLY and self.bins is None:
+            raise ValueError(f"task {self.task!r}: loss {self.loss!r} needs a binned head "
+                             f"(outputs.{self.task}: decode expectation with binRange or binValues)")
+        known = {"dldl": {"sigma", "l1_weight"}, "mean_variance": {"mean_weight", "variance_weight"}}.get(self.loss, set())
+        if set(self.params) - known:
+            raise ValueError(f"task {self.task!r}: loss {self.loss!r} takes options {sorted(known) or 'none'}, "
+                             f"got {sorted(self.params)}")
 
     def __call__(self, logits: Tensor, target: Tensor) -> Tuple[Tensor, int]:
+        if self.loss == "dldl":
+            return dldl_loss(logits, target, self.bins, **self.params)
+        if self.loss == "mean_variance":
+            return mean_variance_loss(logits, target, self.bins, **self.params)
+        if self.bins is not None:
+            # L1 / smooth-L1 / MSE on the expectation over the bins.
+            mean = (F.softmax(logits, dim=1) * self.bins).sum(dim=1, keepdim=True)
+            return masked_regression(mean, target, self.loss)
         if self.loss in ("ce", "weighted_ce"):
             return masked_cross_entropy(logits, target, self.class_weight, self.label_smoothing)
         if self.loss == "soft_ce":

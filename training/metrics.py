@@ -1,7 +1,7 @@
 """Evaluation metrics per task kind (accuracy, per-class precision/recall/F1, confusion, MAE)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -36,8 +36,34 @@ def classification_report(pred: np.ndarray, true: np.ndarray, labels: Sequence[s
     return out
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def regression_report(pred: np.ndarray, true: np.ndarray,
+                      bands: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
+    """MAE, RMSE, CS(5) (share within 5 units, the age-estimation literature's cumulative score) and,
+    per named band (training/outputs.py), the accuracy of the predicted band (paper 000's 17
+    five-year classes; FairFace's 9 groups) and the share at most one band off."""
+    err = pred - true
+    out: Dict[str, Any] = {"count": int(len(true)), "mae": float(np.abs(err).mean()),
+                           "rmse": float(np.sqrt((err ** 2).mean())), "cs5": float((np.abs(err) <= 5).mean())}
+    for b in bands or []:
+        starts = np.asarray(b["starts"], dtype=np.float64)
+        # Whole units, as outputs.band_index: a band holds round(value).
+        bp = np.searchsorted(starts, np.round(pred), side="right") - 1
+        bt = np.searchsorted(starts, np.round(true), side="right") - 1
+        bp, bt = np.clip(bp, 0, len(starts) - 1), np.clip(bt, 0, len(starts) - 1)
+        out[f"{b['name']}_acc"] = float((bp == bt).mean())
+        out[f"{b['name']}_acc1"] = float((np.abs(bp - bt) <= 1).mean())
+    return out
+
+
 def task_metrics(kind: str, logits: np.ndarray, target: np.ndarray, labels: List[str],
-                 bin_values: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+                 bin_values: Optional[Sequence[float]] = None,
+                 bands: Optional[Sequence[Mapping[str, Any]]] = None) -> Dict[str, Any]:
     if kind == "class":
         keep = target >= 0
         rep = classification_report(logits[keep].argmax(1), target[keep], labels, logits[keep])
@@ -61,10 +87,13 @@ def task_metrics(kind: str, logits: np.ndarray, target: np.ndarray, labels: List
         return {"count": int(present.any(1).sum()), "acc": float(hit.sum() / present.sum()),
                 "per_label_acc": {lab: float(per[i]) for i, lab in enumerate(labels)}}
     if kind == "regression":
-        pred = logits.reshape(len(logits), -1)[:, 0]
+        flat = logits.reshape(len(logits), -1)
+        if bin_values is not None and flat.shape[1] == len(bin_values) and flat.shape[1] > 1:
+            pred = _softmax(flat.astype(np.float64)) @ np.asarray(bin_values, dtype=np.float64)  # expectation decoding
+        else:
+            pred = flat[:, 0]
         keep = ~np.isnan(target)
         if not keep.any():
             return {"count": 0}
-        err = pred[keep] - target[keep]
-        return {"count": int(keep.sum()), "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean()))}
+        return regression_report(pred[keep], target[keep].astype(np.float64), bands)
     raise ValueError(f"unknown target kind {kind!r}")

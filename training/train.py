@@ -34,11 +34,12 @@ import torch
 
 from .augment import Augmenter
 from .config import load_config
-from .data import BatchLoader, Pack, TargetSpec, balanced_weights, resolve_normalisation
+from .data import BatchLoader, Pack, TargetSpec, balanced_weights, labelled_rows, resolve_normalisation
 from .flops import count_macs, count_params
-from .losses import DEFAULT_LOSS, MultiTaskLoss, TaskLoss, class_weights
+from .losses import DEFAULT_BINNED_LOSS, DEFAULT_LOSS, MultiTaskLoss, TaskLoss, class_weights
 from .metrics import task_metrics
 from .models import FaceModel, create, get_spec
+from .outputs import bin_labels, expand_output
 
 LOG_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "images_per_s"]
 CHECKPOINT_FORMAT = "facesense-checkpoint"
@@ -211,41 +212,66 @@ class Run:
                                                            self.train_split, self.in_channels, self.input_size)
         self.primary = cfg["primary"] or next((t.name for t in self.targets if t.kind != "regression"), self.targets[0].name)
         self.tasks = self._task_meta()
-        self.loss = MultiTaskLoss([self._task_loss(t) for t in self.targets])
+        # A regression target read by expectation has one output per bin (training/outputs.py).
+        self.head_sizes = {t.name: len(m["binValues"]) if self._binned(t, m) else t.size
+                           for t, m in zip(self.targets, self.tasks)}
+        self.loss = MultiTaskLoss([self._task_loss(t, m) for t, m in zip(self.targets, self.tasks)])
+
+    @staticmethod
+    def _binned(t: TargetSpec, meta: Mapping[str, Any]) -> bool:
+        return t.kind == "regression" and "binValues" in meta
 
     def _task_meta(self) -> List[Dict[str, Any]]:
         out = []
         for t in self.targets:
-            o = self.cfg["outputs"].get(t.name, {})
+            o = expand_output(self.cfg["outputs"].get(t.name, {}))
             meta = {"name": t.name, "kind": t.kind, "labels": t.classes if t.classes else [t.name],
                     "decode": o.get("decode") or default_decode(t.kind)}
             if o.get("binValues") is not None:
-                meta["binValues"] = [float(v) for v in o["binValues"]]
-                if len(meta["binValues"]) != len(meta["labels"]):
+                meta["binValues"] = o["binValues"]
+                if t.kind == "regression":
+                    if meta["decode"] != "expectation":
+                        raise ValueError(f"outputs.{t.name}: a regression head over bins is read by decode 'expectation'")
+                    meta["labels"] = bin_labels(meta["binValues"])
+                elif len(meta["binValues"]) != len(meta["labels"]):
                     raise ValueError(f"outputs.{t.name}.binValues needs {len(meta['labels'])} values")
+            elif meta["decode"] == "expectation":
+                raise ValueError(f"outputs.{t.name}: decode 'expectation' needs binValues or binRange")
+            if o.get("bands"):
+                if meta["decode"] not in ("expectation", "identity"):
+                    raise ValueError(f"outputs.{t.name}.bands: bands group a value; decode {meta['decode']!r} gives classes")
+                meta["bands"] = o["bands"]
             out.append(meta)
         return out
 
-    def _task_loss(self, t: TargetSpec) -> TaskLoss:
+    def _task_loss(self, t: TargetSpec, meta: Mapping[str, Any]) -> TaskLoss:
         lc = dict(self.cfg["losses"].get(t.name, {}))
-        loss = lc.get("loss") or DEFAULT_LOSS[t.kind]
+        binned = self._binned(t, meta)
+        loss = lc.get("loss") or (DEFAULT_BINNED_LOSS if binned else DEFAULT_LOSS[t.kind])
         cw_mode = lc.get("class_weight") or ("balanced" if loss == "weighted_ce" else None)
         cw = class_weights(self.pack.class_counts(self.train_split, t.name), cw_mode) if cw_mode else None
-        return TaskLoss(t.name, t.kind, loss, float(lc.get("weight", 1.0)), float(lc.get("label_smoothing", 0.0)), cw)
+        bins = torch.tensor(meta["binValues"], dtype=torch.float32) if binned else None
+        params = {k: float(v) for k, v in lc.items() if k not in ("loss", "weight", "label_smoothing", "class_weight")}
+        return TaskLoss(t.name, t.kind, loss, float(lc.get("weight", 1.0)), float(lc.get("label_smoothing", 0.0)), cw,
+                        bins, params)
 
     def build_model(self) -> FaceModel:
-        heads = {t.name: t.size for t in self.targets}
+        heads = dict(self.head_sizes)
         return create(self.cfg["model"]["arch"], self.in_channels, input_size=self.input_size, heads=heads,
                       **self.cfg["model"].get("kwargs", {}))
 
     def loader(self, split: str, train: bool) -> BatchLoader:
         cfg = self.cfg
+        names = [t.name for t in self.targets]
+        rows = labelled_rows(self.pack, split, names) if cfg.get("labelled_only") else None
         weights = balanced_weights(self.pack, split, cfg["balance"]) if (train and cfg.get("balance")) else None
-        return BatchLoader(self.pack, split, targets=[t.name for t in self.targets], in_channels=self.in_channels,
+        if weights is not None and rows is not None:
+            weights = weights[rows] / weights[rows].sum()
+        return BatchLoader(self.pack, split, targets=names, in_channels=self.in_channels,
                            input_size=self.input_size, normalisation=self.norm,
                            batch_size=cfg["batch_size"] if train else cfg["eval_batch_size"], train=train,
                            augment=Augmenter(cfg["augment"]) if train else None, sample_weights=weights,
-                           seed=int(cfg["seed"]), channels_last=bool(cfg["channels_last"]))
+                           seed=int(cfg["seed"]), channels_last=bool(cfg["channels_last"]), rows=rows)
 
     def metadata(self, model: FaceModel) -> Dict[str, Any]:
         """What export needs besides the weights."""
@@ -298,7 +324,7 @@ def evaluate(run: Run, model: FaceModel, split: str, tta_flip: bool = False, bf1
     res: Dict[str, Any] = {"loss": float(loss), "count": loader.n, "tasks": {}}
     for t, meta in zip(run.targets, run.tasks):
         res["tasks"][t.name] = task_metrics(t.kind, logits[t.name].numpy(), targets[t.name].numpy(), meta["labels"],
-                                            meta.get("binValues"))
+                                            meta.get("binValues"), meta.get("bands"))
     res["acc"] = res["tasks"][run.primary].get("acc")
     return res
 

@@ -11,6 +11,7 @@ Commands:
   train                 train a model from a config (PyTorch) and export it to ONNX
   eval                  measure a model on a labelled dataset (report.json, CSV tables, report.html)
   compare <reports>...  compare eval reports side by side (accuracy differences with 95% CIs)
+  split                 write the seeded UTKFace train/val/test split file
   video <file>          track faces through a video: per-frame scores, track summary, timeline
 
 Run \`facesense <command> --help\` for a command's options.`;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./train.js')).runTrain,
   eval: async () => (await import('./eval.js')).runEval,
   compare: async () => (await import('./compare.js')).runCompare,
+  split: async () => (await import('./split.js')).runSplit,
   video: async () => (await import('./video.js')).runVideo,
 };
 

@@ -13,11 +13,15 @@ import type { DatasetLoader, LabelValue, Problem, Sample, SampleImage, TargetSpe
 
 /**
  * Face crop for datasets that need detection and alignment (injected: the alignment stage lives
- * elsewhere). It receives the whole decoded image with the pack's channel count and returns the
- * aligned face as `size*size*channels` bytes, or null when it finds no face (the sample is then
- * skipped as `excluded`, since a missed detection is not malformed data).
+ * elsewhere, see src/data/face-crop.ts). It receives the whole decoded image in RGB (so detection
+ * sees colour and gray conversion happens after sampling, as in the analyzer) and returns the
+ * aligned face as `size*size*channels` bytes in the pack's channel count; or `{data, fallback}`
+ * when it found no face and fell back to a default crop; or null when it finds no face (the
+ * sample is then skipped as `excluded`, since a missed detection is not malformed data). Both
+ * kinds of miss are counted and listed in meta.json `preprocessing.noFace`.
  */
-export type CropFn = (input: { data: Uint8Array; width: number; height: number; channels: 1 | 3 }) => Promise<Uint8Array | null>;
+export type CropFn = (input: { data: Uint8Array; width: number; height: number; channels: 1 | 3 }) => Promise<CropResult>;
+export type CropResult = Uint8Array | null | { readonly data: Uint8Array; readonly fallback: string };
 
 export interface PackOptions {
   /** Output folder; created if missing. */
@@ -27,7 +31,11 @@ export interface PackOptions {
   /** 1 gray or 3 RGB. @default 1 */
   readonly channels?: 1 | 3;
   readonly crop?: CropFn;
-  /** Recorded as `preprocessing.crop` (with `mode: 'injected'`) when `crop` is given. */
+  /**
+   * Recorded as `preprocessing.crop` when `crop` is given; `mode` defaults to `injected`. A crop
+   * that aligns faces records the manifest's CropSpec here (`mode: 'aligned'`, `eyeDistance`,
+   * `eyeY`), which the exporter copies into the model manifest.
+   */
   readonly cropInfo?: Readonly<Record<string, string | number | boolean>>;
   /** Keep at most this many samples per split, the first in the loader's order. */
   readonly limit?: number;
@@ -71,6 +79,8 @@ export interface PackMeta {
     readonly resize: 'bilinear';
     /** Non-square images are centre-cropped to a square before resizing (sharp `fit: cover`). */
     readonly fit: 'cover';
+    /** With a crop: images in which it found no face, kept with a default crop or skipped (`reason` says which). */
+    readonly noFace?: { readonly count: number; readonly kept: number; readonly skipped: number; readonly items: readonly { readonly file: string; readonly reason: string }[] };
   };
   readonly targets: readonly TargetSpec[];
   readonly splits: Readonly<Record<string, SplitMeta>>;
@@ -93,7 +103,7 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  * centre-cropped to square and resized bilinearly (or handed to `crop`). Returns null only when
  * `crop` finds no face. Throws on undecodable input.
  */
-export async function samplePixels(image: SampleImage, size: number, channels: 1 | 3, crop?: CropFn): Promise<Uint8Array | null> {
+export async function samplePixels(image: SampleImage, size: number, channels: 1 | 3, crop?: CropFn): Promise<CropResult> {
   if (image.kind === 'pixels' && crop === undefined) {
     const p = image.pixels;
     if (p.width === size && p.height === size && p.channels === channels) return p.data;
@@ -107,16 +117,19 @@ export async function samplePixels(image: SampleImage, size: number, channels: 1
   let pipeline = input.rotate();
   if (crop === undefined) pipeline = pipeline.resize(size, size, { kernel: 'linear', fit: 'cover' });
   // grayscale() keeps gray sources bit-exact; sharp would otherwise emit 3 channels for them.
-  pipeline = channels === 1 ? pipeline.grayscale() : pipeline.removeAlpha().toColourspace('srgb');
+  // A crop always gets RGB: it detects in colour and converts after sampling, as the analyzer.
+  const decodeChannels = crop === undefined ? channels : 3;
+  pipeline = decodeChannels === 1 ? pipeline.grayscale() : pipeline.removeAlpha().toColourspace('srgb');
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-  const pixels = toChannels(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.channels, channels);
+  const pixels = toChannels(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.channels, decodeChannels);
   if (crop === undefined) {
     if (info.width !== size || info.height !== size) throw new Error(`decoder returned ${info.width}x${info.height}, expected ${size}x${size}`);
     return pixels;
   }
-  const face = await crop({ data: pixels, width: info.width, height: info.height, channels });
+  const face = await crop({ data: pixels, width: info.width, height: info.height, channels: decodeChannels });
   if (face === null) return null;
-  if (face.length !== size * size * channels) throw new Error(`crop returned ${face.length} bytes, expected ${size}x${size}x${channels} = ${size * size * channels}`);
+  const bytes = face instanceof Uint8Array ? face : face.data;
+  if (bytes.length !== size * size * channels) throw new Error(`crop returned ${bytes.length} bytes, expected ${size}x${size}x${channels} = ${size * size * channels}`);
   return face;
 }
 
@@ -148,7 +161,9 @@ interface SplitState {
   readonly subjects: Set<string>;
 }
 
-type Decoded = { readonly sample: Sample; readonly pixels: Uint8Array } | { readonly sample: Sample; readonly problem: Problem };
+type Decoded =
+  | { readonly sample: Sample; readonly pixels: Uint8Array; readonly fallback?: string }
+  | { readonly sample: Sample; readonly problem: Problem; readonly noFace?: true };
 
 function describeFailure(sample: Sample, e: unknown): Problem {
   const message = e instanceof Error ? e.message : String(e);
@@ -189,6 +204,8 @@ export async function writePack(loader: DatasetLoader, options: PackOptions): Pr
   await rm(join(options.out, 'meta.json'), { force: true });
 
   const log = new ProblemLog(options.strict ?? false);
+  const noFace: { file: string; reason: string }[] = [];
+  let noFaceKept = 0;
   const splits = new Map<string, SplitState>();
   const taken = new Map<string, number>();
   let written = 0;
@@ -232,11 +249,16 @@ export async function writePack(loader: DatasetLoader, options: PackOptions): Pr
 
   const commit = async (d: Decoded): Promise<void> => {
     if ('problem' in d) {
+      if (d.noFace) noFace.push({ file: d.problem.file, reason: d.problem.reason });
       log.report(d.problem);
       return;
     }
     const { sample } = d;
     const state = splits.get(sample.split) ?? (await openSplit(sample.split));
+    if (d.fallback !== undefined) {
+      noFace.push({ file: sample.image.kind === 'file' ? sample.image.path : (sample.file ?? sample.id), reason: d.fallback });
+      noFaceKept++;
+    }
     for (const t of loader.targets) {
       const value = sample.labels[t.name];
       if (value !== undefined) checkLabel(t, value, sample);
@@ -276,9 +298,9 @@ export async function writePack(loader: DatasetLoader, options: PackOptions): Pr
       const pixels = await samplePixels(sample.image, size, channels, options.crop);
       if (pixels === null) {
         const where = sample.image.kind === 'file' ? sample.image.path : (sample.file ?? sample.id);
-        return { sample, problem: { file: where, reason: `no face found in ${sample.id}`, kind: 'excluded' } };
+        return { sample, problem: { file: where, reason: `no face found in ${sample.id}; skipped`, kind: 'excluded' }, noFace: true };
       }
-      return { sample, pixels };
+      return pixels instanceof Uint8Array ? { sample, pixels } : { sample, pixels: pixels.data, fallback: pixels.fallback };
     } catch (e) {
       return { sample, problem: describeFailure(sample, e) };
     }
@@ -340,7 +362,12 @@ export async function writePack(loader: DatasetLoader, options: PackOptions): Pr
     version: 1,
     source: { layout: loader.layout, root: loader.root, ...(options.limit === undefined ? {} : { limitPerSplit: options.limit }) },
     image: { height: size, width: size, channels },
-    preprocessing: { crop: options.crop === undefined ? { mode: 'none' } : { ...options.cropInfo, mode: 'injected' }, resize: 'bilinear', fit: 'cover' },
+    preprocessing: {
+      crop: options.crop === undefined ? { mode: 'none' } : { mode: 'injected', ...options.cropInfo },
+      resize: 'bilinear',
+      fit: 'cover',
+      ...(options.crop === undefined ? {} : { noFace: { count: noFace.length, kept: noFaceKept, skipped: noFace.length - noFaceKept, items: noFace.slice(0, MAX_SKIPPED_ITEMS) } }),
+    },
     targets: loader.targets,
     splits: splitMeta,
     skipped: {

@@ -30,8 +30,10 @@ export type LabelValue = number | readonly number[];
 /** Demographic groups, for slicing metrics; never used as inputs. */
 export interface SampleGroups {
   readonly gender?: string;
-  readonly race?: string;
+  readonly ethnicity?: string;
   readonly ageBand?: string;
+  /** Appearance-labelled faces: whether the annotators flagged a label as a guess or disagreed. */
+  readonly appearanceUnsure?: 'yes' | 'no';
 }
 
 export interface Sample {

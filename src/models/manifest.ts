@@ -67,6 +67,18 @@ export type Normalisation =
     };
 
 /**
+ * Coarser groups of a value output, reported beside the value: band `labels[i]` holds the values v
+ * with `starts[i] ≤ round(v) < starts[i + 1]` (whole units: ages are whole years); the last band is
+ * open. E.g. age in paper 000's 17 five-year classes and in FairFace's 9 groups
+ * (training/outputs.py `BANDS`).
+ */
+export interface ValueBands {
+  readonly name: string;
+  readonly labels: readonly string[];
+  readonly starts: readonly number[];
+}
+
+/**
  * One task read from one output tensor.
  * `softmax` → label + scores; `sigmoid` → independent probabilities per label;
  * `expectation` → softmax over bins, value = Σ p·binValue (e.g. age in years);
@@ -82,6 +94,8 @@ export interface ModelOutput {
   readonly labels: readonly string[];
   /** Bin centre values for `expectation`. */
   readonly binValues?: readonly number[];
+  /** Value outputs (`expectation`, or `identity` with one label): bands reported with the value. */
+  readonly bands?: readonly ValueBands[];
 }
 
 const CROP_MODES = new Set(['aligned', 'box', 'none']);
@@ -142,6 +156,22 @@ export function validateManifest(value: unknown, source: string): ModelManifest 
     if (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) fail(source, `outputs[${i}].labels must be an array of strings`);
     if (o.decode === 'expectation' && !numberArray(o.binValues, o.labels.length)) {
       fail(source, `outputs[${i}] decodes by expectation and needs "binValues" with one number per label`);
+    }
+    if (o.bands !== undefined) {
+      const valueOutput = o.decode === 'expectation' || (o.decode === 'identity' && o.labels.length === 1);
+      if (!valueOutput) fail(source, `outputs[${i}].bands needs a value output (decode expectation, or identity with one label)`);
+      if (!Array.isArray(o.bands)) fail(source, `outputs[${i}].bands must be an array`);
+      for (const [j, b] of o.bands.entries()) {
+        const ok =
+          isRecord(b) &&
+          typeof b.name === 'string' &&
+          Array.isArray(b.labels) &&
+          b.labels.length > 0 &&
+          b.labels.every((l) => typeof l === 'string') &&
+          numberArray(b.starts, b.labels.length) &&
+          (b.starts as number[]).every((v, k, a) => k === 0 || v > a[k - 1]!);
+        if (!ok) fail(source, `outputs[${i}].bands[${j}] needs a "name", "labels" and strictly increasing "starts", one per label`);
+      }
     }
   }
   return value as unknown as ModelManifest;

@@ -1,17 +1,20 @@
 /**
  * UTKFace "aligned & cropped" faces: `<age>_<gender>_<race>_<datetime>.jpg.chip.jpg`.
- * Targets: age (regression, years), gender (0 male, 1 female), race (White, Black, Asian, Indian,
- * Others); with an appearance TSV also glasses, beard and moustache.
+ * Targets: age (regression, years), gender (0 male, 1 female), ethnicity (the file name's race
+ * field: White, Black, Asian, Indian, Others — paper 000's 5-class scheme); with an appearance TSV
+ * also glasses, beard and moustache.
  *
  * UTKFace has no official split, so the split is a stored file list (data/splits/utkface-part1.json,
- * made by `generateUtkfaceSplit`): results stay comparable across machines and runs.
+ * made by `generateUtkfaceSplit`, rerun with `node dist/src/cli/split.js`): results stay comparable
+ * across machines and runs. The appearance labels join by file name, so each labelled face falls
+ * in the same split as for the demographic tasks.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatasetError } from '../../errors.js';
 import type { DatasetLoader, LabelValue, LoaderOptions, Sample, SampleGroups, TargetSpec } from '../types.js';
-import { compareSplits, compareStrings, findUp, isDirectory, isImageFile, listDir, makeLoader, parseNonNegativeInt, readLines, seededShuffle, type ProblemLog } from './common.js';
+import { compareSplits, compareStrings, findUp, isDirectory, isImageFile, listDir, makeLoader, parseNonNegativeInt, ProblemLog, readLines, seededShuffle } from './common.js';
 
 export const UTK_GENDERS: readonly string[] = Object.freeze(['male', 'female']);
 export const UTK_RACES: readonly string[] = Object.freeze(['White', 'Black', 'Asian', 'Indian', 'Others']);
@@ -26,8 +29,15 @@ const APPEARANCE_TARGETS = Object.keys(APPEARANCE_CLASSES) as AppearanceTarget[]
 export const UTK_TARGETS: readonly TargetSpec[] = Object.freeze([
   { name: 'age', kind: 'regression' },
   { name: 'gender', kind: 'class', classes: UTK_GENDERS },
-  { name: 'race', kind: 'class', classes: UTK_RACES },
+  { name: 'ethnicity', kind: 'class', classes: UTK_RACES },
 ]);
+
+/**
+ * Median eye centres of the part-1 chips as fractions of the chip (YuNet on every 20th of the
+ * 9,780 chips, 488 of 489 found): the dataset's own alignment. `facesense prepare` aligns from
+ * these where the detector finds no face in a chip, so such faces keep the same framing.
+ */
+export const UTK_CHIP_EYES = Object.freeze({ rightEye: Object.freeze({ x: 0.289, y: 0.294 }), leftEye: Object.freeze({ x: 0.684, y: 0.299 }) });
 
 /** The split list shipped with the project, relative to the package root. */
 export const DEFAULT_UTK_SPLIT_FILE = 'data/splits/utkface-part1.json';
@@ -74,16 +84,29 @@ export interface UtkSplitFile {
   readonly ratios: Readonly<Record<string, number>>;
   readonly generator: string;
   readonly counts: Readonly<Record<string, number>>;
+  /** Images left out because their names carry no valid labels, with the reason. */
+  readonly excluded?: readonly { readonly file: string; readonly reason: string }[];
+  /** Appearance-labelled faces per split (informative; the labels join by file name). */
+  readonly appearanceCounts?: Readonly<Record<string, number>>;
   readonly splits: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
- * A seeded 80/10/10 split of file names. Names are sorted first so the result depends only on the
- * set of names and the seed, not on directory order. UTKFace has no subject ids, so the split is
- * by image (the best the data allows).
+ * A seeded 80/10/10 split of file names. Names that `parseUtkName` rejects are left out (listed in
+ * `excluded`); the rest are sorted first, so the result depends only on the set of names and the
+ * seed, not on directory order. UTKFace has no subject ids, so the split is by image (the best the
+ * data allows).
  */
 export function generateUtkfaceSplit(names: readonly string[], seed = DEFAULT_UTK_SPLIT_SEED, dataset = 'utkface/crop_part1'): UtkSplitFile {
-  const shuffled = seededShuffle([...new Set(names)].sort(compareStrings), seed);
+  const unique = [...new Set(names)].sort(compareStrings);
+  const excluded: { file: string; reason: string }[] = [];
+  const valid: string[] = [];
+  for (const name of unique) {
+    const parsed = parseUtkName(name);
+    if (typeof parsed === 'string') excluded.push({ file: name, reason: parsed });
+    else valid.push(name);
+  }
+  const shuffled = seededShuffle(valid, seed);
   const nTrain = Math.round(shuffled.length * 0.8);
   const nVal = Math.round(shuffled.length * 0.1);
   // Lists stay in shuffled order: the loader yields in list order, so `--limit` runs get a
@@ -99,17 +122,42 @@ export function generateUtkfaceSplit(names: readonly string[], seed = DEFAULT_UT
     dataset,
     seed,
     ratios: { train: 0.8, val: 0.1, test: 0.1 },
-    generator: 'generateUtkfaceSplit (src/data/loaders/utkface.ts): sort names, mulberry32-seeded Fisher-Yates shuffle, first 80% train, next 10% val, rest test (lists kept in shuffled order)',
+    generator:
+      'generateUtkfaceSplit (src/data/loaders/utkface.ts; rerun: node dist/src/cli/split.js --root DIR): drop names without valid labels, sort, mulberry32-seeded Fisher-Yates shuffle, first 80% train, next 10% val, rest test (lists kept in shuffled order)',
     counts: { train: splits.train.length, val: splits.val.length, test: splits.test.length },
+    excluded,
     splits,
   };
 }
 
-/** Writes the split list for every image in `imageDir` (e.g. /data/utkface/crop_part1). */
-export async function writeUtkfaceSplitFile(imageDir: string, outFile: string, seed = DEFAULT_UTK_SPLIT_SEED): Promise<UtkSplitFile> {
+/** Counts the names of `labelled` per split of `split` (names in no split are not counted). */
+export function countPerSplit(split: UtkSplitFile, labelled: Iterable<string>): Record<string, number> {
+  const where = new Map<string, string>();
+  for (const [name, list] of Object.entries(split.splits)) for (const file of list) where.set(file, name);
+  const counts: Record<string, number> = Object.fromEntries(Object.keys(split.splits).map((s) => [s, 0]));
+  for (const file of labelled) {
+    const s = where.get(file);
+    if (s !== undefined) counts[s] = (counts[s] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * Writes the split list for every image in `imageDir` (e.g. /data/utkface/crop_part1). With an
+ * appearance TSV, also records how many of its labelled faces fall in each split.
+ */
+export async function writeUtkfaceSplitFile(imageDir: string, outFile: string, options: { seed?: number; appearance?: string } = {}): Promise<UtkSplitFile> {
   const names = (await listDir(imageDir, 'UTKFace folder')).filter((e) => e.isFile() && isImageFile(e.name)).map((e) => e.name);
-  const split = generateUtkfaceSplit(names, seed);
-  await writeFile(outFile, `${JSON.stringify(split, null, 1)}\n`);
+  let split = generateUtkfaceSplit(names, options.seed ?? DEFAULT_UTK_SPLIT_SEED);
+  if (options.appearance !== undefined) {
+    const rows = await readAppearanceTsv(options.appearance, new ProblemLog(true));
+    // Keep `splits` last in the file: the long lists go at the end.
+    const { splits, ...head } = split;
+    split = { ...head, appearanceCounts: countPerSplit(split, rows.keys()), splits };
+  }
+  await mkdir(dirname(outFile), { recursive: true });
+  await writeFile(`${outFile}.tmp`, `${JSON.stringify(split, null, 1)}\n`);
+  await rename(`${outFile}.tmp`, outFile);
   return split;
 }
 
@@ -137,12 +185,19 @@ export async function defaultUtkSplitFile(): Promise<string> {
 interface AppearanceRow {
   readonly line: number;
   readonly labels: Readonly<Record<AppearanceTarget, number>>;
+  /** The TSV's `unsure` flag (a label is a guess, or two annotators disagreed); false without the column. */
+  readonly unsure: boolean;
 }
 
-/** Reads the appearance TSV (file, glasses, beard, moustache, unsure, annotators), by file name. */
+/**
+ * Reads the appearance TSV (file, glasses, beard, moustache, unsure, annotators), by file name.
+ * `unsure` rows keep their labels (the merged file's best guess: the first annotator's); the
+ * loader marks them in the sample's groups so evaluation can report confident rows apart.
+ */
 export async function readAppearanceTsv(path: string, log: ProblemLog): Promise<Map<string, AppearanceRow>> {
   const rows = new Map<string, AppearanceRow>();
   let cols: Record<'file' | AppearanceTarget, number> | undefined;
+  let unsureCol = -1;
   for await (const { line, text } of readLines(path, 'appearance TSV')) {
     const cells = text.split('\t').map((c) => c.trim());
     if (line === 1) {
@@ -150,6 +205,7 @@ export async function readAppearanceTsv(path: string, log: ProblemLog): Promise<
       cols = { file: at('file'), glasses: at('glasses'), beard: at('beard'), moustache: at('moustache') };
       const missing = Object.entries(cols).filter(([, i]) => i < 0).map(([n]) => n);
       if (missing.length > 0) throw new DatasetError('DATASET_INVALID', `line 1: header lacks column(s) ${missing.join(', ')}`, { source: path });
+      unsureCol = at('unsure');
       continue;
     }
     if (text.trim() === '' || cols === undefined) continue;
@@ -165,13 +221,15 @@ export async function readAppearanceTsv(path: string, log: ProblemLog): Promise<
       }
       labels[t] = v;
     }
+    const unsureRaw = unsureCol < 0 ? '0' : (cells[unsureCol] ?? '');
+    if (bad === undefined && unsureRaw !== '0' && unsureRaw !== '1') bad = `unsure is ${JSON.stringify(unsureRaw)} (expected 0 or 1)`;
     if (file === '') bad = 'empty file name';
     else if (rows.has(file)) bad = `duplicate row for ${file}`;
     if (bad !== undefined) {
       log.error(path, line, bad);
       continue;
     }
-    rows.set(file, { line, labels: labels as Record<AppearanceTarget, number> });
+    rows.set(file, { line, labels: labels as Record<AppearanceTarget, number>, unsure: unsureRaw === '1' });
   }
   return rows;
 }
@@ -211,7 +269,11 @@ export function createUtkfaceLoader(options: UtkfaceOptions): DatasetLoader {
       }
     }
     for (const name of [...onDisk].sort(compareStrings)) {
-      if (!listed.has(name)) log.exclude(join(imageDir, name), undefined, `not in the split list ${splitPath}`);
+      if (listed.has(name)) continue;
+      // The generator leaves malformed names out of the lists: report why, not just "unlisted".
+      const parsed = parseUtkName(name);
+      if (typeof parsed === 'string') log.error(join(imageDir, name), undefined, parsed);
+      else log.exclude(join(imageDir, name), undefined, `not in the split list ${splitPath}`);
     }
     if (appearance !== undefined && options.appearance !== undefined) {
       for (const [name, row] of appearance) {
@@ -232,10 +294,15 @@ export function createUtkfaceLoader(options: UtkfaceOptions): DatasetLoader {
           log.error(path, undefined, parsed);
           continue;
         }
-        const labels: Record<string, LabelValue> = { age: parsed.age, gender: parsed.gender, race: parsed.race };
+        const labels: Record<string, LabelValue> = { age: parsed.age, gender: parsed.gender, ethnicity: parsed.race };
         const extra = appearance?.get(name);
         if (extra !== undefined) Object.assign(labels, extra.labels);
-        const groups: SampleGroups = { gender: UTK_GENDERS[parsed.gender] ?? '?', race: UTK_RACES[parsed.race] ?? '?', ageBand: ageBand(parsed.age) };
+        const groups: SampleGroups = {
+          gender: UTK_GENDERS[parsed.gender] ?? '?',
+          ethnicity: UTK_RACES[parsed.race] ?? '?',
+          ageBand: ageBand(parsed.age),
+          ...(extra === undefined ? {} : { appearanceUnsure: extra.unsure ? 'yes' : 'no' }),
+        };
         yield { id: name, file: path, split, image: { kind: 'file', path }, labels, groups };
       }
     }
