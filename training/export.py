@@ -1,6 +1,7 @@
 """Export a trained run to ONNX plus the manifest the TypeScript analyzer reads.
 
     /usr/bin/python3 -m training.export --run runs/fer2013-compact --out models/ [--id NAME] [--tta-flip]
+    /usr/bin/python3 -m training.export --run runs/a --run runs/b --out models/ --id NAME   # ensemble
 
 Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
 output per task head named after the task) and ``<out>/<id>.json`` (src/models/manifest.ts:
@@ -57,6 +58,21 @@ class ExportWrapper(nn.Module):
             mirrored = self.model(torch.index_select(x, 3, self.flip_index))
             out = {k: (v + mirrored[k]) * 0.5 for k, v in out.items()}
         return tuple(out[t] for t in self.tasks)
+
+
+class Ensemble(nn.Module):
+    """Averages the logits of runs that share input, preprocessing and heads: one graph whose cost
+    is the sum of its members'. Its accuracy is not any member's: measure it with `facesense eval`."""
+
+    def __init__(self, members: Sequence[FaceModel]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.input_size = members[0].input_size
+        self.in_channels = members[0].in_channels
+
+    def forward(self, x: torch.Tensor):
+        outs = [m(x) for m in self.members]
+        return {k: sum(o[k] for o in outs) / len(outs) for k in outs[0]}
 
 
 def sha256_file(path: str) -> str:
@@ -185,17 +201,33 @@ def flat_metrics(results: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
     return out
 
 
-def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
-               tta_flip: bool = False) -> Dict[str, Any]:
-    """Exports a run's best checkpoint; returns the manifest (also written next to the .onnx)."""
-    ckpt_path = checkpoint or os.path.join(run_dir, "best.pt")
-    if not os.path.isfile(ckpt_path):
-        raise FileNotFoundError(f"{ckpt_path}: no checkpoint; train first (python -m training.train)")
-    ck = torch.load(ckpt_path, map_location="cpu")
-    cfg = ck["config"]
-    card = cfg.get("model_card") or {}
+def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no checkpoint; train first (python -m training.train)")
+    ck = torch.load(path, map_location="cpu")
     model = create(ck["arch"], ck["in_channels"], input_size=ck["input_size"], heads=ck["heads"], **ck["arch_kwargs"])
     model.load_state_dict(ck["model"])
+    return ck, model
+
+
+def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
+               tta_flip: bool = False, ensemble_with: Sequence[str] = ()) -> Dict[str, Any]:
+    """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
+    returns the manifest (also written next to the .onnx)."""
+    ck, model = load_checkpoint(checkpoint or os.path.join(run_dir, "best.pt"))
+    cfg = ck["config"]
+    card = cfg.get("model_card") or {}
+    commands = [ck.get("command") or ""]
+    if ensemble_with:
+        members = [model]
+        for other in ensemble_with:
+            ck2, m2 = load_checkpoint(os.path.join(other, "best.pt"))
+            for key in ("in_channels", "input_size", "normalisation", "tasks"):
+                if ck2[key] != ck[key]:
+                    raise ValueError(f"{other}: {key} differs from {run_dir}'s; an ensemble needs identical inputs and heads")
+            members.append(m2)
+            commands.append(ck2.get("command") or "")
+        model = Ensemble(members)
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
     tasks = []
     for t in ck["tasks"]:
@@ -204,9 +236,12 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
     mid = id or card.get("id") or cfg["name"]
     onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip)
     results_path = os.path.join(run_dir, "results.json")
-    results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) else {}
+    # An ensemble's figures are not its first member's: leave them to `facesense eval`.
+    results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) and not ensemble_with else {}
     data, terms = data_terms((ck.get("pack") or {}).get("source"))
     arch = f"{ck['arch']} {json.dumps(ck['arch_kwargs'], sort_keys=True)}" if ck["arch_kwargs"] else ck["arch"]
+    if ensemble_with:
+        arch = f"ensemble averaging the logits of {len(ensemble_with) + 1} × {arch} (runs {', '.join([run_dir, *ensemble_with])})"
     if tta_flip:
         arch += " + horizontal-flip averaging in the graph"
     description = card.get("description") or (
@@ -221,7 +256,8 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         normalisation=ck["normalisation"], tasks=tasks, description=description,
         licence=card.get("licence") or "weights for research use only; they inherit the terms of their training data",
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
-                  "terms": card.get("terms") or terms, "command": ck.get("command") or "", "architecture": arch},
+                  "terms": card.get("terms") or terms, "architecture": arch,
+                  "command": " && ".join(c for c in commands if c)},
         metrics=flat_metrics(results, tasks, tta_flip))
     check_manifest(man)
     with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
@@ -233,14 +269,16 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="run directory (runs/<name>) holding best.pt")
+    ap.add_argument("--run", required=True, action="append",
+                    help="run directory (runs/<name>) holding best.pt; repeat to export an ensemble averaging their logits")
     ap.add_argument("--out", required=True, help="output directory for <id>.onnx and <id>.json (e.g. models/)")
     ap.add_argument("--id", help="model id (default: config model_card.id, else the run name)")
     ap.add_argument("--checkpoint", help="checkpoint to export (default: <run>/best.pt)")
     ap.add_argument("--tta-flip", action="store_true", help="bake horizontal-flip averaging into the graph")
     args = ap.parse_args(argv)
     try:
-        man = export_run(args.run, args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip)
+        man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
+                         ensemble_with=args.run[1:])
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)

@@ -77,6 +77,27 @@ def test_export_with_gcn_and_flip_averaging(pack_dir, tmp_path):
     np.testing.assert_allclose(got, ref.numpy(), atol=1e-4)
 
 
+def test_ensemble_export_averages_its_members_logits(pack_dir, tmp_path):
+    a = _train(pack_dir, str(tmp_path / "a"), seed=1)
+    b = _train(pack_dir, str(tmp_path / "b"), seed=2)
+    man = export_run(a, str(tmp_path / "models"), id="ens", ensemble_with=[b])
+    validate_manifests(str(tmp_path / "models" / "ens.json"))
+    assert "ensemble" in man["training"]["architecture"]
+    assert "emotion.test_acc" not in man["metrics"]  # a member's figures are not the ensemble's
+    x = _inputs(pack_dir, man["input"]["normalisation"])
+    got = run_ort(str(tmp_path / "models" / "ens.onnx"), x, str(tmp_path))["emotion"]
+    ref = (_torch_outputs(a, x)["emotion"] + _torch_outputs(b, x)["emotion"]) / 2
+    np.testing.assert_allclose(got, ref.numpy(), atol=1e-5)
+
+
+def test_ensemble_export_refuses_mismatched_runs(pack_dir, tmp_path):
+    import pytest
+    a = _train(pack_dir, str(tmp_path / "a"))
+    b = _train(pack_dir, str(tmp_path / "b"), model={"arch": "tiny", "input_size": 40})
+    with pytest.raises(ValueError, match="input_size"):
+        export_run(a, str(tmp_path / "models"), id="ens", ensemble_with=[b])
+
+
 def test_multi_task_export_names_one_output_per_task(joint_pack_dir, tmp_path):
     bins = [float(v) for v in range(7)]
     run = _train(joint_pack_dir, str(tmp_path / "runs"), primary="emotion",
