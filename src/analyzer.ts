@@ -8,7 +8,7 @@ import { createClassifier, type Classifier } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
 import { estimatePose, type HeadPose } from './pose.js';
-import { decodeOutput, type TaskResult } from './postprocess.js';
+import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
@@ -106,8 +106,8 @@ export type BatchItem =
 
 export interface Analyzer {
   readonly detectorName: string;
-  /** Tasks this analyzer runs, in order, each with the id of the model that answers it. */
-  readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[] }[];
+  /** Tasks this analyzer runs, in order, each with the id of the model that answers it and the kind of result it gives. */
+  readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[]; readonly kind: TaskResult['kind'] }[];
   analyze(input: ImageInput, options?: AnalyzeOptions): Promise<ImageResult>;
   /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
   analyzeMany(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
@@ -135,7 +135,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     throw e;
   }
   const wanted = options.tasks === undefined ? undefined : new Set(options.tasks);
-  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => wanted === undefined || wanted.has(o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels })));
+  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => wanted === undefined || wanted.has(o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
   function checkOpen(): void {
     if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');

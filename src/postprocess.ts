@@ -67,6 +67,20 @@ export function valueBands(bands: readonly ValueBands[], value: number, bins?: {
   return out;
 }
 
+/** The kind of result an output decodes to (what `decodeOutput` returns for it). */
+export function resultKind(out: Pick<ModelOutput, 'decode' | 'labels'>): TaskResult['kind'] {
+  switch (out.decode) {
+    case 'softmax':
+      return 'class';
+    case 'sigmoid':
+      return 'multilabel';
+    case 'expectation':
+      return 'value';
+    case 'identity':
+      return out.labels.length === 1 ? 'value' : 'values';
+  }
+}
+
 /**
  * Post-process stage: raw output row (already averaged over test-time augmentations, as logits)
  * → plain result per the manifest's decode rule.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ModelError } from '../src/errors.js';
 import { validateManifest, type ModelOutput, type ValueBands } from '../src/models/manifest.js';
-import { bandIndex, decodeOutput, valueBands } from '../src/postprocess.js';
+import { bandIndex, decodeOutput, resultKind, valueBands } from '../src/postprocess.js';
 
 // The bands training/outputs.py writes into age manifests.
 const PAPER000: ValueBands = {
@@ -73,4 +73,12 @@ test('manifest validation of bands', () => {
       (e: unknown) => e instanceof ModelError && re.test(e.message),
     );
   }
+});
+
+test('resultKind says what decodeOutput returns for each decode rule', () => {
+  assert.equal(resultKind({ decode: 'softmax', labels: ['a', 'b'] }), 'class');
+  assert.equal(resultKind({ decode: 'sigmoid', labels: ['a', 'b'] }), 'multilabel');
+  assert.equal(resultKind({ decode: 'expectation', labels: ['0', '1'] }), 'value');
+  assert.equal(resultKind({ decode: 'identity', labels: ['age'] }), 'value');
+  assert.equal(resultKind({ decode: 'identity', labels: ['yaw', 'pitch'] }), 'values');
 });

@@ -20,6 +20,7 @@ import type { FaceDetector } from '../detect/types.js';
 import { createYunetDetector } from '../detect/yunet.js';
 import { createModelStore } from '../models/store.js';
 import { WEIGHTS_REGISTRY } from '../models/registry.js';
+import { positiveInt } from './options.js';
 
 /**
  * Framing of `--crop aligned`, close to the UTKFace chips' own (YuNet medians: eyes 0.395 of the
@@ -123,12 +124,6 @@ async function openYunet(): Promise<FaceDetector> {
     path = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
   }
   return createYunetDetector({ modelPath: path, threads: 1 });
-}
-
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number.parseInt(value, 10) < 1) throw new OptionError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return Number.parseInt(value, 10);
 }
 
 async function packageVersion(): Promise<string> {

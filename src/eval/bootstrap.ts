@@ -62,6 +62,22 @@ export function bootstrapMean(values: readonly number[], options: BootstrapOptio
   return percentile(Array.from({ length: resamples }, () => resampleMean(values, rand)), level, mean(values));
 }
 
+/** A bootstrap CI of a mean as reports store it: the bounds and how they were made. */
+export interface MeanCI {
+  readonly lower: number;
+  readonly upper: number;
+  readonly level: number;
+  readonly method: 'percentile bootstrap';
+  readonly resamples: number;
+  readonly seed: number;
+}
+
+/** `bootstrapMean` with the default settings, in report form. */
+export function meanCI(values: readonly number[]): MeanCI {
+  const ci = bootstrapMean(values);
+  return { lower: ci.lower, upper: ci.upper, level: DEFAULT_BOOTSTRAP.level, method: 'percentile bootstrap', resamples: DEFAULT_BOOTSTRAP.resamples, seed: DEFAULT_BOOTSTRAP.seed };
+}
+
 /**
  * CI of mean(b) − mean(a). Paired (same samples in the same order): each resample draws the same
  * indices from both, which removes the between-sample variance the two share. Unpaired: each side

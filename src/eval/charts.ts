@@ -15,6 +15,8 @@ export interface Series {
 const SIZE = { width: 300, height: 300 };
 /** Most points drawn per line: curves over thousands of samples look the same with fewer. */
 const MAX_POINTS = 400;
+/** Most points drawn in a scatter plot (a test split of a few thousand faces is drawn whole). */
+const MAX_SCATTER_POINTS = 5000;
 
 /** Evenly spaced indices 0..n-1 (first and last kept), at most `max` of them. */
 export function thinIndices(n: number, max = MAX_POINTS): number[] {
@@ -22,16 +24,21 @@ export function thinIndices(n: number, max = MAX_POINTS): number[] {
   return Array.from({ length: max }, (_, i) => Math.round((i * (n - 1)) / (max - 1)));
 }
 
-/** Lines (one per series, drawn in point order), optionally with the chance diagonal. */
-export function lineChart(series: readonly Series[], o: { title: string; x: string; y: string; diagonal?: boolean; unitDomain?: boolean }): TopLevelSpec {
+/**
+ * Lines (one per series, drawn in point order), optionally with the chance diagonal. Both axes
+ * span 0..1 unless `unitDomain` is false (neither) or 'y' (only y: shares over a free x).
+ */
+export function lineChart(series: readonly Series[], o: { title: string; x: string; y: string; diagonal?: boolean; unitDomain?: boolean | 'y' }): TopLevelSpec {
   const values = series.flatMap((s) => thinIndices(s.x.length).map((i, order) => ({ series: s.name, x: s.x[i]!, y: s.y[i]!, order })));
-  const scale = o.unitDomain === false ? {} : { scale: { domain: [0, 1] } };
+  const unit = { scale: { domain: [0, 1] } };
+  const xScale = o.unitDomain === false || o.unitDomain === 'y' ? {} : unit;
+  const yScale = o.unitDomain === false ? {} : unit;
   const lines = {
     data: { values },
     mark: { type: 'line' as const, strokeWidth: 1.5 },
     encoding: {
-      x: { field: 'x', type: 'quantitative' as const, title: o.x, ...scale },
-      y: { field: 'y', type: 'quantitative' as const, title: o.y, ...scale },
+      x: { field: 'x', type: 'quantitative' as const, title: o.x, ...xScale },
+      y: { field: 'y', type: 'quantitative' as const, title: o.y, ...yScale },
       color: { field: 'series', type: 'nominal' as const, title: null, sort: series.map((s) => s.name) },
       order: { field: 'order', type: 'quantitative' as const },
     },
@@ -103,8 +110,9 @@ export function reliabilityChart(bins: readonly { lower: number; upper: number; 
   };
 }
 
-/** Grouped bars: one group per `group`, one bar per `series` in it. */
-export function groupedBars(rows: readonly { group: string; series: string; value: number }[], o: { title: string; y: string; groups: readonly string[]; series: readonly string[] }): TopLevelSpec {
+/** Grouped bars: one group per `group`, one bar per `series` in it; the y axis spans 0..1 unless `unitDomain` is false. */
+export function groupedBars(rows: readonly { group: string; series: string; value: number }[], o: { title: string; y: string; groups: readonly string[]; series: readonly string[]; unitDomain?: boolean }): TopLevelSpec {
+  const scale = o.unitDomain === false ? {} : { scale: { domain: [0, 1] } };
   return {
     title: o.title,
     width: Math.max(240, 16 * rows.length),
@@ -114,8 +122,39 @@ export function groupedBars(rows: readonly { group: string; series: string; valu
     encoding: {
       x: { field: 'group', type: 'nominal', title: null, sort: [...o.groups] },
       xOffset: { field: 'series', type: 'nominal', sort: [...o.series] },
-      y: { field: 'value', type: 'quantitative', title: o.y, scale: { domain: [0, 1] } },
+      y: { field: 'value', type: 'quantitative', title: o.y, ...scale },
       color: { field: 'series', type: 'nominal', title: null, sort: [...o.series] },
+    },
+  };
+}
+
+/** Points (x, y), e.g. predicted against true values, with the y = x line over their range. */
+export function scatterChart(points: readonly { x: number; y: number }[], o: { title: string; x: string; y: string }): TopLevelSpec {
+  const values = thinIndices(points.length, MAX_SCATTER_POINTS).map((i) => ({ ...points[i]! }));
+  const all = points.flatMap((p) => [p.x, p.y]);
+  const lo = all.length === 0 ? 0 : all.reduce((a, b) => Math.min(a, b));
+  const hi = all.length === 0 ? 1 : all.reduce((a, b) => Math.max(a, b));
+  const axis = { type: 'quantitative' as const, scale: { domain: [lo, hi] } };
+  return {
+    title: o.title,
+    ...SIZE,
+    layer: [
+      { data: { values: [{ x: lo, y: lo }, { x: hi, y: hi }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#999' }, encoding: { x: { field: 'x', ...axis }, y: { field: 'y', ...axis } } },
+      { data: { values }, mark: { type: 'circle', size: 12, opacity: 0.5 }, encoding: { x: { field: 'x', title: o.x, ...axis }, y: { field: 'y', title: o.y, ...axis } } },
+    ],
+  };
+}
+
+/** Histogram of values in bins of `step` (e.g. signed errors in 1-year bins). */
+export function histogramChart(values: readonly number[], o: { title: string; x: string; step: number }): TopLevelSpec {
+  return {
+    title: o.title,
+    ...SIZE,
+    data: { values: values.map((v) => ({ v })) },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'v', type: 'quantitative', bin: { step: o.step }, title: o.x },
+      y: { aggregate: 'count', type: 'quantitative', title: 'samples' },
     },
   };
 }

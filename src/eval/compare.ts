@@ -71,6 +71,7 @@ export function asComparableReport(json: unknown, source: string): ComparableRep
   };
   need(isObject(json), 'top-level object');
   const r = json as Record<string, unknown>;
+  if (r.kind === 'value') throw new OptionError(`${source} is a value (age) report; compare measures class reports (accuracy) only: compare age reports by their MAE`);
   need(typeof r.modelId === 'string', 'modelId');
   need(isObject(r.dataset) && ['layout', 'split', 'target'].every((f) => typeof (r.dataset as Record<string, unknown>)[f] === 'string'), 'dataset');
   for (const f of ['evaluated', 'accuracy', 'balancedAccuracy', 'macroF1']) need(typeof r[f] === 'number', f);

@@ -3,9 +3,11 @@
  * `EvalRecord`s and writes what this returns. Undefined quantities (the AUC of a class with no
  * samples) are null, as they would be in JSON anyway.
  */
-import { bootstrapMean, DEFAULT_BOOTSTRAP } from './bootstrap.js';
+import { meanCI, type MeanCI } from './bootstrap.js';
 import { DEFAULT_CALIBRATION_BINS, expectedCalibrationError, reliabilityBins } from './calibration.js';
+import type { AgeMetrics } from './age.js';
 import { macroRoc, prCurve, rocCurve } from './curves.js';
+import type { FairnessReport } from './fairness.js';
 import { argmax, classificationReport, rowNormalise, topKAccuracy, type Averages } from './metrics.js';
 
 /** One evaluated sample: true class and scores, both over the measured classes. */
@@ -44,7 +46,7 @@ export interface PrJson {
 export interface EvalMetrics {
   readonly evaluated: number;
   readonly accuracy: number;
-  readonly accuracyCI: { readonly lower: number; readonly upper: number; readonly level: number; readonly method: 'percentile bootstrap'; readonly resamples: number; readonly seed: number };
+  readonly accuracyCI: MeanCI;
   readonly balancedAccuracy: number;
   readonly macroF1: number;
   readonly macro: Averages;
@@ -85,7 +87,6 @@ export function computeMetrics(classes: readonly string[], records: readonly Eva
   const pred = scores.map(argmax);
   const rep = classificationReport(truth, pred, classes.length);
   const correct = pred.map((p, i) => p === truth[i]);
-  const ci = bootstrapMean(correct.map(Number));
   const rocs = classes.map((_, c) => rocCurve(truth.map((t) => t === c), scores.map((s) => s[c]!)));
   const prs = classes.map((_, c) => prCurve(truth.map((t) => t === c), scores.map((s) => s[c]!)));
   const bins = reliabilityBins(scores.map((s, i) => s[pred[i]!]!), correct, DEFAULT_CALIBRATION_BINS);
@@ -93,7 +94,7 @@ export function computeMetrics(classes: readonly string[], records: readonly Eva
   return {
     evaluated: rep.n,
     accuracy: rep.accuracy,
-    accuracyCI: { lower: ci.lower, upper: ci.upper, level: DEFAULT_BOOTSTRAP.level, method: 'percentile bootstrap', resamples: DEFAULT_BOOTSTRAP.resamples, seed: DEFAULT_BOOTSTRAP.seed },
+    accuracyCI: meanCI(correct.map(Number)),
     balancedAccuracy: rep.balancedAccuracy,
     macroF1: rep.macroF1,
     macro: rep.macro,
@@ -118,15 +119,35 @@ export function computeMetrics(classes: readonly string[], records: readonly Eva
   };
 }
 
-/** report.json as `facesense eval --out` writes it. */
-export interface EvalReport extends EvalMetrics {
-  /** Report format version: 2 adds scores, curves, calibration, CIs and per-sample results. */
+/** What every report.json holds, whatever the kind of target. */
+export interface EvalReportBase {
+  /** Report format version: 2 adds scores, curves, calibration, CIs and per-sample results (later, additively: `kind`, `fairness` and value reports). */
   readonly format: 2;
+  /** `class` for class targets (absent from reports written before value reports existed), `value` for age. */
+  readonly kind: 'class' | 'value';
   /** The model as given on the command line, and the id its manifest declares. */
   readonly model: string;
   readonly modelId: string;
   readonly task: string;
-  readonly dataset: { readonly layout: string; readonly root: string; readonly split: string; readonly target: string; readonly classes: readonly string[] };
+  readonly dataset: { readonly layout: string; readonly root: string; readonly split: string; readonly target: string; readonly classes?: readonly string[] };
+  readonly detector: string;
+  readonly tta: boolean;
+  /** Samples of the split with a label for the target that were read (the denominator); evaluated + skipped (bar loader problems). */
+  readonly samples: number;
+  /** Samples of the split with no label for the target (absent when none): not part of its test set. */
+  readonly unlabelled?: number;
+  readonly skipped: { readonly count: number; readonly items: readonly { readonly file: string; readonly reason: string }[] };
+  readonly trainingLog?: { readonly file: string; readonly rows: readonly Readonly<Record<string, number>>[] };
+  readonly seconds: number;
+  readonly facesPerSecond: number;
+  /** The headline metrics per demographic group, with the largest gaps; absent when no sample carries group labels. */
+  readonly fairness?: FairnessReport;
+}
+
+/** report.json of a class target, as `facesense eval --out` writes it. */
+export interface EvalReport extends EvalMetrics, EvalReportBase {
+  readonly kind: 'class';
+  readonly dataset: EvalReportBase['dataset'] & { readonly classes: readonly string[] };
   /** The classes measured: the dataset's classes that have a model counterpart, in dataset order. */
   readonly classes: readonly string[];
   readonly labelMap: {
@@ -139,16 +160,19 @@ export interface EvalReport extends EvalMetrics {
     /** Evaluated samples whose highest raw score was a dropped label (predicted among the mapped ones instead). */
     readonly topLabelDropped: number;
   };
-  readonly detector: string;
-  readonly tta: boolean;
-  /** Samples of the split that were read (the denominator); evaluated + skipped (bar loader problems). */
-  readonly samples: number;
-  readonly skipped: { readonly count: number; readonly items: readonly { readonly file: string; readonly reason: string }[] };
   /** The most confident mistakes, highest confidence first. */
   readonly mistakes: readonly { readonly id: string; readonly file: string; readonly truth: string; readonly predicted: string; readonly confidence: number }[];
-  readonly trainingLog?: { readonly file: string; readonly rows: readonly Readonly<Record<string, number>>[] };
-  readonly seconds: number;
-  readonly facesPerSecond: number;
   /** Per-sample results in evaluation order (dataset sample ids; class indices into `classes`; scores rounded to 1e-6), for paired comparisons. */
   readonly predictions: { readonly id: readonly string[]; readonly truth: readonly number[]; readonly predicted: readonly number[]; readonly scores: readonly (readonly number[])[] };
 }
+
+/** report.json of an age target (a value in years). */
+export interface AgeEvalReport extends AgeMetrics, EvalReportBase {
+  readonly kind: 'value';
+  /** The largest absolute errors, largest first. */
+  readonly largestErrors: readonly { readonly id: string; readonly file: string; readonly truthYears: number; readonly predictedYears: number }[];
+  /** Per-sample results in evaluation order (predictions rounded to 1e-3 years). */
+  readonly predictions: { readonly id: readonly string[]; readonly truthYears: readonly number[]; readonly predictedYears: readonly number[] };
+}
+
+export type AnyEvalReport = EvalReport | AgeEvalReport;

@@ -1,5 +1,6 @@
 /** CSV tables of an eval report (RFC 4180 quoting). Pure: report → file name and text. */
-import type { EvalReport } from './report.js';
+import type { FairnessReport } from './fairness.js';
+import type { AgeEvalReport, AnyEvalReport, EvalReport } from './report.js';
 
 type Cell = string | number | boolean | null;
 
@@ -13,7 +14,79 @@ export function toCsv(header: readonly string[], rows: readonly (readonly Cell[]
   return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
 }
 
-export function reportTables(r: EvalReport): { name: string; text: string }[] {
+interface Table {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Every table of a report: the kind's own, then fairness (when measured) and the skipped files. */
+export function reportTables(r: AnyEvalReport): Table[] {
+  return [
+    ...(r.kind === 'value' ? ageTables(r) : classTables(r)),
+    ...(r.fairness === undefined ? [] : fairnessTables(r.fairness)),
+    { name: 'skipped.csv', text: toCsv(['file', 'reason'], r.skipped.items.map((s) => [s.file, s.reason])) },
+  ];
+}
+
+/** camelCase metric names as snake_case CSV columns (maeYears → mae_years). */
+export const snakeCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function fairnessTables(f: FairnessReport): Table[] {
+  return [
+    {
+      name: 'fairness.csv',
+      text: toCsv(
+        ['attribute', 'group', 'count', ...f.metrics.map(snakeCase)],
+        f.attributes.flatMap((a) => a.groups.map((g) => [a.attribute, g.group, g.count, ...f.metrics.map((m) => g.metrics[m] ?? null)])),
+      ),
+    },
+    {
+      name: 'fairness_gaps.csv',
+      text: toCsv(
+        ['attribute', 'metric', 'gap', 'highest_group', 'highest', 'lowest_group', 'lowest'],
+        f.attributes.flatMap((a) => a.gaps.map((g) => [a.attribute, snakeCase(g.metric), g.gap, g.highest.group, g.highest.value, g.lowest.group, g.lowest.value])),
+      ),
+    },
+  ];
+}
+
+function ageTables(r: AgeEvalReport): Table[] {
+  const bands = Object.values(r.bands);
+  return [
+    {
+      name: 'summary.csv',
+      text: toCsv(['metric', 'value'], [
+        ['samples', r.samples],
+        ['evaluated', r.evaluated],
+        ['skipped', r.skipped.count],
+        ['mae_years', r.maeYears],
+        ['mae_ci_lower', r.maeCI.lower],
+        ['mae_ci_upper', r.maeCI.upper],
+        ['rmse_years', r.rmseYears],
+        ['mean_signed_error_years', r.meanSignedErrorYears],
+        ...r.cumulativeScore.map((c): Cell[] => [`cs${c.kYears}`, c.share]),
+        ...bands.flatMap((b): Cell[][] => [[`${b.name}_exact`, b.exact], [`${b.name}_within_one`, b.withinOne]]),
+        ['paper000_within_2_5_years', r.paper000.within2_5Years],
+        ['paper000_within_5_years', r.paper000.within5Years],
+      ]),
+    },
+    { name: 'cumulative_score.csv', text: toCsv(['k_years', 'share'], r.cumulativeScore.map((c) => [c.kYears, c.share])) },
+    ...bands.map((b) => ({ name: `confusion_${b.name}.csv`, text: toCsv(['true\\predicted', ...b.labels], b.labels.map((l, i) => [l, ...b.confusion[i]!])) })),
+    {
+      name: 'predictions.csv',
+      text: toCsv(
+        ['id', 'true_years', 'predicted_years', 'error_years'],
+        r.predictions.id.map((id, i) => {
+          const t = r.predictions.truthYears[i]!;
+          const p = r.predictions.predictedYears[i]!;
+          return [id, t, p, Math.round((p - t) * 1000) / 1000];
+        }),
+      ),
+    },
+  ];
+}
+
+function classTables(r: EvalReport): Table[] {
   const { classes } = r;
   const curveRows = <T>(get: (c: string) => T | null, rows: (c: string, v: T) => Cell[][]) => classes.flatMap((c) => {
     const v = get(c);
@@ -68,6 +141,5 @@ export function reportTables(r: EvalReport): { name: string; text: string }[] {
         }),
       ),
     },
-    { name: 'skipped.csv', text: toCsv(['file', 'reason'], r.skipped.items.map((s) => [s.file, s.reason])) },
   ];
 }

@@ -12,6 +12,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bandLabel, FAIRFACE_AGE_BANDS } from '../../age-bands.js';
 import { DatasetError } from '../../errors.js';
 import type { DatasetLoader, LabelValue, LoaderOptions, Sample, SampleGroups, TargetSpec } from '../types.js';
 import { compareSplits, compareStrings, findUp, isDirectory, isImageFile, listDir, makeLoader, parseNonNegativeInt, ProblemLog, readLines, seededShuffle } from './common.js';
@@ -67,13 +68,9 @@ export function parseUtkName(name: string): UtkName | string {
   return { age, gender, race };
 }
 
-/** Age bands for slicing metrics (finer where faces change fastest). */
+/** FairFace age group of an age (finer where faces change fastest). */
 export function ageBand(age: number): string {
-  if (age <= 2) return '0-2';
-  if (age <= 9) return '3-9';
-  if (age >= 70) return '70+';
-  const lo = Math.floor(age / 10) * 10;
-  return `${lo}-${lo + 9}`;
+  return bandLabel(age, FAIRFACE_AGE_BANDS);
 }
 
 export interface UtkSplitFile {
