@@ -66,13 +66,20 @@ def class_weights(counts: Sequence[float], mode: str = "balanced", beta: float =
 
 def masked_cross_entropy(logits: Tensor, target: Tensor, weight: Optional[Tensor] = None,
                          label_smoothing: float = 0.0) -> Tuple[Tensor, int]:
-    """Cross-entropy over rows with ``target >= 0``. With ``weight`` it is PyTorch's weighted mean
-    Σ w_y·ℓ / Σ w_y. Returns (loss, number of rows used)."""
+    """Cross-entropy over rows with ``target >= 0``. With ``weight`` it is the weighted mean
+    Σ w_y·ℓ / Σ w_y, each row weighted by its own class. (PyTorch's ``weight=`` with label smoothing
+    also weights the smoothing term of every class by that class's weight, which pushes a rare,
+    heavily weighted class's probability up on every face: 0.3 for sunglasses with 2 training
+    faces. Weighting whole rows keeps the smoothed target's optimum.) Returns (loss, rows used)."""
     keep = target >= 0
     n = int(keep.sum())
     if n == 0:
         return _zero(logits), 0
-    return F.cross_entropy(logits[keep], target[keep], weight=weight, label_smoothing=label_smoothing), n
+    rows = F.cross_entropy(logits[keep], target[keep], reduction="none", label_smoothing=label_smoothing)
+    if weight is None:
+        return rows.mean(), n
+    w = weight.to(rows.dtype)[target[keep]]
+    return (rows * w).sum() / w.sum().clamp_min(1e-12), n
 
 
 def _complete_rows(target: Tensor) -> Tensor:

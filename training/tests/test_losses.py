@@ -38,6 +38,17 @@ def test_weighted_cross_entropy_is_the_weighted_mean():
     assert close(loss, (1 * math.log(2) + 3 * math.log(4 / 3)) / 4)
 
 
+def test_weighted_smoothed_cross_entropy_keeps_the_smoothed_optimum():
+    # a face of class 0 with smoothing 0.1 over 3 classes: the optimum is p = (0.9333, 0.0333, 0.0333)
+    # whatever the class weights; a heavily weighted rare class must not pull its probability up
+    target = torch.tensor([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])
+    logits = target.log().unsqueeze(0).requires_grad_(True)
+    loss, _ = masked_cross_entropy(logits, torch.tensor([0]), weight=torch.tensor([1.0, 1.0, 30.0]),
+                                   label_smoothing=0.1)
+    loss.backward()
+    assert torch.allclose(logits.grad, torch.zeros(1, 3), atol=1e-6)
+
+
 def test_class_weights():
     w = class_weights([10, 30], "balanced")
     assert torch.allclose(w, torch.tensor([2.0, 2 / 3]))  # N / (K n_k)
