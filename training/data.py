@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Augmenter
+from .synth import SunglassesSynth
 
 Tensor = torch.Tensor
 
@@ -340,7 +341,8 @@ class BatchLoader:
     def __init__(self, pack: Pack, split: str, *, targets: Sequence[str], in_channels: int, input_size: int,
                  normalisation: Mapping[str, Any], batch_size: int, train: bool = False,
                  augment: Optional[Augmenter] = None, sample_weights: Optional[np.ndarray] = None, seed: int = 0,
-                 channels_last: bool = True, rows: Optional[np.ndarray] = None) -> None:
+                 channels_last: bool = True, rows: Optional[np.ndarray] = None,
+                 synth: Optional[SunglassesSynth] = None) -> None:
         self.pack, self.split = pack, split
         self.x = pack.images(split)
         # ``rows``: the subset of the split's rows this loader reads (sorted indices); batch indices
@@ -355,6 +357,7 @@ class BatchLoader:
         self.batch_size = batch_size
         self.train = train
         self.augment = augment if (augment is not None and augment.active) else None
+        self.synth = synth
         self.weights = sample_weights
         self.seed = seed
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -383,10 +386,13 @@ class BatchLoader:
         if self.rows is not None:
             idx = self.rows[idx]
         x = to_model_input(self.x[idx], self.in_channels, self.input_size)
+        targets = targets_to_tensors(self.pack, self.split, self.targets, idx)
+        if self.synth is not None and g is not None:
+            x = self.synth(x, targets, g)  # before augmentation: the painted lenses move with the face
         if self.augment is not None and g is not None:
             x = self.augment(x, g)
         x = normalise(x, self.norm).contiguous(memory_format=self.memory_format)
-        return Batch(x, targets_to_tensors(self.pack, self.split, self.targets, idx), idx)
+        return Batch(x, targets, idx)
 
     def epoch(self, epoch: int = 0, start: int = 0) -> Iterator[Batch]:
         order = self.order(epoch)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .augment import Augmenter
+from .synth import SunglassesSynth
 from .config import load_config
 from .data import BatchLoader, Pack, TargetSpec, balanced_weights, labelled_rows, resolve_normalisation
 from .flops import count_macs, count_params
@@ -271,7 +272,9 @@ class Run:
                            input_size=self.input_size, normalisation=self.norm,
                            batch_size=cfg["batch_size"] if train else cfg["eval_batch_size"], train=train,
                            augment=Augmenter(cfg["augment"]) if train else None, sample_weights=weights,
-                           seed=int(cfg["seed"]), channels_last=bool(cfg["channels_last"]), rows=rows)
+                           seed=int(cfg["seed"]), channels_last=bool(cfg["channels_last"]), rows=rows,
+                           synth=SunglassesSynth.from_config(cfg["synthesise"].get("sunglasses"), self.pack.crop)
+                           if train else None)
 
     def metadata(self, model: FaceModel) -> Dict[str, Any]:
         """What export needs besides the weights."""
