@@ -366,6 +366,21 @@ def _command() -> str:
     return " ".join(["/usr/bin/python3", "-m", "training.train"] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
+def load_trunk(model: FaceModel, source: str) -> str:
+    """Transfer learning: copies every trunk weight (all but the task heads) from another run's
+    ``best.pt`` (or a run directory holding one). Architectures must match; heads start fresh."""
+    path = os.path.join(source, "best.pt") if os.path.isdir(source) else source
+    theirs = torch.load(path, map_location="cpu")["model"]
+    mine = model.state_dict()
+    trunk = {k: v for k, v in theirs.items() if not k.startswith("heads.")}
+    bad = [k for k, v in trunk.items() if k not in mine or mine[k].shape != v.shape]
+    missing = [k for k in mine if not k.startswith("heads.") and k not in trunk]
+    if bad or missing:
+        raise ValueError(f"init: {path} does not fit this model's trunk (mismatched {bad[:3]}, missing {missing[:3]})")
+    model.load_state_dict(trunk, strict=False)
+    return f"{path} ({len(trunk)} tensors)"
+
+
 def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
           command: Optional[str] = None) -> Dict[str, Any]:
     """Runs (or resumes) one training run; returns the results dict also written to results.json."""
@@ -399,6 +414,8 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
     st: Dict[str, Any] = {"epoch": 0, "batch": 0, "partial": None, "best_metric": None, "best_epoch": None,
                           "bad_epochs": 0, "log": [], "stopped": None, "finished": False, "command": command,
                           "train_seconds": 0.0}
+    if state is None and cfg.get("init"):
+        say(f"trunk initialised from {load_trunk(model, cfg['init'])}")
     if state:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

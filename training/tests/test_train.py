@@ -139,6 +139,24 @@ def test_joint_multitask_pack_trains_every_head(joint_pack_dir, tmp_path):
     assert tasks["ferplus"]["count"] == 24 and tasks["age"]["count"] < 32 and "mae" in tasks["age"]
 
 
+def test_init_copies_the_trunk_of_another_run_and_starts_fresh_heads(pack_dir, joint_pack_dir, tmp_path):
+    train(config(pack_dir, str(tmp_path / "r"), epochs=1, name="source", precision="fp32"))
+    source = torch.load(tmp_path / "r" / "source" / "best.pt", map_location="cpu")["model"]
+    cfg = config(joint_pack_dir, str(tmp_path / "r"), epochs=1, name="transfer", primary="emotion",
+                 init=str(tmp_path / "r" / "source"), optimizer={"kind": "sgd", "lr": 0.0}, augment={},
+                 losses={"ferplus": {"loss": "soft_ce"}, "age": {"loss": "l1"}, "attrs": {"loss": "bce"}},
+                 precision="fp32")
+    train(cfg)
+    after = torch.load(tmp_path / "r" / "transfer" / "best.pt", map_location="cpu")["model"]
+    trunk = [k for k in source if not k.startswith("heads.") and "running" not in k and "num_batches" not in k]
+    assert trunk and all(torch.equal(source[k], after[k]) for k in trunk)  # lr 0: the copied trunk is kept
+    assert "heads.age.weight" in after and "heads.age.weight" not in source
+    bad = config(pack_dir, str(tmp_path / "r"), epochs=1, name="bad", init=str(tmp_path / "r" / "source"),
+                 model={"arch": "tiny", "kwargs": {"width": 16}})
+    with pytest.raises(ValueError, match="does not fit"):
+        train(bad)
+
+
 def test_cli_prints_only_json_lines_on_stdout(pack_dir, tmp_path):
     cfg_path = tmp_path / "c.json"
     cfg_path.write_text(json.dumps({"pack": pack_dir, "out_dir": str(tmp_path / "runs"),
