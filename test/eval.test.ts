@@ -111,3 +111,16 @@ test('training logs are read by column name; a wrong header or a bad number name
   assert.throws(() => parseTrainingLog('epoch,loss\n1,2\n', 'a.csv'), (e: unknown) => e instanceof DatasetError && /a\.csv: not a training log: header lacks train_loss/.test(e.message));
   assert.throws(() => parseTrainingLog('epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s\n1,x,0,0,0,0,0,0\n', 'b.csv'), /b\.csv: line 2: train_loss is not a number/);
 });
+
+test('eval --split all measures every sample of every split (cross-dataset)', async () => {
+  const root = await tempDir();
+  await writeClassFolders(root, 'train', ['happy', 'sad'], 2);
+  await writeClassFolders(root, 'test', ['happy', 'sad'], 1);
+  const out = await tempDir();
+  await run(process.execPath, [resolve('bin/facesense.js'), 'eval', '--model', MODEL, '--dataset', 'folders', '--split', 'all', '--root', root, '--out', out], {
+    env: { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' },
+  });
+  const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
+  assert.equal(report.samples, 6);
+  assert.equal(report.dataset.split, 'all');
+});

@@ -36,6 +36,9 @@ import type { ImageInput } from '../types.js';
 import { positiveInt } from './options.js';
 import { createProgress } from './progress.js';
 
+/** `--split all`: every sample, whatever split the loader gives it (cross-dataset measurement). */
+const ALL_SPLITS = 'all';
+
 export const EVAL_USAGE = `Usage: facesense eval --model ID|PATH --dataset LAYOUT --root DIR --split NAME [options]
 
 Measures a model on a labelled dataset through the real TypeScript inference path (the analyzer).
@@ -62,7 +65,8 @@ Options:
   --model ID|PATH        model to measure
   --dataset LAYOUT       ${LAYOUTS.join(' | ')}
   --root DIR             dataset root
-  --split NAME           split to measure (e.g. test)
+  --split NAME           split to measure (e.g. test); all: every sample of the dataset (a
+                         dataset the model never saw, such as CK+ for a FER model)
   --target NAME          dataset target to compare with (default: the first class target); age
                          measures the model's age output
   --appearance FILE      utkface: glasses/beard/moustache labels TSV (for those targets)
@@ -227,7 +231,7 @@ async function evaluateSplit<T>(ctx: Context, target: string, task: string, judg
   let unlabelled = 0;
   try {
     for await (const s of ctx.loader.samples()) {
-      if (s.split !== o.split) continue;
+      if (o.split !== ALL_SPLITS && s.split !== o.split) continue;
       if (s.labels[target] === undefined) {
         unlabelled++;
         continue;
