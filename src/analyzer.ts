@@ -51,6 +51,12 @@ export interface AnalyzerOptions {
   readonly tta?: boolean;
   /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
   readonly minEyeDistancePx?: number;
+  /**
+   * Also return each face's embedding (trunk features, the heads' input) from every model whose
+   * manifest declares one, as `FaceResult.embeddings[modelId]`: the input of sequence models,
+   * projections and face-to-face comparisons. @default false
+   */
+  readonly embeddings?: boolean;
   /** Where models are looked up (see ModelStoreOptions). */
   readonly store?: ModelStoreOptions;
 }
@@ -79,6 +85,8 @@ export interface FaceResult {
   readonly pose?: HeadPose;
   /** One entry per task that ran on this face. */
   readonly attributes: Readonly<Record<string, TaskResult>>;
+  /** With `AnalyzerOptions.embeddings`: model id → this face's embedding. */
+  readonly embeddings?: Readonly<Record<string, Float32Array>>;
   /** Set when the face was found but not classified, with the reason. */
   readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
 }
@@ -141,16 +149,23 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
   }
 
-  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Record<string, TaskResult>[]> {
-    const attrs: Record<string, TaskResult>[] = Array.from({ length: n }, () => ({}));
+  interface Classified {
+    readonly attributes: Record<string, TaskResult>;
+    readonly embeddings: Record<string, Float32Array>;
+  }
+
+  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Classified[]> {
+    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
     for (const c of classifiers) {
-      const rows = await c.run(crops.get(c) ?? [], { tta });
+      const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
+      const { outputs, embeddings } = await c.run(crops.get(c) ?? [], { tta, embedding });
       for (const o of c.manifest.outputs) {
         if (wanted !== undefined && !wanted.has(o.task)) continue;
-        rows[o.task]!.forEach((row, i) => (attrs[i]![o.task] = decodeOutput(o, row)));
+        outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
       }
+      embeddings?.forEach((e, i) => (faces[i]!.embeddings[c.manifest.id] = e));
     }
-    return attrs;
+    return faces;
   }
 
   async function detectFaces(image: RgbImage, detect: DetectOptions): Promise<(Detection | undefined)[]> {
@@ -186,7 +201,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
       faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
     }
     const t3 = performance.now();
-    const attrs = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
+    const classified = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
     const t4 = performance.now();
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
@@ -194,7 +209,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
       const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: estimatePose(lm) }), alignment };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
-        : { ...base, attributes: attrs[k++]! };
+        : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
     });
     return {
       source,
@@ -237,7 +252,11 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
         return [c, images.map((img) => alignFace(img, undefined, { width: mi.width, height: mi.height, channels: mi.channels, crop: { mode: 'none' } }).image)];
       }),
     );
-    return classify(crops, images.length, opts.tta ?? options.tta ?? false);
+    return (await classify(crops, images.length, opts.tta ?? options.tta ?? false)).map((f) => f.attributes);
+  }
+
+  function withEmbeddings(face: FaceResult, c: Classified): FaceResult {
+    return options.embeddings === true ? { ...face, embeddings: c.embeddings } : face;
   }
 
   async function dispose(): Promise<void> {

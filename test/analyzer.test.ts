@@ -10,7 +10,7 @@ const TINY = resolve('test', 'fixtures', 'tiny-emotion.onnx');
 const store = { modelsDir: SHARED_MODELS, allowDownload: false };
 
 test('analyzer runs detect → align → normalise → infer → post-process on a group photo', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
   try {
     assert.deepEqual(analyzer.tasks.map((t) => t.task), ['emotion']);
     const r = await analyzer.analyze(media('multi_face.jpg'));
@@ -31,7 +31,7 @@ test('analyzer runs detect → align → normalise → infer → post-process on
 });
 
 test('the same face gives the same scores from a path, a Buffer and raw pixels; TTA changes them', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
   try {
     const path = media('single_face.jpg');
     const a = await analyzer.analyze(path);
@@ -49,7 +49,7 @@ test('the same face gives the same scores from a path, a Buffer and raw pixels; 
 });
 
 test('detector none classifies the whole input; classifyCrops batches crops', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store, detector: 'none', threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, detector: 'none', threads: 1 });
   try {
     const r = await analyzer.analyze(media('single_face.jpg'));
     assert.equal(r.faces.length, 1);
@@ -63,7 +63,7 @@ test('detector none classifies the whole input; classifyCrops batches crops', as
 });
 
 test('no face → empty list, not an error; a face too small to align is reported, not classified', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store, minEyeDistancePx: 70, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, minEyeDistancePx: 70, threads: 1 });
   try {
     assert.deepEqual((await analyzer.analyze(media('free-mountain-vector-01.jpg'))).faces, []);
     const r = await analyzer.analyze(media('single_face.jpg'));
@@ -76,7 +76,7 @@ test('no face → empty list, not an error; a face too small to align is reporte
 });
 
 test('analyzeMany keeps input order and turns bad inputs into typed error items', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
   const dir = await tempDir();
   const empty = join(dir, 'empty.png');
   await writeFile(empty, '');
@@ -100,4 +100,27 @@ test('a broken model file is a ModelError naming it', async () => {
   await copyFile(TINY.replace(/\.onnx$/, '.json'), join(dir, 'tiny-emotion.json'));
   await writeFile(join(dir, 'tiny-emotion.onnx'), 'not onnx');
   await assert.rejects(createAnalyzer({ models: [join(dir, 'tiny-emotion.onnx')], store }), (e: unknown) => e instanceof ModelError && e.message.includes('tiny-emotion.onnx'));
+});
+
+test('embeddings: the trunk features of every model that declares them, per face', async () => {
+  const analyzer = await createAnalyzer({ models: ['emotion-ferplus', TINY], tasks: ['emotion'], store, threads: 1, embeddings: true });
+  try {
+    const r = await analyzer.analyze(media('multi_face.jpg'));
+    assert.equal(r.faces.length, 5);
+    const vectors = r.faces.map((f) => f.embeddings?.['emotion-ferplus']);
+    for (const v of vectors) {
+      assert.ok(v instanceof Float32Array && v.length === 256 && v.every(Number.isFinite));
+      assert.ok(v.some((x) => x !== 0));
+    }
+    assert.notDeepEqual(vectors[0], vectors[1]);
+    assert.ok(!('tiny-emotion' in r.faces[0]!.embeddings!), 'a model without an embedding output adds none');
+  } finally {
+    await analyzer.dispose();
+  }
+  const plain = await createAnalyzer({ models: ['emotion-ferplus'], store, threads: 1 });
+  try {
+    assert.equal((await plain.analyze(media('single_face.jpg'))).faces[0]!.embeddings, undefined);
+  } finally {
+    await plain.dispose();
+  }
 });

@@ -139,7 +139,7 @@ test('a truncated video: the frames before the damage are decoded and the damage
 });
 
 test('createFrameAnalyzer: one stable track, track-only frames between detections, smoothing, timestamps checked', async () => {
-  const analyzer = await createAnalyzer({ models: [TINY], store: { modelsDir: SHARED_MODELS, allowDownload: false }, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store: { modelsDir: SHARED_MODELS, allowDownload: false }, threads: 1 });
   try {
     const frames = await collect(await openVideo(SINGLE, { every: 4 }));
     const live = createFrameAnalyzer(analyzer, { detectEvery: 3, smoothing: { kind: 'ema', alpha: 0.5 } });
@@ -181,7 +181,7 @@ test('five faces panning across the frame keep five stable track ids', async () 
   const pan = join(dir, 'pan.mp4');
   // multi_face.jpg (1000×667, 5 faces) seen through an 800×600 window sliding 8 px per frame.
   await ffmpeg(['-loop', '1', '-framerate', '10', '-i', media('multi_face.jpg'), '-vf', "crop=800:600:x='n*8':y=30", '-frames:v', '10', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', pan]);
-  const analyzer = await createAnalyzer({ models: [TINY], store: { modelsDir: SHARED_MODELS, allowDownload: false }, threads: 1 });
+  const analyzer = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store: { modelsDir: SHARED_MODELS, allowDownload: false }, threads: 1 });
   try {
     const live = createFrameAnalyzer(analyzer);
     const seen: number[][] = [];

@@ -27,6 +27,8 @@ from .models import FaceModel, create
 from .outputs import expand_output
 
 OPSET = 13
+#: Name of the optional output holding the trunk's per-face features (manifest ``embedding``).
+EMBEDDING = "embedding"
 
 #: Provenance for the packs `facesense prepare` builds from the shared datasets
 #: (../shared/datasets/README.md): matched on the pack's source layout.
@@ -44,20 +46,27 @@ class ExportWrapper(nn.Module):
     """Returns the heads as a tuple in manifest order; optionally averages the logits of the image
     and its mirror image (flip test-time augmentation baked into the graph, ~2× inference cost)."""
 
-    def __init__(self, model: FaceModel, tasks: Sequence[str], tta_flip: bool = False) -> None:
+    def __init__(self, model: FaceModel, tasks: Sequence[str], tta_flip: bool = False, embedding: bool = False) -> None:
         super().__init__()
         self.model = model
         self.tasks = list(tasks)
         self.tta_flip = tta_flip
+        self.embedding = embedding
         # A Gather with a constant reversed index: exports at any opset (no Slice with negative steps).
         self.register_buffer("flip_index", torch.arange(model.input_size - 1, -1, -1), persistent=False)
 
+    def _run(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if not self.embedding:
+            return self.model(x)
+        feats = self.model.forward_features(x)
+        return {**self.model.forward_head(feats), EMBEDDING: feats}
+
     def forward(self, x: torch.Tensor):
-        out = self.model(x)
+        out = self._run(x)
         if self.tta_flip:
-            mirrored = self.model(torch.index_select(x, 3, self.flip_index))
+            mirrored = self._run(torch.index_select(x, 3, self.flip_index))
             out = {k: (v + mirrored[k]) * 0.5 for k, v in out.items()}
-        return tuple(out[t] for t in self.tasks)
+        return tuple(out[t] for t in self.tasks) + ((out[EMBEDDING],) if self.embedding else ())
 
 
 class Ensemble(nn.Module):
@@ -83,10 +92,13 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: bool = False) -> str:
-    """Exports ``model`` (eval mode, NCHW) to ``path``; checks the graph; returns the path."""
+def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: bool = False,
+                embedding: bool = False) -> str:
+    """Exports ``model`` (eval mode, NCHW) to ``path``; checks the graph; returns the path. With
+    ``embedding`` the trunk's features (the input of the heads) are an extra output, EMBEDDING."""
     model = model.to(memory_format=torch.contiguous_format).eval()
-    wrapper = ExportWrapper(model, tasks, tta_flip).eval()
+    wrapper = ExportWrapper(model, tasks, tta_flip, embedding).eval()
+    names = list(tasks) + ([EMBEDDING] if embedding else [])
     dummy = torch.zeros(2, model.in_channels, model.input_size, model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -94,8 +106,8 @@ def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: 
         # Reflection padding (LCN) exports a Slice with a negative step that cannot be constant-folded;
         # the graph is correct (tests compare it with onnxruntime-node), the warning is noise.
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-        torch.onnx.export(wrapper, dummy, tmp, opset_version=OPSET, input_names=["input"], output_names=list(tasks),
-                          dynamic_axes={"input": {0: "batch"}, **{t: {0: "batch"} for t in tasks}},
+        torch.onnx.export(wrapper, dummy, tmp, opset_version=OPSET, input_names=["input"], output_names=names,
+                          dynamic_axes={"input": {0: "batch"}, **{t: {0: "batch"} for t in names}},
                           do_constant_folding=True)
     import onnx  # local: only export needs it
 
@@ -110,7 +122,8 @@ def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: 
 
 def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int, crop: Mapping[str, Any],
                    normalisation: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], description: str,
-                   licence: str, training: Mapping[str, str], metrics: Mapping[str, Any]) -> Dict[str, Any]:
+                   licence: str, training: Mapping[str, str], metrics: Mapping[str, Any],
+                   embedding_size: Optional[int] = None) -> Dict[str, Any]:
     outputs: List[Dict[str, Any]] = []
     for t in tasks:
         o: Dict[str, Any] = {"task": t["name"], "name": t["name"], "decode": t["decode"], "labels": list(t["labels"])}
@@ -121,7 +134,7 @@ def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int
         if t.get("bands"):
             o["bands"] = [{"name": b["name"], "labels": list(b["labels"]), "starts": list(b["starts"])} for b in t["bands"]]
         outputs.append(o)
-    return {
+    man: Dict[str, Any] = {
         "id": id,
         "format": 1,
         "description": description,
@@ -134,6 +147,9 @@ def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int
         "training": {k: v for k, v in training.items() if v},
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and v == v},
     }
+    if embedding_size:
+        man["embedding"] = {"name": EMBEDDING, "size": int(embedding_size)}
+    return man
 
 
 def check_manifest(man: Mapping[str, Any]) -> None:
@@ -155,6 +171,10 @@ def check_manifest(man: Mapping[str, Any]) -> None:
             raise ValueError(f"gcn pixelMean/pixelStd need {n} values")
     if norm["kind"] == "meanstd" and (len(norm["mean"]) != inp["channels"] or len(norm["std"]) != inp["channels"]):
         raise ValueError("meanstd mean/std need one value per channel")
+    emb = man.get("embedding")
+    if emb is not None and (not emb.get("name") or int(emb.get("size", 0)) <= 0
+                            or emb["name"] in {o["name"] for o in man["outputs"]}):
+        raise ValueError("embedding needs a name distinct from the outputs' and a positive size")
     for o in man["outputs"]:
         if o["decode"] == "expectation" and len(o.get("binValues") or []) != len(o["labels"]):
             raise ValueError(f"output {o['name']} needs one binValue per label")
@@ -234,7 +254,11 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         o = expand_output((cfg.get("outputs") or {}).get(t["name"], {}))
         tasks.append({**t, **o})
     mid = id or card.get("id") or cfg["name"]
-    onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip)
+    # Single networks also output their embedding (penultimate layer: sequence models, projections,
+    # interpretation); an ensemble's members each have their own feature space, so it has none.
+    embed = 0 if ensemble_with else int(model.embed_dim)
+    onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip,
+                            embedding=embed > 0)
     results_path = os.path.join(run_dir, "results.json")
     # An ensemble's figures are not its first member's: leave them to `facesense eval`.
     results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) and not ensemble_with else {}
@@ -258,7 +282,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
                   "terms": card.get("terms") or terms, "architecture": arch,
                   "command": " && ".join(c for c in commands if c)},
-        metrics=flat_metrics(results, tasks, tta_flip))
+        metrics=flat_metrics(results, tasks, tta_flip), embedding_size=embed or None)
     check_manifest(man)
     with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
         json.dump(man, f, indent=2)

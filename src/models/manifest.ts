@@ -18,6 +18,11 @@ export interface ModelManifest {
   readonly licence?: string;
   readonly input: ModelInput;
   readonly outputs: readonly ModelOutput[];
+  /**
+   * Optional ONNX output holding each face's trunk features (the heads' input, `size` numbers):
+   * what sequence models, projections and comparisons between faces read. Fetched only on request.
+   */
+  readonly embedding?: { readonly name: string; readonly size: number };
   readonly training?: {
     readonly data?: string;
     readonly terms?: string;
@@ -172,6 +177,13 @@ export function validateManifest(value: unknown, source: string): ModelManifest 
           (b.starts as number[]).every((v, k, a) => k === 0 || v > a[k - 1]!);
         if (!ok) fail(source, `outputs[${i}].bands[${j}] needs a "name", "labels" and strictly increasing "starts", one per label`);
       }
+    }
+  }
+  const emb = value.embedding;
+  if (emb !== undefined) {
+    const names = new Set(value.outputs.map((o) => (o as Record<string, unknown>).name));
+    if (!isRecord(emb) || typeof emb.name !== 'string' || names.has(emb.name) || !(Number.isInteger(emb.size) && (emb.size as number) > 0)) {
+      fail(source, '"embedding" needs a "name" distinct from the outputs\' names and a positive integer "size"');
     }
   }
   return value as unknown as ModelManifest;

@@ -59,8 +59,16 @@ def test_export_of_a_trained_run(pack_dir, tmp_path):
     assert set(man["training"]) == {"data", "command", "architecture"} and man["training"]["architecture"] == "tiny"
     assert "emotion.test_acc" in man["metrics"] and "emotion.val_acc" in man["metrics"]
     x = _inputs(pack_dir, inp["normalisation"])
-    got = run_ort(str(onnx_path), x, str(tmp_path))["emotion"]
-    np.testing.assert_allclose(got, _torch_outputs(run, x)["emotion"].numpy(), atol=1e-5)
+    ort_out = run_ort(str(onnx_path), x, str(tmp_path))
+    np.testing.assert_allclose(ort_out["emotion"], _torch_outputs(run, x)["emotion"].numpy(), atol=1e-5)
+    # the trunk's features are a second output, named and sized in the manifest
+    ck = torch.load(os.path.join(run, "best.pt"), map_location="cpu")
+    model = create(ck["arch"], ck["in_channels"], input_size=ck["input_size"], heads=ck["heads"], **ck["arch_kwargs"])
+    model.load_state_dict(ck["model"])
+    with torch.no_grad():
+        feats = model.eval().forward_features(torch.from_numpy(x)).numpy()
+    assert man["embedding"] == {"name": "embedding", "size": feats.shape[1]}
+    np.testing.assert_allclose(ort_out["embedding"], feats, atol=1e-5)
 
 
 def test_export_with_gcn_and_flip_averaging(pack_dir, tmp_path):
@@ -111,7 +119,9 @@ def test_multi_task_export_names_one_output_per_task(joint_pack_dir, tmp_path):
     assert by["age"]["decode"] == "identity" and by["age"]["labels"] == ["age"]
     x = np.random.default_rng(0).random((2, 1, 48, 48), dtype=np.float32)
     got = run_ort(str(tmp_path / "models" / "joint.onnx"), x, str(tmp_path))
-    assert {k: v.shape for k, v in got.items()} == {"emotion": (2, 7), "ferplus": (2, 7), "attrs": (2, 2), "age": (2, 1)}
+    size = man["embedding"]["size"]
+    assert {k: v.shape for k, v in got.items()} == {"emotion": (2, 7), "ferplus": (2, 7), "attrs": (2, 2), "age": (2, 1),
+                                                    "embedding": (2, size)}
 
 
 def test_export_random_fixture(tmp_path):
