@@ -366,13 +366,27 @@ def _command() -> str:
     return " ".join(["/usr/bin/python3", "-m", "training.train"] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
+def _adapt_channels(theirs: torch.Tensor, mine: Optional[torch.Tensor]) -> torch.Tensor:
+    if mine is None or mine.shape == theirs.shape or theirs.dim() != 4 or theirs.shape[0] != mine.shape[0] \
+            or theirs.shape[2:] != mine.shape[2:]:
+        return theirs
+    if theirs.shape[1] == 1 and mine.shape[1] == 3:
+        return theirs.repeat(1, 3, 1, 1) / 3
+    if theirs.shape[1] == 3 and mine.shape[1] == 1:
+        return theirs.sum(dim=1, keepdim=True)
+    return theirs
+
+
 def load_trunk(model: FaceModel, source: str) -> str:
     """Transfer learning: copies every trunk weight (all but the task heads) from another run's
-    ``best.pt`` (or a run directory holding one). Architectures must match; heads start fresh."""
+    ``best.pt`` (or a run directory holding one). Architectures must match; heads start fresh.
+    A gray trunk feeds an RGB model (and back) through its first convolution: the gray filter is
+    copied to each colour channel divided by 3 (luma ≈ mean of R, G, B), or the colour filters are
+    summed. The input size may differ: these trunks end in global average pooling."""
     path = os.path.join(source, "best.pt") if os.path.isdir(source) else source
     theirs = torch.load(path, map_location="cpu")["model"]
     mine = model.state_dict()
-    trunk = {k: v for k, v in theirs.items() if not k.startswith("heads.")}
+    trunk = {k: _adapt_channels(v, mine.get(k)) for k, v in theirs.items() if not k.startswith("heads.")}
     bad = [k for k, v in trunk.items() if k not in mine or mine[k].shape != v.shape]
     missing = [k for k in mine if not k.startswith("heads.") and k not in trunk]
     if bad or missing:

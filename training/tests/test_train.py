@@ -151,6 +151,12 @@ def test_init_copies_the_trunk_of_another_run_and_starts_fresh_heads(pack_dir, j
     trunk = [k for k in source if not k.startswith("heads.") and "running" not in k and "num_batches" not in k]
     assert trunk and all(torch.equal(source[k], after[k]) for k in trunk)  # lr 0: the copied trunk is kept
     assert "heads.age.weight" in after and "heads.age.weight" not in source
+    # a gray trunk initialises an RGB model: first-layer filters copied to each channel / 3
+    rgb = T.Run(config(pack_dir, str(tmp_path / "r"), name="rgb", model={"arch": "tiny", "in_channels": 3}))
+    model = rgb.build_model()
+    T.load_trunk(model, str(tmp_path / "r" / "source"))
+    first = next(k for k in source if source[k].dim() == 4)
+    assert torch.allclose(model.state_dict()[first], source[first].repeat(1, 3, 1, 1) / 3)
     bad = config(pack_dir, str(tmp_path / "r"), epochs=1, name="bad", init=str(tmp_path / "r" / "source"),
                  model={"arch": "tiny", "kwargs": {"width": 16}})
     with pytest.raises(ValueError, match="does not fit"):
