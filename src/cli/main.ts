@@ -13,6 +13,7 @@ Commands:
   compare <reports>...  compare eval reports side by side (accuracy differences with 95% CIs)
   split                 write the seeded UTKFace train/val/test split file
   video <file>          track faces through a video: per-frame scores, track summary, timeline
+  embed                 a model's embeddings of a dataset split (.npy) and their PCA / UMAP maps
   filters               first-layer filters as images; filter similarity between models (paper 000)
 
 Run \`facesense <command> --help\` for a command's options.`;
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   split: async () => (await import('./split.js')).runSplit,
   video: async () => (await import('./video.js')).runVideo,
   filters: async () => (await import('./filters.js')).runFilters,
+  embed: async () => (await import('./embed.js')).runEmbed,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
