@@ -103,8 +103,11 @@ export interface CkplusOptions extends LoaderOptions {
   readonly folds?: number;
   /** Seed of the fold assignment. @default 1 */
   readonly seed?: number;
-  /** Original layout: labelled frames per sequence, from the end. @default 3 */
-  readonly peakFrames?: number;
+  /**
+   * Original layout: labelled frames per sequence, from the end; `all` labels every frame after
+   * the neutral ones (sequence models read the whole onset-to-apex clip). @default 3
+   */
+  readonly peakFrames?: number | 'all';
   /** Original layout: first frames of each labelled sequence taken as neutral. @default 0 */
   readonly neutralFrames?: number;
 }
@@ -153,7 +156,7 @@ async function firstDir(root: string, candidates: readonly string[]): Promise<st
 async function listOriginal(imagesDir: string, emotionDir: string, options: CkplusOptions, log: ProblemLog): Promise<Found[]> {
   const peak = options.peakFrames ?? 3;
   const neutral = options.neutralFrames ?? 0;
-  if (!Number.isInteger(peak) || peak < 1) throw new OptionError(`peakFrames must be an integer >= 1, got ${peak}`);
+  if (peak !== 'all' && (!Number.isInteger(peak) || peak < 1)) throw new OptionError(`peakFrames must be an integer >= 1 or 'all', got ${peak}`);
   if (!Number.isInteger(neutral) || neutral < 0) throw new OptionError(`neutralFrames must be an integer >= 0, got ${neutral}`);
   // Label index = CK+ code with neutral in the class list, code - 1 without it.
   const offset = neutral > 0 ? 0 : 1;
@@ -183,8 +186,9 @@ async function listOriginal(imagesDir: string, emotionDir: string, options: Ckpl
         continue;
       }
       const frames = (await listDir(frameDir)).filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.png')).map((e) => e.name);
-      if (frames.length < peak + neutral) {
-        log.error(frameDir, undefined, `${frames.length} frames, fewer than the ${peak + neutral} requested (peak ${peak} + neutral ${neutral})`);
+      const wanted = (peak === 'all' ? 1 : peak) + neutral;
+      if (frames.length < wanted) {
+        log.error(frameDir, undefined, `${frames.length} frames, fewer than the ${wanted} requested (peak ${peak} + neutral ${neutral})`);
         continue;
       }
       const sequence = `${subj.name}_${seq.name}`;
@@ -197,7 +201,7 @@ async function listOriginal(imagesDir: string, emotionDir: string, options: Ckpl
         labelFile,
       });
       for (const name of frames.slice(0, neutral)) found.push(take(name, 0));
-      for (const name of frames.slice(frames.length - peak)) found.push(take(name, code - offset));
+      for (const name of frames.slice(peak === 'all' ? neutral : frames.length - peak)) found.push(take(name, code - offset));
     }
   }
   return found;
