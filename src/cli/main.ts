@@ -14,6 +14,7 @@ Commands:
   compare <reports>...  compare eval reports side by side (accuracy differences with 95% CIs)
   split                 write the seeded UTKFace train/val/test split file
   video <file>          track faces through a video: per-frame scores, track summary, timeline
+  explain <image>       occlusion saliency: which parts of each face the model's prediction rests on
   embed                 a model's embeddings of a dataset split (.npy) and their PCA / UMAP maps
   filters               first-layer filters as images; filter similarity between models (paper 000)
 
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   video: async () => (await import('./video.js')).runVideo,
   filters: async () => (await import('./filters.js')).runFilters,
   embed: async () => (await import('./embed.js')).runEmbed,
+  explain: async () => (await import('./explain.js')).runExplain,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
