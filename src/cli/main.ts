@@ -17,6 +17,7 @@ Commands:
   explain <image>       occlusion saliency: which parts of each face the model's prediction rests on
   embed                 a model's embeddings of a dataset split (.npy) and their PCA / UMAP maps
   filters               first-layer filters as images; filter similarity between models (paper 000)
+  sweep-report <table>  a sweep's metric over two grid keys as a heat map (paper 000's studies)
 
 Run \`facesense <command> --help\` for a command's options.`;
 
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   filters: async () => (await import('./filters.js')).runFilters,
   embed: async () => (await import('./embed.js')).runEmbed,
   explain: async () => (await import('./explain.js')).runExplain,
+  'sweep-report': async () => (await import('./sweep-report.js')).runSweepReport,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
