@@ -10,6 +10,7 @@ import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../video/
 import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../video/rows.js';
 import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../video/smooth.js';
 import { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../video/stream.js';
+import { loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequencer, createTrackSequencer, type TrackSequenceResult } from '../video/sequence.js';
 import { createSummaryAccumulator } from '../video/summary.js';
 import { timelineHtml } from '../video/timeline.js';
 import { DEFAULT_TRACKER_OPTIONS } from '../video/tracker.js';
@@ -40,6 +41,13 @@ Options:
   --score-threshold X     minimum detector score (default: 0.6)
   --max-faces N           at most N faces per frame (default: 100)
   --min-face N            ignore faces smaller than N px (default: 20)
+  --sequence-model ID|PATH
+                          sequence model (LSTM/GRU over the frame model's embeddings, e.g.
+                          emotion-sequence-ckplus): adds <task>_sequence per face and track
+  --sequence-window N|track
+                          sliding window of each track's last N sampled frames, predicted on
+                          every frame (rows, summary); track: one prediction per whole track,
+                          in the summary only (default: the model's training length)
   --tta                   average each face with its mirror image
   --threads N             ONNX Runtime threads per model (default: one per core)
   --models-dir DIR        where models are looked up first (default: $FACESENSE_MODELS)
@@ -85,6 +93,8 @@ export async function runVideo(args: string[]): Promise<number> {
       'max-faces': { type: 'string' },
       'min-face': { type: 'string' },
       tta: { type: 'boolean', default: false },
+      'sequence-model': { type: 'string' },
+      'sequence-window': { type: 'string' },
       threads: { type: 'string' },
       'models-dir': { type: 'string' },
       strict: { type: 'boolean', default: false },
@@ -116,25 +126,38 @@ export async function runVideo(args: string[]): Promise<number> {
     ...(values['min-face'] === undefined ? {} : { minFacePx: num(values['min-face'], 'min-face')! }),
   };
 
+  if (values['sequence-window'] !== undefined && values['sequence-model'] === undefined) throw new OptionError('--sequence-window needs --sequence-model');
+  const store = values['models-dir'] === undefined ? {} : { modelsDir: values['models-dir'] };
+
   // Probe before loading models: a file that is not a video fails in milliseconds.
   const reader = await openVideo(file, sampling);
   const { info } = reader;
+  const seq: LoadedSequenceModel | undefined =
+    values['sequence-model'] === undefined ? undefined : await loadSequenceModel(values['sequence-model'], store, threads === undefined ? {} : { threads });
+  const models = [...(values.model ?? []), ...(seq === undefined ? [] : [seq.frameModelPath])];
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
-    ...(values.model === undefined ? {} : { models: values.model }),
+    ...(models.length === 0 ? {} : { models }),
     ...(threads === undefined ? {} : { threads }),
     detect,
     tta: values.tta,
-    ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
+    embeddings: seq !== undefined,
+    store,
+  }).catch(async (e: unknown) => {
+    await seq?.classifier.dispose();
+    throw e;
   });
+  const sequenceWindow = seq === undefined ? undefined : parseSequenceWindow(values['sequence-window'], seq.classifier.manifest.window);
+  const sequencer: TrackSequencer | undefined = seq === undefined || sequenceWindow === undefined ? undefined : createTrackSequencer(seq.classifier, seq.frameModelId, sequenceWindow);
+  let trackSequences: TrackSequenceResult[] = [];
   const frames = createFrameAnalyzer(analyzer, {
     ...(detectEvery === undefined ? {} : { detectEvery }),
     tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
     smoothing,
     sourceName: file,
   });
-  const tasks = analyzer.tasks;
+  const tasks = sequencer === undefined || sequenceWindow === 'track' ? analyzer.tasks : [...analyzer.tasks, { task: sequencer.task, labels: sequencer.labels }];
   const acc = createSummaryAccumulator();
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   // A reader that stops early (`| head`) closes stdout: stop analysing instead of crashing.
@@ -166,7 +189,8 @@ export async function runVideo(args: string[]): Promise<number> {
     if (format === 'csv') await write(`${csvLine(videoCsvHeader(tasks))}\n`);
     for await (const frame of reader) {
       if (outClosed) break;
-      const r = await frames.analyzeFrame(frame.image, frame.timestampMs);
+      const analysed = await frames.analyzeFrame(frame.image, frame.timestampMs);
+      const r = sequencer === undefined ? analysed : await sequencer.step(analysed);
       acc.add(r);
       for (const f of r.faces) {
         rows++;
@@ -176,15 +200,21 @@ export async function runVideo(args: string[]): Promise<number> {
       progress.tick();
     }
     await writer?.close();
+    trackSequences = (await sequencer?.finish()) ?? [];
     ok = true;
   } finally {
     progress.done();
     if (!ok) writer?.abort();
     await analyzer.dispose();
+    await seq?.classifier.dispose();
     if (out !== process.stdout && !outClosed) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
   }
 
-  const tracks = acc.tracks();
+  const wholeTrack = new Map(trackSequences.map((t) => [t.trackId, t]));
+  const tracks = acc.tracks().map((t) => {
+    const w = wholeTrack.get(t.trackId);
+    return w === undefined || sequencer === undefined ? t : { ...t, sequence: { task: sequencer.task, frames: w.frames, ...w.result } };
+  });
   const damage = reader.damage;
   const notes: string[] = [];
   if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${file} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
@@ -196,7 +226,10 @@ export async function runVideo(args: string[]): Promise<number> {
       source: file,
       video: info,
       sampling: { ...sampling, sampledFps: reader.sampledFps ?? null, detectEvery: detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(smoothing) },
-      tasks: tasks.map((t) => ({ task: t.task, model: t.model })),
+      tasks: analyzer.tasks.map((t) => ({ task: t.task, model: t.model })),
+      ...(seq === undefined || sequencer === undefined
+        ? {}
+        : { sequenceModel: { id: seq.classifier.manifest.id, task: sequencer.task, frameModel: seq.frameModelId, window: sequenceWindow, labels: sequencer.labels } }),
       framesAnalysed: acc.framesAnalysed,
       framesWithFaces: acc.framesWithFaces,
       tracks,
@@ -212,7 +245,8 @@ export async function runVideo(args: string[]): Promise<number> {
   process.stderr.write(
     `video ${file}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
       `${tracks.length} track(s), ${rows} face rows in ${secs.toFixed(1)} s (${(acc.framesAnalysed / Math.max(secs, 1e-3)).toFixed(1)} frames/s; ` +
-      `tasks ${tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'})\n`,
+      `tasks ${analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'}` +
+      `${seq === undefined || sequencer === undefined ? '' : `, ${sequencer.task}←${seq.classifier.manifest.id} over ${sequenceWindow === 'track' ? 'whole tracks' : `${sequenceWindow}-frame windows`}`})\n`,
   );
   return values.strict && damage !== undefined ? 1 : 0;
 }

@@ -126,6 +126,7 @@ function numberArray(v: unknown, length?: number): boolean {
 /** Checks a parsed manifest's shape; throws a ModelError naming the first problem. */
 export function validateManifest(value: unknown, source: string): ModelManifest {
   if (!isRecord(value)) fail(source, 'not a JSON object');
+  if (value.kind === 'sequence') fail(source, 'this is a sequence model ("kind": "sequence", over embeddings, not pixels): pass it to `facesense video --sequence-model` or createSequenceClassifier');
   if (typeof value.id !== 'string' || value.id === '') fail(source, '"id" must be a non-empty string');
   if (value.format !== 1) fail(source, `"format" must be 1 (got ${JSON.stringify(value.format)})`);
   const input = value.input;

@@ -137,3 +137,13 @@ def test_load_pack_names_the_file_when_inconsistent(tmp_path):
         sq.load_pack(pack_dir)
     with pytest.raises(sq.PackError, match="no meta.json"):
         sq.load_pack(str(tmp_path / "missing"))
+
+
+def test_augmentations_keep_time_order_and_bounds():
+    rng = np.random.default_rng(0)
+    s = np.arange(3, dtype=np.float32)[:, None] * np.ones((1, D), np.float32)
+    for _ in range(200):
+        st = sq.time_stretch(s, rng, 4.0)
+        assert 1 <= len(st) <= 12 and np.all(np.diff(st[:, 0]) >= 0)
+        cr = sq.temporal_crop(s, rng)
+        assert 2 <= len(cr) <= 3 and np.all(np.diff(cr[:, 0]) == 1)
