@@ -50,7 +50,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
 }
 
 DEFAULTS: Dict[str, Any] = {
-    "epochs": 40, "batch_size": 32, "lr": 2e-3, "weight_decay": 1e-4, "dropout": 0.5,
+    "epochs": 20, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4, "dropout": 0.5,
     "noise": 0.1, "crop_p": 0.5, "stretch_p": 0.5, "stretch_max": 4.0, "repeats": 1, "seed": 0,
 }
 

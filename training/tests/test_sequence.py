@@ -91,7 +91,7 @@ def test_onnx_parity_with_onnxruntime_node(variant, tmp_path):
 
 def test_tiny_cross_validation_and_baselines(tmp_path):
     pack = sq.load_pack(make_sequence_pack(str(tmp_path / "pack")))
-    hp = {**sq.DEFAULTS, "epochs": 15, "repeats": 1}
+    hp = {**sq.DEFAULTS, "epochs": 15, "batch_size": 8, "lr": 3e-3, "repeats": 1}
     res = sq.cross_validate(pack, ["gru", "bilstm"], hp)
     assert res["folds"] == [0, 1]
     for v in ("gru", "bilstm"):
