@@ -9,7 +9,7 @@ import { OptionError } from '../errors.js';
 import { renderSvg } from '../eval/charts.js';
 import { esc, page, table } from '../eval/report-html.js';
 import { toCsv } from '../eval/tables.js';
-import { bestMatches, cosineMatrix, filterGrid, filterRows, greedyPairing, summarise, transpose, type SimilaritySummary } from '../interpret/filters.js';
+import { bestMatches, cosineMatrix, filterGrid, filterRows, grayEquivalent, greedyPairing, summarise, transpose, type SimilaritySummary } from '../interpret/filters.js';
 import { similarityHeatmap } from '../interpret/figures.js';
 import { readFirstConvWeight, type ConvWeight } from '../interpret/onnx-weights.js';
 import { encodePng, pngDataUri } from '../interpret/png.js';
@@ -23,7 +23,9 @@ darker; 3-channel filters in colour). For every pair of models whose first layer
 shape (e.g. emotion-ferplus and emotion-fer2013; demographics-utkface and appearance-utkface) it
 computes the cosine similarity of every filter of one with every filter of the other (paper 000's
 comparison of networks trained for different tasks): the best match of each filter, the full heat
-table, and the mean best match expected by chance for random filters of the same size.
+table, and the mean best match expected by chance for random filters of the same size. A gray
+model and a colour model with the same kernel size are compared through the colour filters' sum
+over their channels (how they act on a gray image).
 
 Options:
   --model ID|PATH   a model (repeat for more)
@@ -40,6 +42,8 @@ interface ModelFilters {
 export interface PairReport {
   readonly a: string;
   readonly b: string;
+  /** `weights`: as stored; `gray`: a colour model's filters summed over their input channels, to compare with a gray model's. */
+  readonly compared: 'weights' | 'gray';
   readonly summary: SimilaritySummary;
   readonly bestAtoB: readonly { filter: number; match: number; cosine: number }[];
   readonly bestBtoA: readonly { filter: number; match: number; cosine: number }[];
@@ -52,18 +56,21 @@ const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
 
 /** The comparison of two models' filters (same shape). */
 export function comparePair(a: ModelFilters, b: ModelFilters): PairReport {
-  const m = cosineMatrix(filterRows(a.weight), filterRows(b.weight));
+  const gray = a.weight.dims[1] !== b.weight.dims[1];
+  const [wa, wb] = gray ? [grayEquivalent(a.weight), grayEquivalent(b.weight)] : [a.weight, b.weight];
+  const m = cosineMatrix(filterRows(wa), filterRows(wb));
   const best = (mm: number[][]) => bestMatches(mm).map((x, i) => ({ filter: i, match: x.index, cosine: r4(x.cosine) }));
-  const dim = a.weight.dims.slice(1).reduce((x, y) => x * y, 1);
-  return { a: a.id, b: b.id, summary: summarise(m, dim), bestAtoB: best(m), bestBtoA: best(transpose(m)), pairing: greedyPairing(m), cosine: m.map((row) => row.map(r4)) };
+  const dim = wa.dims.slice(1).reduce((x, y) => x * y, 1);
+  return { a: a.id, b: b.id, compared: gray ? 'gray' : 'weights', summary: summarise(m, dim), bestAtoB: best(m), bestBtoA: best(transpose(m)), pairing: greedyPairing(m), cosine: m.map((row) => row.map(r4)) };
 }
 
-const sameShape = (a: ConvWeight, b: ConvWeight) => a.dims.slice(1).join('x') === b.dims.slice(1).join('x');
+/** Same kernel size, and the same input channels or one gray model (compared through grayEquivalent). */
+const comparable = (a: ConvWeight, b: ConvWeight) => a.dims.slice(2).join('x') === b.dims.slice(2).join('x') && (a.dims[1] === b.dims[1] || a.dims[1] === 1 || b.dims[1] === 1);
 const fmt = (v: number) => v.toFixed(3);
 
 export function pairLine(p: PairReport): string {
   const s = p.summary;
-  return `${p.a} vs ${p.b}: mean best-match cosine ${fmt(s.meanBestAtoB)} (${p.a}→${p.b}), ${fmt(s.meanBestBtoA)} (${p.b}→${p.a}); one-to-one pairing ${fmt(s.meanPaired)}; all pairs ${fmt(s.meanAll)}; chance (random filters) ${fmt(s.chanceMeanBest)}`;
+  return `${p.a} vs ${p.b}${p.compared === 'gray' ? ' (colour filters summed over channels)' : ''}: mean best-match cosine ${fmt(s.meanBestAtoB)} (${p.a}→${p.b}), ${fmt(s.meanBestBtoA)} (${p.b}→${p.a}); one-to-one pairing ${fmt(s.meanPaired)}; all pairs ${fmt(s.meanAll)}; chance (random filters) ${fmt(s.chanceMeanBest)}`;
 }
 
 export async function runFilters(args: string[]): Promise<number> {
@@ -89,8 +96,8 @@ export async function runFilters(args: string[]): Promise<number> {
   for (let i = 0; i < models.length; i++) {
     for (let j = i + 1; j < models.length; j++) {
       const [a, b] = [models[i]!, models[j]!];
-      if (sameShape(a.weight, b.weight)) pairs.push(comparePair(a, b));
-      else skipped.push(`${a.id} [${a.weight.dims.join('×')}] vs ${b.id} [${b.weight.dims.join('×')}]: filters of different shapes cannot be compared`);
+      if (comparable(a.weight, b.weight)) pairs.push(comparePair(a, b));
+      else skipped.push(`${a.id} [${a.weight.dims.join('×')}] vs ${b.id} [${b.weight.dims.join('×')}]: kernels of different sizes or input channels cannot be compared`);
     }
   }
   for (const m of models) process.stdout.write(`${m.id}: first conv "${m.weight.node}" weight "${m.weight.name}" ${m.weight.dims.join('×')}\n`);
@@ -131,7 +138,7 @@ function filtersHtml(models: readonly ModelFilters[], grids: ReadonlyMap<string,
     .join('');
   const summary = table(
     ['A', 'B', 'mean best A→B', 'mean best B→A', 'one-to-one', 'all pairs', 'chance'],
-    pairs.map((p) => [esc(p.a), esc(p.b), fmt(p.summary.meanBestAtoB), fmt(p.summary.meanBestBtoA), fmt(p.summary.meanPaired), fmt(p.summary.meanAll), fmt(p.summary.chanceMeanBest)]),
+    pairs.map((p) => [esc(p.a), esc(p.b) + (p.compared === 'gray' ? ' (channels summed)' : ''), fmt(p.summary.meanBestAtoB), fmt(p.summary.meanBestBtoA), fmt(p.summary.meanPaired), fmt(p.summary.meanAll), fmt(p.summary.chanceMeanBest)]),
   );
   const body = [
     '<h2>First-layer filters</h2>',

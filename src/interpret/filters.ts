@@ -14,6 +14,20 @@ export function filterRows(w: Pick<FloatTensor, 'dims' | 'data'>): Float32Array[
   return Array.from({ length: out }, (_, o) => w.data.slice(o * size, (o + 1) * size));
 }
 
+/**
+ * A colour filter as it acts on a gray image (R = G = B): the sum of its input channels. This is
+ * how the first layers of a gray model and a colour model are compared (and how a gray trunk is
+ * carried into a colour network, each channel getting a share of the gray weights).
+ */
+export function grayEquivalent<T extends Pick<FloatTensor, 'dims' | 'data'>>(w: T): T {
+  const [out = 0, cin = 1, kh = 1, kw = 1] = w.dims;
+  if (cin === 1) return w;
+  const k = kh * kw;
+  const data = new Float32Array(out * k);
+  for (let o = 0; o < out; o++) for (let c = 0; c < cin; c++) for (let i = 0; i < k; i++) data[o * k + i]! += w.data[(o * cin + c) * k + i]!;
+  return { ...w, dims: [out, 1, kh, kw], data };
+}
+
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0;
   let aa = 0;
