@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer, type Analyzer } from '../src/analyzer.js';
 import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/detect/types.js';
 import { createYunetDetector } from '../src/detect/yunet.js';
 import { createModelStore } from '../src/models/store.js';
@@ -48,6 +48,14 @@ async function benchDetector(name: string, det: FaceDetector, frame: RgbImage, g
   rows.push({ bench: `detect ${name} 1000×667 group`, value: await timeMs(() => det.detect(group, DEFAULT_DETECT_OPTIONS), 10), unit: 'ms/image', note: `${nGroup} face(s), 5 expected` });
 }
 
+async function benchCrops(analyzer: Analyzer, crop: RgbImage, note: string): Promise<void> {
+  for (const batch of [1, 64, 256]) {
+    const crops = Array.from({ length: batch }, () => crop as RawImage);
+    const ms = await timeMs(() => analyzer.classifyCrops(crops), batch === 1 ? 50 : 10);
+    rows.push({ bench: `crop classification 48×48, batch ${batch}`, value: (batch * 1000) / ms, unit: 'faces/s', note });
+  }
+}
+
 async function main(): Promise<void> {
   const store = createModelStore({ modelsDir: MODELS_DIR, allowDownload: false });
   const frame = await rgb(join(MEDIA, 'single_face.jpg'), 640, 480);
@@ -85,14 +93,21 @@ async function main(): Promise<void> {
     rows.push({ bench: 'video 640×480', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
   }
 
-  // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets).
-  const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
-  for (const batch of [1, 64, 256]) {
-    const crops = Array.from({ length: batch }, () => crop as RawImage);
-    const ms = await timeMs(() => analyzer.classifyCrops(crops), batch === 1 ? 50 : 10);
-    rows.push({ bench: `crop classification 48×48, batch ${batch}`, value: (batch * 1000) / ms, unit: 'faces/s', note: modelNote });
-  }
   await analyzer.dispose();
+
+  // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets), expression only,
+  // with each installed emotion model (the fixture classifier when none is).
+  const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
+  const emotionModels = ['emotion-ferplus', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
+  for (const model of emotionModels.length > 0 ? emotionModels : [FIXTURE_MODEL]) {
+    const one = await createAnalyzer({ models: [model], tasks: ['emotion'], store: { modelsDir: MODELS_DIR, allowDownload: false } });
+    await benchCrops(one, crop, `emotion←${one.tasks[0]!.model}`);
+    if (model === emotionModels[0]) {
+      const ms = await timeMs(() => one.analyze(raw), 30);
+      rows.push({ bench: 'full pipeline 640×480, 1 face, emotion only', value: 1000 / ms, unit: 'images/s', note: `${ms.toFixed(1)} ms/image; emotion←${model}` });
+    }
+    await one.dispose();
+  }
 
   const refined = await createAnalyzer({ models, refineLandmarks: 2, store: { modelsDir: MODELS_DIR, allowDownload: false } });
   const perRefined = await timeMs(() => refined.analyze(raw), 10);
