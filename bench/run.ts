@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 
   // Video: decode → detect/track → classify, detection on every frame and on every 5th.
   try {
-    rows.push(...(await benchVideo(analyzer, MEDIA)));
+    rows.push(...(await benchVideo(analyzer, MEDIA, models.length > 0 ? 'fixture model' : 'all tasks')));
   } catch (e) {
     rows.push({ bench: 'video 640×480', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
   }
@@ -105,6 +105,11 @@ async function main(): Promise<void> {
     if (model === emotionModels[0]) {
       const ms = await timeMs(() => one.analyze(raw), 30);
       rows.push({ bench: 'full pipeline 640×480, 1 face, emotion only', value: 1000 / ms, unit: 'images/s', note: `${ms.toFixed(1)} ms/image; emotion←${model}` });
+      try {
+        rows.push(...(await benchVideo(one, MEDIA, 'emotion only')));
+      } catch (e) {
+        rows.push({ bench: 'video 640×480, emotion only', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
+      }
     }
     await one.dispose();
   }

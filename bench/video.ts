@@ -16,7 +16,8 @@ import { createFrameAnalyzer } from '../src/video/stream.js';
 
 export interface VideoBenchRow { bench: string; value: number; unit: string; note: string }
 
-export async function benchVideo(analyzer: Analyzer, media: string): Promise<VideoBenchRow[]> {
+/** `label` names the analyzer's tasks in the rows (e.g. "all tasks", "emotion only"). */
+export async function benchVideo(analyzer: Analyzer, media: string, label = 'all tasks'): Promise<VideoBenchRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'facesense-bench-'));
   try {
     const clip = join(dir, 'single_face_640x480.mp4');
@@ -34,7 +35,7 @@ export async function benchVideo(analyzer: Analyzer, media: string): Promise<Vid
         if (frames === 1) t0 = performance.now();
       }
       const fps = ((frames - 1) * 1000) / (performance.now() - t0);
-      rows.push({ bench: `video 640×480, 1 face, detect every ${detectEvery === 1 ? 'frame' : `${detectEvery} frames`}`, value: fps, unit: 'frames/s', note: `${frames} frames, ${faces} face rows; ffmpeg decode included` });
+      rows.push({ bench: `video 640×480, 1 face, detect every ${detectEvery === 1 ? 'frame' : `${detectEvery} frames`}, ${label}`, value: fps, unit: 'frames/s', note: `${frames} frames, ${faces} face rows; ffmpeg decode included` });
     }
     return rows;
   } finally {

@@ -8,6 +8,7 @@ Usage: facesense <command> [options]
 Commands:
   analyze <inputs>...   detect faces in photos and read their attributes
   prepare               turn a dataset into a training pack
+  merge-packs           join training packs for a joint multi-task network
   prepare-sequences     per-frame embeddings of a dataset's sequences (for sequence models)
   train                 train a model from a config (PyTorch) and export it to ONNX
   eval                  measure a model on a labelled dataset (report.json, CSV tables, report.html)
@@ -27,6 +28,7 @@ type Command = (args: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   analyze: async () => runAnalyze,
   prepare: async () => (await import('./prepare.js')).runPrepare,
+  'merge-packs': async () => (await import('./merge-packs.js')).runMergePacks,
   'prepare-sequences': async () => (await import('./prepare-sequences.js')).runPrepareSequences,
   train: async () => (await import('./train.js')).runTrain,
   eval: async () => (await import('./eval.js')).runEval,
