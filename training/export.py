@@ -2,11 +2,17 @@
 
     /usr/bin/python3 -m training.export --run runs/fer2013-compact --out models/ [--id NAME] [--tta-flip]
     /usr/bin/python3 -m training.export --run runs/a --run runs/b --out models/ --id NAME   # ensemble
+    /usr/bin/python3 -m training.export --run runs/x --out /tmp/act/ --activations stages    # + activation maps
 
 Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
 output per task head named after the task) and ``<out>/<id>.json`` (src/models/manifest.ts:
 input size, crop from the pack's meta, normalisation with its training-set statistics, labels
 from the pack, decode per head, provenance, metrics, sha256 of the .onnx).
+
+``--activations LAYER[,LAYER...]`` also outputs the [N, C, H, W] output of each named module of the
+network (``stages.2``; ``stages`` means every stage of the ResNets) as ``act_<layer>``, declared in
+the manifest's ``activations`` (for `facesense explain --activations`). Without it the export is
+unchanged.
 """
 from __future__ import annotations
 
@@ -29,6 +35,10 @@ from .outputs import expand_output
 OPSET = 13
 #: Name of the optional output holding the trunk's per-face features (manifest ``embedding``).
 EMBEDDING = "embedding"
+#: Prefix of the optional outputs holding chosen layers' activations (manifest ``activations``).
+ACTIVATION_PREFIX = "act_"
+#: ``--activations`` shorthand: every child of the network's ``stages`` module (resnet18, compact_resnet).
+STAGES = "stages"
 
 #: Provenance for the packs `facesense prepare` builds from the shared datasets
 #: (../shared/datasets/README.md): matched on the pack's source layout.
@@ -44,16 +54,42 @@ DATA_TERMS = (
 
 class ExportWrapper(nn.Module):
     """Returns the heads as a tuple in manifest order; optionally averages the logits of the image
-    and its mirror image (flip test-time augmentation baked into the graph, ~2× inference cost)."""
+    and its mirror image (flip test-time augmentation baked into the graph, ~2× inference cost).
 
-    def __init__(self, model: FaceModel, tasks: Sequence[str], tta_flip: bool = False, embedding: bool = False) -> None:
+    With ``activations`` (module names of ``model``), forward hooks keep those modules' outputs and
+    they follow the heads (and the embedding) as extra outputs, in the order given. Under flip TTA
+    they are the unmirrored image's: a mirrored map is not aligned with the crop."""
+
+    def __init__(self, model: FaceModel, tasks: Sequence[str], tta_flip: bool = False, embedding: bool = False,
+                 activations: Sequence[str] = ()) -> None:
         super().__init__()
         self.model = model
         self.tasks = list(tasks)
         self.tta_flip = tta_flip
         self.embedding = embedding
+        self.activations = list(activations)
         # A Gather with a constant reversed index: exports at any opset (no Slice with negative steps).
         self.register_buffer("flip_index", torch.arange(model.input_size - 1, -1, -1), persistent=False)
+        self._captured: Dict[str, torch.Tensor] = {}
+        self._capturing = False
+        self._hooks: List[Any] = []
+        modules = dict(model.named_modules())
+        for layer in self.activations:
+            if layer not in modules:
+                raise ValueError(f"the network has no layer {layer!r}")
+            self._hooks.append(modules[layer].register_forward_hook(self._capture(layer)))
+
+    def _capture(self, layer: str):
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            if self._capturing and layer not in self._captured:
+                # A copy: a later in-place op (ReLU(inplace=True)) must not change what is kept.
+                self._captured[layer] = output.clone()
+        return hook
+
+    def remove_hooks(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
 
     def _run(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         if not self.embedding:
@@ -62,11 +98,79 @@ class ExportWrapper(nn.Module):
         return {**self.model.forward_head(feats), EMBEDDING: feats}
 
     def forward(self, x: torch.Tensor):
-        out = self._run(x)
+        self._captured, self._capturing = {}, bool(self.activations)
+        try:
+            out = self._run(x)
+        finally:
+            self._capturing = False
         if self.tta_flip:
             mirrored = self._run(torch.index_select(x, 3, self.flip_index))
             out = {k: (v + mirrored[k]) * 0.5 for k, v in out.items()}
-        return tuple(out[t] for t in self.tasks) + ((out[EMBEDDING],) if self.embedding else ())
+        acts = tuple(self._captured[layer] for layer in self.activations)
+        return tuple(out[t] for t in self.tasks) + ((out[EMBEDDING],) if self.embedding else ()) + acts
+
+
+def activation_name(layer: str) -> str:
+    """ONNX output name of a layer's activations: ``stages.2`` → ``act_stages_2``."""
+    return ACTIVATION_PREFIX + re.sub(r"[^0-9A-Za-z]+", "_", layer).strip("_")
+
+
+def _map_shapes(model: nn.Module) -> Dict[str, Any]:
+    """Module name → the [C, H, W] of its output on one forward pass (None when not a 4-D map)."""
+    shapes: Dict[str, Any] = {}
+
+    def keep(name: str):
+        def hook(_m: nn.Module, _i: Any, o: Any) -> None:
+            if name not in shapes:
+                shapes[name] = tuple(int(d) for d in o.shape[1:]) if isinstance(o, torch.Tensor) and o.dim() == 4 else None
+        return hook
+
+    hooks = [m.register_forward_hook(keep(n)) for n, m in model.named_modules() if n]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, model.in_channels, model.input_size, model.input_size))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def resolve_activations(model: nn.Module, layers: Sequence[str]) -> List[Dict[str, Any]]:
+    """Manifest entries (name, layer, channels, height, width) for ``layers``: module names of
+    ``model`` as ``named_modules()`` gives them, or STAGES for every child of its ``stages``
+    module. Shapes are measured on one forward pass; a layer whose output is not [N, C, H, W] is
+    refused, and an unknown name is answered with the layers there are."""
+    modules = dict(model.named_modules())
+    shapes = _map_shapes(model)
+    has_stages = isinstance(modules.get(STAGES), nn.Sequential)
+    chosen: List[str] = []
+    for layer in (s.strip() for s in layers):
+        if not layer:
+            continue
+        if layer == STAGES and has_stages:
+            names = [f"{STAGES}.{n}" for n, _ in modules[STAGES].named_children()]
+        elif layer in modules:
+            names = [layer]
+        else:
+            maps = [f"{n} ({'×'.join(map(str, shapes[n]))})" for n in modules if shapes.get(n) and n.count(".") <= 1]
+            hint = f"'{STAGES}' (every stage) or " if has_stages else ""
+            raise ValueError(f"--activations {layer}: the network ({type(model).__name__}) has no such layer; name "
+                             f"{hint}a module with a [C×H×W] output, e.g. {', '.join(maps[:16])}{' ...' if len(maps) > 16 else ''}")
+        chosen += [n for n in names if n not in chosen]
+    entries: List[Dict[str, Any]] = []
+    for n in chosen:
+        if shapes.get(n) is None:
+            why = "not called by the forward pass" if n not in shapes else "its output is not a [N, C, H, W] map"
+            raise ValueError(f"--activations {n}: {why}")
+        c, h, w = shapes[n]
+        entries.append({"name": activation_name(n), "layer": n, "channels": c, "height": h, "width": w})
+    names = [e["name"] for e in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--activations: layers {chosen} give clashing output names {names}")
+    return entries
 
 
 class Ensemble(nn.Module):
@@ -93,22 +197,26 @@ def sha256_file(path: str) -> str:
 
 
 def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: bool = False,
-                embedding: bool = False) -> str:
+                embedding: bool = False, activations: Sequence[Mapping[str, Any]] = ()) -> str:
     """Exports ``model`` (eval mode, NCHW) to ``path``; checks the graph; returns the path. With
-    ``embedding`` the trunk's features (the input of the heads) are an extra output, EMBEDDING."""
+    ``embedding`` the trunk's features (the input of the heads) are an extra output, EMBEDDING;
+    ``activations`` (entries of `resolve_activations`) add each layer's output after it."""
     model = model.to(memory_format=torch.contiguous_format).eval()
-    wrapper = ExportWrapper(model, tasks, tta_flip, embedding).eval()
-    names = list(tasks) + ([EMBEDDING] if embedding else [])
+    wrapper = ExportWrapper(model, tasks, tta_flip, embedding, [a["layer"] for a in activations]).eval()
+    names = list(tasks) + ([EMBEDDING] if embedding else []) + [a["name"] for a in activations]
     dummy = torch.zeros(2, model.in_channels, model.input_size, model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with torch.no_grad(), warnings.catch_warnings():
-        # Reflection padding (LCN) exports a Slice with a negative step that cannot be constant-folded;
-        # the graph is correct (tests compare it with onnxruntime-node), the warning is noise.
-        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
-        torch.onnx.export(wrapper, dummy, tmp, opset_version=OPSET, input_names=["input"], output_names=names,
-                          dynamic_axes={"input": {0: "batch"}, **{t: {0: "batch"} for t in names}},
-                          do_constant_folding=True)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # Reflection padding (LCN) exports a Slice with a negative step that cannot be constant-folded;
+            # the graph is correct (tests compare it with onnxruntime-node), the warning is noise.
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+            torch.onnx.export(wrapper, dummy, tmp, opset_version=OPSET, input_names=["input"], output_names=names,
+                              dynamic_axes={"input": {0: "batch"}, **{t: {0: "batch"} for t in names}},
+                              do_constant_folding=True)
+    finally:
+        wrapper.remove_hooks()
     import onnx  # local: only export needs it
 
     m = onnx.load(tmp)
@@ -123,7 +231,8 @@ def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: 
 def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int, crop: Mapping[str, Any],
                    normalisation: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], description: str,
                    licence: str, training: Mapping[str, str], metrics: Mapping[str, Any],
-                   embedding_size: Optional[int] = None) -> Dict[str, Any]:
+                   embedding_size: Optional[int] = None,
+                   activations: Sequence[Mapping[str, Any]] = ()) -> Dict[str, Any]:
     outputs: List[Dict[str, Any]] = []
     for t in tasks:
         o: Dict[str, Any] = {"task": t["name"], "name": t["name"], "decode": t["decode"], "labels": list(t["labels"])}
@@ -149,6 +258,8 @@ def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int
     }
     if embedding_size:
         man["embedding"] = {"name": EMBEDDING, "size": int(embedding_size)}
+    if activations:
+        man["activations"] = [{k: a[k] for k in ("name", "layer", "channels", "height", "width")} for a in activations]
     return man
 
 
@@ -175,6 +286,16 @@ def check_manifest(man: Mapping[str, Any]) -> None:
     if emb is not None and (not emb.get("name") or int(emb.get("size", 0)) <= 0
                             or emb["name"] in {o["name"] for o in man["outputs"]}):
         raise ValueError("embedding needs a name distinct from the outputs' and a positive size")
+    taken = {o["name"] for o in man["outputs"]} | ({emb["name"]} if emb else set())
+    layers: set = set()
+    for a in man.get("activations") or []:
+        if (not a.get("name") or a["name"] in taken or not isinstance(a.get("layer"), str) or not a["layer"]
+                or a["layer"] in layers
+                or not all(isinstance(a.get(k), int) and a[k] > 0 for k in ("channels", "height", "width"))):
+            raise ValueError(f"activation {a.get('name')!r}: needs a unique name, a layer named once and positive "
+                             "channels/height/width")
+        taken.add(a["name"])
+        layers.add(a["layer"])
     for o in man["outputs"]:
         if o["decode"] == "expectation" and len(o.get("binValues") or []) != len(o["labels"]):
             raise ValueError(f"output {o['name']} needs one binValue per label")
@@ -231,9 +352,11 @@ def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
 
 
 def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
-               tta_flip: bool = False, ensemble_with: Sequence[str] = ()) -> Dict[str, Any]:
+               tta_flip: bool = False, ensemble_with: Sequence[str] = (),
+               activations: Sequence[str] = ()) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
-    returns the manifest (also written next to the .onnx)."""
+    returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
+    are exported too (see `resolve_activations`)."""
     ck, model = load_checkpoint(checkpoint or os.path.join(run_dir, "best.pt"))
     cfg = ck["config"]
     card = cfg.get("model_card") or {}
@@ -248,6 +371,9 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
             members.append(m2)
             commands.append(ck2.get("command") or "")
         model = Ensemble(members)
+    if ensemble_with and activations:
+        raise ValueError("--activations needs a single network: an ensemble's members each have their own layers")
+    acts = resolve_activations(model, activations) if activations else []
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
     tasks = []
     for t in ck["tasks"]:
@@ -258,7 +384,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
     # interpretation); an ensemble's members each have their own feature space, so it has none.
     embed = 0 if ensemble_with else int(model.embed_dim)
     onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip,
-                            embedding=embed > 0)
+                            embedding=embed > 0, activations=acts)
     results_path = os.path.join(run_dir, "results.json")
     # An ensemble's figures are not its first member's: leave them to `facesense eval`.
     results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) and not ensemble_with else {}
@@ -282,7 +408,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
                   "terms": card.get("terms") or terms, "architecture": arch,
                   "command": " && ".join(c for c in commands if c)},
-        metrics=flat_metrics(results, tasks, tta_flip), embedding_size=embed or None)
+        metrics=flat_metrics(results, tasks, tta_flip), embedding_size=embed or None, activations=acts)
     check_manifest(man)
     with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
         json.dump(man, f, indent=2)
@@ -299,17 +425,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--id", help="model id (default: config model_card.id, else the run name)")
     ap.add_argument("--checkpoint", help="checkpoint to export (default: <run>/best.pt)")
     ap.add_argument("--tta-flip", action="store_true", help="bake horizontal-flip averaging into the graph")
+    ap.add_argument("--activations", metavar="LAYER[,LAYER...]", default="",
+                    help="also output these layers' [N, C, H, W] maps as act_<layer> (module names such as stages.2; "
+                         "'stages' = every stage), declared in the manifest for facesense explain --activations")
     args = ap.parse_args(argv)
     try:
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
-                         ensemble_with=args.run[1:])
+                         ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()])
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)
         return 2
     onnx_path = os.path.join(args.out, man["file"])
     print(json.dumps({"event": "exported", "onnx": onnx_path, "manifest": os.path.join(args.out, f"{man['id']}.json"),
-                      "sha256": man["sha256"], "bytes": os.path.getsize(onnx_path)}), flush=True)
+                      "sha256": man["sha256"], "bytes": os.path.getsize(onnx_path),
+                      **({"activations": man["activations"]} if man.get("activations") else {})}), flush=True)
     return 0
 
 

@@ -2,7 +2,8 @@
  * `facesense explain`: occlusion-sensitivity saliency (src/interpret/occlusion.ts) for every face
  * of a photo, on exactly the crop the model sees (the analyzer's detection and alignment, the
  * classifier's normalisation and decoding). Papers 001/002 inspect what their networks attend to;
- * occlusion needs no gradients, so it works on any exported ONNX model.
+ * occlusion needs no gradients, so it works on any exported ONNX model. With `--activations`, also
+ * the activation maps of the layers a model exports (src/interpret/activations.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,11 +12,12 @@ import { alignFace } from '../align.js';
 import { createAnalyzer, type DetectorName, type FaceResult } from '../analyzer.js';
 import { decodeImage } from '../decode.js';
 import { OptionError } from '../errors.js';
-import { createClassifier, type Classifier } from '../infer.js';
+import { createClassifier, pickActivations, type Classifier } from '../infer.js';
+import { activationPicture, layerMaps, layerSummary } from '../interpret/activations.js';
 import { enlarge, heatImage, overlayHeat, sideBySide } from '../interpret/heatmap.js';
 import { largestDrop, OCCLUSION_FILLS, occlusionSensitivity, type OcclusionFill, type OcclusionMap } from '../interpret/occlusion.js';
 import { encodePng } from '../interpret/png.js';
-import type { ModelManifest, ModelOutput } from '../models/manifest.js';
+import type { ActivationOutput, ModelManifest, ModelOutput } from '../models/manifest.js';
 import { createModelStore } from '../models/store.js';
 import { decodeOutput } from '../postprocess.js';
 import type { Detection, Image8, RgbImage } from '../types.js';
@@ -32,6 +34,12 @@ Writes per face face-<i>.png (the crop, the map over it, the map alone; enlarged
 explain.json (per face: box, class, baseline probability, the patch grid of drops and the
 per-pixel map, the largest drop).
 
+With --activations (a model exported with \`python -m training.export ... --activations LAYERS\`):
+also per face and exported layer face-<i>-<layer>.png (the crop; the layer's channel-mean map
+upsampled over it; the map alone at its own resolution; the --top most active channels over the
+crop) and, in explain.json, each layer's shape, channel-mean map and its peak, per-channel means
+and the top channels.
+
 Options:
   --model ID|PATH   model to explain
   --task NAME       class task of the model (default: its first softmax or sigmoid output)
@@ -41,6 +49,10 @@ Options:
   --stride N        step between patches (default: a quarter of the patch)
   --fill F          ${OCCLUSION_FILLS.join(' | ')}: what the patch shows (default gray, 128)
   --batch N         occluded crops per model call (default 256)
+  --activations     also draw the activation maps of every layer the model exports
+  --layers A,B      only these exported layers (implies --activations)
+  --top K           channels drawn per layer, the K with the largest mean activation (default 8)
+  --no-occlusion    skip occlusion (with --activations: activation maps only)
   --threads N       ONNX Runtime threads (default: one per core)
   --out DIR         output folder
   -h, --help        this text`;
@@ -65,6 +77,18 @@ interface FaceExplanation {
   readonly analyzerScore: number;
   readonly occlusion: OcclusionMap;
 }
+
+/** The task whose prediction is reported: a class task for occlusion, else any named (or the first). */
+function pickTask(manifest: ModelManifest, task: string | undefined, occlusion: boolean): ModelOutput {
+  if (occlusion) return pickExplainOutput(manifest, task);
+  if (task === undefined) return manifest.outputs.find((o) => o.decode === 'softmax' || o.decode === 'sigmoid') ?? manifest.outputs[0]!;
+  const out = manifest.outputs.find((o) => o.task === task);
+  if (out === undefined) throw new OptionError(`model ${manifest.id} has no task "${task}"; its tasks: ${manifest.outputs.map((o) => o.task).join(', ')}`);
+  return out;
+}
+
+/** A layer name as part of a file name. */
+const fileSafe = (layer: string) => layer.replace(/[^A-Za-z0-9._-]+/g, '_');
 
 const r5 = (v: number) => Math.round(v * 1e5) / 1e5;
 
@@ -119,6 +143,10 @@ export async function runExplain(args: string[]): Promise<number> {
       stride: { type: 'string' },
       fill: { type: 'string', default: 'gray' },
       batch: { type: 'string' },
+      activations: { type: 'boolean', default: false },
+      layers: { type: 'string' },
+      top: { type: 'string' },
+      'no-occlusion': { type: 'boolean', default: false },
       threads: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -138,10 +166,19 @@ export async function runExplain(args: string[]): Promise<number> {
   const batch = positiveInt('batch', values.batch, 256);
   const threads = values.threads === undefined ? {} : { threads: positiveInt('threads', values.threads, 1) };
   const detector = values.detector as DetectorName;
+  const occlusionOn = !values['no-occlusion'];
+  const layerNames = values.layers?.split(',').map((l) => l.trim()).filter((l) => l !== '');
+  if (layerNames !== undefined && layerNames.length === 0) throw new OptionError('--layers needs at least one layer name');
+  const wantActivations = values.activations || layerNames !== undefined;
+  if (!occlusionOn && !wantActivations) throw new OptionError('--no-occlusion leaves nothing to explain: add --activations (or --layers)');
+  const top = positiveInt('top', values.top, 8);
 
   const resolved = await createModelStore().resolveModel(values.model);
   const { manifest } = resolved;
-  const out = pickExplainOutput(manifest, values.task);
+  const acts: ActivationOutput[] = wantActivations ? pickActivations(manifest, layerNames ?? true) : [];
+  const out = pickTask(manifest, values.task, occlusionOn);
+  const isClass = out.decode === 'softmax' || out.decode === 'sigmoid';
+  if (values.class !== undefined && !isClass) throw new OptionError(`--class: task ${out.task} of ${manifest.id} is not a class task`);
   if (values.class !== undefined && !out.labels.includes(values.class)) throw new OptionError(`--class ${values.class}: task ${out.task} of ${manifest.id} has labels ${out.labels.join(', ')}`);
   const { input } = manifest;
   // Fail on bad sizes before any model runs.
@@ -162,22 +199,29 @@ export async function runExplain(args: string[]): Promise<number> {
   }
 
   const classifier = await createClassifier(resolved.modelPath, manifest, threads);
-  const explained: FaceExplanation[] = [];
+  const explained: (FaceExplanation | { index: number; boxPx: FaceResult['boxPx']; predicted?: string })[] = [];
   const crops: Image8[] = [];
+  let maps: Record<string, Float32Array[]> = {};
   try {
     for (const [index, face] of faces.entries()) {
       if (face.skipped !== undefined) continue;
       const r = face.attributes[out.task];
-      if (r === undefined || (r.kind !== 'class' && r.kind !== 'multilabel')) continue;
-      const predicted = r.kind === 'class' ? r.label : Object.entries(r.scores).sort((a, b) => b[1] - a[1])[0]![0];
-      const label = values.class ?? predicted;
+      if (r === undefined || (occlusionOn && r.kind !== 'class' && r.kind !== 'multilabel')) continue;
+      const predicted = r.kind === 'class' ? r.label : r.kind === 'multilabel' ? Object.entries(r.scores).sort((a, b) => b[1] - a[1])[0]![0] : undefined;
       // The analyzer's own crop: no detection for detector none, else this face's box and landmarks.
       const det: Detection | undefined = detector === 'none' ? undefined : { boxPx: face.boxPx, score: face.score, ...(face.landmarksPx === undefined ? {} : { landmarksPx: face.landmarksPx }) };
       const crop = alignFace(rgb, det, { width: input.width, height: input.height, channels: input.channels, crop: input.crop }).image;
+      crops.push(crop);
+      if (!occlusionOn || predicted === undefined || (r.kind !== 'class' && r.kind !== 'multilabel')) {
+        explained.push({ index, boxPx: face.boxPx, ...(predicted === undefined ? {} : { predicted }) });
+        continue;
+      }
+      const label = values.class ?? predicted;
       const occlusion = await occlusionSensitivity(crop, probabilityOf(out, classifier, label), { ...(patch === undefined ? {} : { patch }), ...(stride === undefined ? {} : { stride }), fill, batch });
       explained.push({ index, boxPx: face.boxPx, class: label, predicted, analyzerScore: r.scores[label]!, occlusion });
-      crops.push(crop);
     }
+    // Every face's maps in one batched call.
+    if (acts.length > 0) maps = (await classifier.run(crops, { activations: acts.map((a) => a.layer) })).activations ?? {};
   } finally {
     await classifier.dispose();
   }
@@ -185,13 +229,40 @@ export async function runExplain(args: string[]): Promise<number> {
   await mkdir(values.out, { recursive: true });
   const records = [];
   for (const [k, f] of explained.entries()) {
-    const name = `face-${f.index}.png`;
-    await writeFile(join(values.out, name), await facePng(crops[k]!, f.occlusion));
-    records.push(explanationJson(f, name));
-    const peak = largestDrop(f.occlusion);
-    process.stdout.write(`face ${f.index}: ${f.class} p=${f.occlusion.baseline.toFixed(3)}; largest drop ${peak.drop.toFixed(3)} with the ${f.occlusion.patch}px patch at (${peak.x}, ${peak.y}) of the ${input.width}×${input.height} crop → ${name}\n`);
+    let record: Record<string, unknown> = { index: f.index, boxPx: f.boxPx, ...(f.predicted === undefined ? {} : { predicted: f.predicted }) };
+    if ('occlusion' in f) {
+      const name = `face-${f.index}.png`;
+      await writeFile(join(values.out, name), await facePng(crops[k]!, f.occlusion));
+      record = explanationJson(f, name);
+      const peak = largestDrop(f.occlusion);
+      process.stdout.write(`face ${f.index}: ${f.class} p=${f.occlusion.baseline.toFixed(3)}; largest drop ${peak.drop.toFixed(3)} with the ${f.occlusion.patch}px patch at (${peak.x}, ${peak.y}) of the ${input.width}×${input.height} crop → ${name}\n`);
+    }
+    if (acts.length > 0) {
+      const layers = [];
+      for (const a of acts) {
+        const m = layerMaps(a, maps[a.layer]![k]!);
+        const png = `face-${f.index}-${fileSafe(a.layer)}.png`;
+        await writeFile(join(values.out, png), await encodePng(activationPicture(crops[k]!, m, top)));
+        const summary = layerSummary(m, input, top);
+        layers.push({ ...summary, output: a.name, png });
+        const p = summary.meanMap.argmax;
+        const tops = summary.topChannels.slice(0, 3).map((c) => `${c.channel} (${c.mean})`).join(', ');
+        process.stdout.write(`face ${f.index} ${a.layer} ${a.channels}×${a.height}×${a.width}: channel-mean peak ${p.value} at cell (${p.x}, ${p.y}) ≈ crop (${p.crop.xPx}, ${p.crop.yPx}); most active channels ${tops} → ${png}\n`);
+      }
+      record = { ...record, activations: layers };
+    }
+    records.push(record);
   }
-  const json = { source: image, model: manifest.id, task: out.task, detector, crop: input.crop, inputPx: { width: input.width, height: input.height, channels: input.channels }, faces: records };
+  const json = {
+    source: image,
+    model: manifest.id,
+    task: out.task,
+    detector,
+    crop: input.crop,
+    inputPx: { width: input.width, height: input.height, channels: input.channels },
+    ...(acts.length > 0 ? { activations: { layers: acts, top } } : {}),
+    faces: records,
+  };
   await writeFile(join(values.out, 'explain.json'), `${JSON.stringify(json, null, 1)}\n`);
   return 0;
 }

@@ -72,3 +72,23 @@ export function sideBySide(images: readonly RgbImage[], gap = 4): RgbImage {
   }
   return { data, width, height, channels: 3 };
 }
+
+/** Images one under another, left-aligned, with a white gap (and white to the right of narrower ones). */
+export function stackRows(images: readonly RgbImage[], gap = 4): RgbImage {
+  const width = Math.max(...images.map((i) => i.width));
+  const height = images.reduce((s, i) => s + i.height, 0) + gap * (images.length - 1);
+  const data = new Uint8Array(width * height * 3).fill(255);
+  let y0 = 0;
+  for (const img of images) {
+    for (let y = 0; y < img.height; y++) data.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), ((y0 + y) * width) * 3);
+    y0 += img.height + gap;
+  }
+  return { data, width, height, channels: 3 };
+}
+
+/** Images in rows of `columns`, left to right then top to bottom, with white gaps. */
+export function tileGrid(images: readonly RgbImage[], columns: number, gap = 4): RgbImage {
+  const rows: RgbImage[] = [];
+  for (let i = 0; i < images.length; i += columns) rows.push(sideBySide(images.slice(i, i + columns), gap));
+  return stackRows(rows, gap);
+}

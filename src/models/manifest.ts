@@ -23,6 +23,12 @@ export interface ModelManifest {
    * what sequence models, projections and comparisons between faces read. Fetched only on request.
    */
   readonly embedding?: { readonly name: string; readonly size: number };
+  /**
+   * Optional ONNX outputs holding chosen layers' activation maps, [N, C, H, W] each (exported with
+   * `python -m training.export --activations`): what `facesense explain --activations` draws.
+   * Fetched only on request.
+   */
+  readonly activations?: readonly ActivationOutput[];
   readonly training?: {
     readonly data?: string;
     readonly terms?: string;
@@ -101,6 +107,17 @@ export interface ModelOutput {
   readonly binValues?: readonly number[];
   /** Value outputs (`expectation`, or `identity` with one label): bands reported with the value. */
   readonly bands?: readonly ValueBands[];
+}
+
+/** One layer's activation output: `channels` maps of `height` × `width` cells per face. */
+export interface ActivationOutput {
+  /** ONNX output tensor name (`act_<layer>`). */
+  readonly name: string;
+  /** The network's module name the maps come from (PyTorch's `named_modules()`, e.g. `stages.2`). */
+  readonly layer: string;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
 }
 
 const CROP_MODES = new Set(['aligned', 'box', 'none']);
@@ -185,6 +202,27 @@ export function validateManifest(value: unknown, source: string): ModelManifest 
     const names = new Set(value.outputs.map((o) => (o as Record<string, unknown>).name));
     if (!isRecord(emb) || typeof emb.name !== 'string' || names.has(emb.name) || !(Number.isInteger(emb.size) && (emb.size as number) > 0)) {
       fail(source, '"embedding" needs a "name" distinct from the outputs\' names and a positive integer "size"');
+    }
+  }
+  if (value.activations !== undefined) {
+    if (!Array.isArray(value.activations)) fail(source, '"activations" must be an array');
+    const taken = new Set<unknown>([...value.outputs.map((o) => (o as Record<string, unknown>).name), ...(isRecord(emb) ? [emb.name] : [])]);
+    const layers = new Set<unknown>();
+    for (const [i, a] of value.activations.entries()) {
+      const ok =
+        isRecord(a) &&
+        typeof a.name === 'string' &&
+        a.name !== '' &&
+        !taken.has(a.name) &&
+        typeof a.layer === 'string' &&
+        a.layer !== '' &&
+        !layers.has(a.layer) &&
+        positiveInt(a.channels) &&
+        positiveInt(a.height) &&
+        positiveInt(a.width);
+      if (!ok) fail(source, `activations[${i}] needs a "name" distinct from the other outputs' names, a "layer" named once, and positive integer "channels", "height" and "width"`);
+      taken.add(a.name);
+      layers.add(a.layer);
     }
   }
   return value as unknown as ModelManifest;
