@@ -86,6 +86,20 @@ async function main(): Promise<void> {
   for await (const item of analyzer.analyzeMany(Array.from({ length: 64 }, () => raw), { concurrency: N })) if (item.ok) done++;
   rows.push({ bench: `full pipeline 640×480, ${N} in flight`, value: (done * 1000) / (performance.now() - t0), unit: 'images/s', note: modelNote });
 
+  // The same seven tasks from other model sets: the separate UTKFace models (three passes per
+  // face) and the joint network (one pass), when installed.
+  const variants: [string, string[]][] = [
+    ['separate models', ['emotion-ferplus', 'demographics-utkface', 'appearance-utkface']],
+    ['joint network', ['joint-ferplus-utkface']],
+  ];
+  for (const [name, ids] of variants) {
+    if (!ids.every((id) => existsSync(resolve('models', `${id}.onnx`)))) continue;
+    const a = await createAnalyzer({ models: ids, tasks: analyzer.tasks.map((t) => t.task), store: { modelsDir: MODELS_DIR, allowDownload: false } });
+    const ms = await timeMs(() => a.analyze(raw), 30);
+    rows.push({ bench: `full pipeline 640×480, 1 face, ${name}`, value: 1000 / ms, unit: 'images/s', note: `${ms.toFixed(1)} ms/image; ${ids.join(' + ')}` });
+    await a.dispose();
+  }
+
   // Video: decode → detect/track → classify, detection on every frame and on every 5th.
   try {
     rows.push(...(await benchVideo(analyzer, MEDIA, models.length > 0 ? 'fixture model' : 'all tasks')));

@@ -19,12 +19,12 @@ export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
  */
 export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
   emotion: 'emotion-ferplus',
-  age: 'demographics-utkface',
-  gender: 'demographics-utkface',
-  ethnicity: 'demographics-utkface',
-  glasses: 'appearance-utkface',
-  beard: 'appearance-utkface',
-  moustache: 'appearance-utkface',
+  age: 'attributes-utkface',
+  gender: 'attributes-utkface',
+  ethnicity: 'attributes-utkface',
+  glasses: 'attributes-utkface',
+  beard: 'attributes-utkface',
+  moustache: 'attributes-utkface',
 });
 
 /** Load-time options. Every default is here, in one place. */
