@@ -42,7 +42,7 @@ output its manifest declares as "embedding": the features the heads read). Write
   pca.svg, umap.svg, embed.html (one offline page): the projections coloured by label
 
 Options:
-  --model ID|PATH     model with an embedding output (emotion-ferplus, emotion-fer2013)
+  --model ID|PATH     model with an embedding output (emotion-ferplus, attributes-utkface, ...)
   --dataset LAYOUT    ${LAYOUTS.join(' | ')}
   --root DIR          dataset root
   --split NAME        split to embed (e.g. test), or all
