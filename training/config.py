@@ -29,6 +29,7 @@ DEFAULTS: Dict[str, Any] = {
     "normalisation": None,        # default: the architecture's ({"kind": "scale"|"meanstd"|"gcn", ...})
     "augment": {},                # see training/augment.py DEFAULTS: all off unless set
     "init": None,                 # run directory or best.pt whose trunk initialises the model (transfer)
+    "freeze_trunk": False,        # with init: train only the heads (trunk weights and BatchNorm statistics fixed)
     "synthesise": {},             # {"sunglasses": {"p": 0.1, "target": "glasses", "from": 0, "label": 2}} (training/synth.py)
     "losses": {},                 # task → {"loss": ce|weighted_ce|soft_ce|majority_ce|bce|l1|smooth_l1|mse,
                                   #         "weight": 1, "label_smoothing": 0, "class_weight": null|balanced|sqrt|effective}

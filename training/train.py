@@ -395,6 +395,18 @@ def load_trunk(model: FaceModel, source: str) -> str:
     return f"{path} ({len(trunk)} tensors)"
 
 
+def set_mode(model: FaceModel, cfg: Mapping[str, Any]) -> None:
+    """Training mode; with ``freeze_trunk`` only the heads train: the trunk takes no gradient and its
+    BatchNorm layers keep their running statistics (the frozen-feature transfer of paper 001)."""
+    model.train()
+    if cfg.get("freeze_trunk"):
+        for name, module in model.named_children():
+            if name != "heads":
+                module.eval()
+                for p in module.parameters():
+                    p.requires_grad_(False)
+
+
 def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
           command: Optional[str] = None) -> Dict[str, Any]:
     """Runs (or resumes) one training run; returns the results dict also written to results.json."""
@@ -428,8 +440,10 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
     st: Dict[str, Any] = {"epoch": 0, "batch": 0, "partial": None, "best_metric": None, "best_epoch": None,
                           "bad_epochs": 0, "log": [], "stopped": None, "finished": False, "command": command,
                           "train_seconds": 0.0}
+    if cfg.get("freeze_trunk") and not cfg.get("init"):
+        raise ValueError("freeze_trunk needs init: a frozen random trunk learns nothing")
     if state is None and cfg.get("init"):
-        say(f"trunk initialised from {load_trunk(model, cfg['init'])}")
+        say(f"trunk initialised from {load_trunk(model, cfg['init'])}" + (" (frozen)" if cfg.get("freeze_trunk") else ""))
     if state:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -465,7 +479,7 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
     with _Stop() as stop:
         while not st["finished"] and st["epoch"] < epochs and st["stopped"] is None:
             epoch = st["epoch"]
-            model.train()
+            set_mode(model, cfg)
             p = st["partial"] or {"loss_sum": 0.0, "batches": 0, "correct": 0, "counted": 0, "images": 0, "seconds": 0.0}
             t0, last_ckpt = time.time(), time.time()
             lr = lr_at(cfg, epoch)

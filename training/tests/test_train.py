@@ -163,6 +163,19 @@ def test_init_copies_the_trunk_of_another_run_and_starts_fresh_heads(pack_dir, j
         train(bad)
 
 
+def test_freeze_trunk_trains_only_the_heads(pack_dir, tmp_path):
+    train(config(pack_dir, str(tmp_path / "r"), epochs=1, name="source", precision="fp32"))
+    source = torch.load(tmp_path / "r" / "source" / "best.pt", map_location="cpu")["model"]
+    train(config(pack_dir, str(tmp_path / "r"), epochs=2, name="frozen", precision="fp32", augment={},
+                 init=str(tmp_path / "r" / "source"), freeze_trunk=True, optimizer={"kind": "sgd", "lr": 0.1}))
+    after = torch.load(tmp_path / "r" / "frozen" / "best.pt", map_location="cpu")["model"]
+    trunk = [k for k in source if not k.startswith("heads.")]
+    assert trunk and all(torch.equal(source[k], after[k]) for k in trunk)  # weights and BN statistics
+    assert any(not torch.equal(source[k], after[k]) for k in source if k.startswith("heads."))
+    with pytest.raises(ValueError, match="freeze_trunk needs init"):
+        train(config(pack_dir, str(tmp_path / "r"), epochs=1, name="nofreeze", freeze_trunk=True))
+
+
 def test_cli_prints_only_json_lines_on_stdout(pack_dir, tmp_path):
     cfg_path = tmp_path / "c.json"
     cfg_path.write_text(json.dumps({"pack": pack_dir, "out_dir": str(tmp_path / "runs"),
