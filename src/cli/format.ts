@@ -31,8 +31,11 @@ function taskCells(r: TaskResult | undefined, labels: readonly string[]): (strin
       return [r.label, round(r.score), ...labels.map((l) => round(r.scores[l] ?? Number.NaN))];
     case 'multilabel':
       return ['', '', ...labels.map((l) => round(r.scores[l] ?? Number.NaN))];
-    case 'value':
-      return ['', round(r.value), ...labels.map((l) => (r.scores?.[l] === undefined ? '' : round(r.scores[l])))];
+    case 'value': {
+      // The label of a banded value names its band in each scheme, e.g. "paper000:23-27 fairface:20-29".
+      const bands = Object.entries(r.bands ?? {}).map(([scheme, b]) => `${scheme}:${b.label}`).join(' ');
+      return [bands, round(r.value), ...labels.map((l) => (r.scores?.[l] === undefined ? '' : round(r.scores[l])))];
+    }
     case 'values':
       return ['', '', ...labels.map((l) => round(r.values[l] ?? Number.NaN))];
   }
