@@ -7,6 +7,7 @@ import { writeAnnotated } from '../annotate.js';
 import { OptionError } from '../errors.js';
 import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
 import { expandInputs } from './inputs.js';
+import { detectOptions, optionalNumber } from './options.js';
 import { createProgress } from './progress.js';
 
 export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
@@ -34,13 +35,6 @@ Options:
 
 Exit code: 0 when at least one input was analysed (errors are reported per file), 1 when every
 input failed (or any, with --strict), 2 for a usage error.`;
-
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new OptionError(`--${name} must be a number (got "${v}")`);
-  return n;
-}
 
 export async function runAnalyze(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -74,14 +68,10 @@ export async function runAnalyze(args: string[]): Promise<number> {
   if (!['json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be json, jsonl or csv (got "${values.format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
-  const detect = {
-    ...(values['score-threshold'] === undefined ? {} : { scoreThreshold: num(values['score-threshold'], 'score-threshold')! }),
-    ...(values['max-faces'] === undefined ? {} : { maxFaces: num(values['max-faces'], 'max-faces')! }),
-    ...(values['min-face'] === undefined ? {} : { minFacePx: num(values['min-face'], 'min-face')! }),
-  };
-  const threads = num(values.threads, 'threads');
-  const pixelLimit = num(values['pixel-limit'], 'pixel-limit');
-  const refine = num(values.refine, 'refine');
+  const detect = detectOptions(values);
+  const threads = optionalNumber('threads', values.threads);
+  const pixelLimit = optionalNumber('pixel-limit', values['pixel-limit']);
+  const refine = optionalNumber('refine', values.refine);
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -123,7 +113,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     };
-    const concurrency = num(values.concurrency, 'concurrency') ?? 2;
+    const concurrency = optionalNumber('concurrency', values.concurrency) ?? 2;
     for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
       for (const e of listingErrors.splice(0)) await emit(e);
       if (item.ok && values.annotate !== undefined) {

@@ -7,3 +7,23 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
   if (!/^\d+$/.test(value) || Number.parseInt(value, 10) < 1) throw new OptionError(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return Number.parseInt(value, 10);
 }
+
+/** A finite number, or undefined when the option is absent. */
+export function optionalNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new OptionError(`--${name} must be a number (got "${value}")`);
+  return n;
+}
+
+/** The detector options `analyze` and `video` share: --score-threshold, --max-faces, --min-face (only those given). */
+export function detectOptions(values: { readonly 'score-threshold'?: string; readonly 'max-faces'?: string; readonly 'min-face'?: string }): { scoreThreshold?: number; maxFaces?: number; minFacePx?: number } {
+  const scoreThreshold = optionalNumber('score-threshold', values['score-threshold']);
+  const maxFaces = optionalNumber('max-faces', values['max-faces']);
+  const minFacePx = optionalNumber('min-face', values['min-face']);
+  return {
+    ...(scoreThreshold === undefined ? {} : { scoreThreshold }),
+    ...(maxFaces === undefined ? {} : { maxFaces }),
+    ...(minFacePx === undefined ? {} : { minFacePx }),
+  };
+}

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { createAnalyzer, type DetectorName } from '../analyzer.js';
 import { OptionError } from '../errors.js';
 import { csvLine } from './format.js';
+import { detectOptions, optionalNumber } from './options.js';
 import { createProgress } from './progress.js';
 import { openVideo, type SamplingOptions } from '../video/decode.js';
 import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../video/encode.js';
@@ -61,13 +62,6 @@ Exit code: 0 when frames were analysed (also when no face was found, or when the
 part-way: the frames before the damage are analysed and the damage is reported on stderr and in
 the summary), 1 when the video cannot be read, 2 for a usage error.`;
 
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new OptionError(`--${name} must be a number (got "${v}")`);
-  return n;
-}
-
 export async function runVideo(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -110,21 +104,17 @@ export async function runVideo(args: string[]): Promise<number> {
   const format = values.format;
   if (format !== 'csv' && format !== 'jsonl') throw new OptionError(`--format must be csv or jsonl (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
-  const fps = num(values.fps, 'fps');
-  const every = num(values.every, 'every');
-  const startSec = num(values.start, 'start');
-  const endSec = num(values.end, 'end');
+  const fps = optionalNumber('fps', values.fps);
+  const every = optionalNumber('every', values.every);
+  const startSec = optionalNumber('start', values.start);
+  const endSec = optionalNumber('end', values.end);
   const sampling: SamplingOptions = { ...(fps === undefined ? {} : { fps }), ...(every === undefined ? {} : { every }), ...(startSec === undefined ? {} : { startSec }), ...(endSec === undefined ? {} : { endSec }) };
   const smoothing = values.smooth === undefined ? DEFAULT_SMOOTHING : parseSmoothing(values.smooth);
-  const detectEvery = num(values['detect-every'], 'detect-every');
-  const iou = num(values.iou, 'iou');
-  const maxMissed = num(values['max-missed'], 'max-missed');
-  const threads = num(values.threads, 'threads');
-  const detect = {
-    ...(values['score-threshold'] === undefined ? {} : { scoreThreshold: num(values['score-threshold'], 'score-threshold')! }),
-    ...(values['max-faces'] === undefined ? {} : { maxFaces: num(values['max-faces'], 'max-faces')! }),
-    ...(values['min-face'] === undefined ? {} : { minFacePx: num(values['min-face'], 'min-face')! }),
-  };
+  const detectEvery = optionalNumber('detect-every', values['detect-every']);
+  const iou = optionalNumber('iou', values.iou);
+  const maxMissed = optionalNumber('max-missed', values['max-missed']);
+  const threads = optionalNumber('threads', values.threads);
+  const detect = detectOptions(values);
 
   if (values['sequence-window'] !== undefined && values['sequence-model'] === undefined) throw new OptionError('--sequence-window needs --sequence-model');
   const store = values['models-dir'] === undefined ? {} : { modelsDir: values['models-dir'] };

@@ -151,6 +151,7 @@ export async function mergePacks(dirs: readonly string[], out: string): Promise<
       const expected = having[i]!.m.splits[split]!.count;
       if (x.shape[0] !== expected) throw new DatasetError('DATASET_INVALID', `${split}_x.npy has ${x.shape[0]} rows, meta.json says ${expected}`, { source: having[i]!.dir });
     });
+    const rows = xs.reduce((sum, x) => sum + (x.shape[0] ?? 0), 0);
     await writeNpy(join(out, `${split}_x.npy`), concat(xs, `${split}_x.npy`));
     const perClass: Record<string, Record<string, number>> = {};
     const miss: Record<string, number> = {};
@@ -159,7 +160,7 @@ export async function mergePacks(dirs: readonly string[], out: string): Promise<
       const parts = await Promise.all(having.map(async ({ m, dir }, i) =>
         m.targets.some((u) => u.name === t.name) ? readNpy(join(dir, `${split}_${t.name}.npy`)) : missing(t, xs[i]!.shape[0] ?? 0)));
       const merged = concat(parts, `${split}_${t.name}.npy`);
-      if (merged.shape[0] !== xs.reduce((s, x) => s + (x.shape[0] ?? 0), 0)) throw new DatasetError('DATASET_INVALID', `${split}_${t.name}.npy rows do not match ${split}_x.npy`, { source: out });
+      if (merged.shape[0] !== rows) throw new DatasetError('DATASET_INVALID', `${split}_${t.name}.npy rows do not match ${split}_x.npy`, { source: out });
       await writeNpy(join(out, `${split}_${t.name}.npy`), merged);
       const d = describe(t, merged);
       if (d.perClass !== undefined) perClass[t.name] = d.perClass;
@@ -167,7 +168,7 @@ export async function mergePacks(dirs: readonly string[], out: string): Promise<
       if (d.regression !== undefined) regression[t.name] = d.regression;
     }
     splits[split] = {
-      count: xs.reduce((s, x) => s + (x.shape[0] ?? 0), 0),
+      count: rows,
       perClass,
       ...(Object.keys(miss).length > 0 ? { missing: miss } : {}),
       ...(Object.keys(regression).length > 0 ? { regression } : {}),
