@@ -3,6 +3,7 @@
     /usr/bin/python3 -m training.export --run runs/fer2013-compact --out models/ [--id NAME] [--tta-flip]
     /usr/bin/python3 -m training.export --run runs/a --run runs/b --out models/ --id NAME   # ensemble
     /usr/bin/python3 -m training.export --run runs/x --out /tmp/act/ --activations stages    # + activation maps
+    /usr/bin/python3 -m training.export --run runs/a --run runs/b --run runs/c --out models/ --id NAME --fp16-weights
 
 Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
 output per task head named after the task) and ``<out>/<id>.json`` (src/models/manifest.ts:
@@ -13,6 +14,11 @@ from the pack, decode per head, provenance, metrics, sha256 of the .onnx).
 network (``stages.2``; ``stages`` means every stage of the ResNets) as ``act_<layer>``, declared in
 the manifest's ``activations`` (for `facesense explain --activations`). Without it the export is
 unchanged.
+
+``--fp16-weights`` stores the weights as float16, each followed by a Cast to float32: half the
+file (an ensemble of three fits the 20 MB limit), computation still in float32 (onnxruntime folds
+the casts when the session loads). The weights are rounded to 11 significant bits, so outputs
+move by about 1e-3: measure the exported file (`facesense eval`), not the checkpoint.
 """
 from __future__ import annotations
 
@@ -196,8 +202,32 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
+def halve_weights(m: Any) -> int:
+    """Replaces every float32 initializer of ``m`` (an onnx.ModelProto) by a float16 one plus a Cast
+    back to float32 under the original name; returns how many were converted."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = m.graph
+    kept, casts = [], []
+    for init in g.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}__fp16")
+        kept.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT, name=f"{init.name}__cast"))
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    nodes = casts + list(g.node)  # casts first: the node list stays topologically sorted
+    del g.node[:]
+    g.node.extend(nodes)
+    return len(casts)
+
+
 def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: bool = False,
-                embedding: bool = False, activations: Sequence[Mapping[str, Any]] = ()) -> str:
+                embedding: bool = False, activations: Sequence[Mapping[str, Any]] = (),
+                fp16_weights: bool = False) -> str:
     """Exports ``model`` (eval mode, NCHW) to ``path``; checks the graph; returns the path. With
     ``embedding`` the trunk's features (the input of the heads) are an extra output, EMBEDDING;
     ``activations`` (entries of `resolve_activations`) add each layer's output after it."""
@@ -220,6 +250,9 @@ def export_onnx(model: FaceModel, path: str, tasks: Sequence[str], *, tta_flip: 
     import onnx  # local: only export needs it
 
     m = onnx.load(tmp)
+    if fp16_weights:
+        halve_weights(m)
+        onnx.save(m, tmp)
     onnx.checker.check_model(m)
     opsets = [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")]
     if any(v > OPSET for v in opsets):
@@ -353,7 +386,7 @@ def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
 
 def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
                tta_flip: bool = False, ensemble_with: Sequence[str] = (),
-               activations: Sequence[str] = ()) -> Dict[str, Any]:
+               activations: Sequence[str] = (), fp16_weights: bool = False) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
     returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
     are exported too (see `resolve_activations`)."""
@@ -384,7 +417,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
     # interpretation); an ensemble's members each have their own feature space, so it has none.
     embed = 0 if ensemble_with else int(model.embed_dim)
     onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip,
-                            embedding=embed > 0, activations=acts)
+                            embedding=embed > 0, activations=acts, fp16_weights=fp16_weights)
     results_path = os.path.join(run_dir, "results.json")
     # An ensemble's figures are not its first member's: leave them to `facesense eval`.
     results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) and not ensemble_with else {}
@@ -394,6 +427,8 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         arch = f"ensemble averaging the logits of {len(ensemble_with) + 1} × {arch} (runs {', '.join([run_dir, *ensemble_with])})"
     if tta_flip:
         arch += " + horizontal-flip averaging in the graph"
+    if fp16_weights:
+        arch += "; weights stored as float16, computed in float32"
     description = card.get("description") or (
         f"{', '.join(t['name'] for t in tasks)} from {ck['input_size']}×{ck['input_size']} "
         f"{'gray' if ck['in_channels'] == 1 else 'RGB'} faces ({ck['arch']}), trained by facesense")
@@ -428,10 +463,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--activations", metavar="LAYER[,LAYER...]", default="",
                     help="also output these layers' [N, C, H, W] maps as act_<layer> (module names such as stages.2; "
                          "'stages' = every stage), declared in the manifest for facesense explain --activations")
+    ap.add_argument("--fp16-weights", action="store_true",
+                    help="store the weights as float16 (half the file; outputs move by about 1e-3)")
     args = ap.parse_args(argv)
     try:
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
-                         ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()])
+                         ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()],
+                         fp16_weights=args.fp16_weights)
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)

@@ -98,6 +98,26 @@ def test_ensemble_export_averages_its_members_logits(pack_dir, tmp_path):
     np.testing.assert_allclose(got, ref.numpy(), atol=1e-5)
 
 
+def test_fp16_weights_halve_the_file_and_keep_the_outputs(pack_dir, tmp_path):
+    import onnx
+    a = _train(pack_dir, str(tmp_path / "a"), seed=1, model={"arch": "compact_resnet", "kwargs": {"stem": 8, "widths": [16, 32, 64]}})
+    b = _train(pack_dir, str(tmp_path / "b"), seed=2, model={"arch": "compact_resnet", "kwargs": {"stem": 8, "widths": [16, 32, 64]}})
+    full = export_run(a, str(tmp_path / "models"), id="ens32", ensemble_with=[b])
+    half = export_run(a, str(tmp_path / "models"), id="ens16", ensemble_with=[b], fp16_weights=True)
+    validate_manifests(str(tmp_path / "models" / "ens16.json"))
+    assert "float16" in half["training"]["architecture"] and "float16" not in full["training"]["architecture"]
+    p32, p16 = tmp_path / "models" / "ens32.onnx", tmp_path / "models" / "ens16.onnx"
+    assert os.path.getsize(p16) < 0.56 * os.path.getsize(p32)
+    types = {i.data_type for i in onnx.load(str(p16)).graph.initializer}
+    assert onnx.TensorProto.FLOAT not in types and onnx.TensorProto.FLOAT16 in types
+    x = _inputs(pack_dir, full["input"]["normalisation"], n=16)
+    ref = run_ort(str(p32), x, str(tmp_path))["emotion"]
+    got = run_ort(str(p16), x, str(tmp_path))["emotion"]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=2e-2 * max(1.0, float(np.abs(ref).max())))
+    assert not np.array_equal(got, ref)  # the weights really were rounded
+
+
 def test_ensemble_export_refuses_mismatched_runs(pack_dir, tmp_path):
     import pytest
     a = _train(pack_dir, str(tmp_path / "a"))
@@ -146,3 +166,19 @@ def test_data_terms_follow_the_pack_source():
     assert "FER+" in data_terms({"layout": "ferplus-folders"})[0]
     assert "UTKFace" in data_terms({"layout": "utkface"})[0]
     assert data_terms({"layout": "synthetic-test", "root": "/tmp/pack"}) == ("", "")
+
+
+def test_ensemble_screening_scores_every_subset(pack_dir, tmp_path):
+    from training.ensemble import screen
+    a = _train(pack_dir, str(tmp_path / "a"), seed=1)
+    b = _train(pack_dir, str(tmp_path / "b"), seed=2)
+    rows = screen(pack_dir, "test", [a, b], tta_flip=False)
+    assert [r["runs"] for r in rows] == [[a], [b], [a, b]]
+    # a single run's row is the trainer's own test figure (no flip averaging there either)
+    res = json.load(open(os.path.join(a, "results.json")))
+    assert rows[0]["tasks"]["emotion"]["acc"] == round(res["test"]["tasks"]["emotion"]["acc"], 4)
+    # the pair's row is the accuracy of the averaged logits
+    x = _inputs(pack_dir, {"kind": "scale", "scale": 1 / 255}, n=len(Pack(pack_dir).images("test")))
+    avg = (_torch_outputs(a, x)["emotion"] + _torch_outputs(b, x)["emotion"]) / 2
+    y = np.asarray(Pack(pack_dir).labels("test", "emotion"))
+    assert rows[2]["tasks"]["emotion"]["acc"] == round(float((avg.argmax(1).numpy() == y).mean()), 4)
