@@ -1,6 +1,7 @@
 """Which runs to ensemble: every subset of the given runs measured on one split of a pack.
 
     /usr/bin/python3 -m training.ensemble --pack packs/utkface --split val --run runs/a --run runs/b --run runs/c
+    /usr/bin/python3 -m training.ensemble ... --tasks age,gender,ethnicity   # runs whose other heads differ
 
 Each run's best checkpoint is run once over the split (with horizontal-flip averaging unless
 ``--no-tta-flip``); every subset's averaged logits (what `training.export` bakes into an ensemble
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from .data import Pack, normalise, to_model_input
-from .export import load_checkpoint
+from .export import load_checkpoint, select_tasks
 from .metrics import task_metrics
 
 
@@ -59,14 +60,18 @@ def score(pack: Pack, split: str, tasks: Sequence[Mapping[str, Any]], logits: Ma
     return out
 
 
-def screen(pack_dir: str, split: str, runs: Sequence[str], tta_flip: bool = True) -> List[Dict[str, Any]]:
+def screen(pack_dir: str, split: str, runs: Sequence[str], tta_flip: bool = True,
+           only: Sequence[str] = ()) -> List[Dict[str, Any]]:
+    """One row per subset of ``runs``; ``only`` restricts scoring to those heads (as export --tasks)."""
     pack = Pack(pack_dir)
     members: Dict[str, Dict[str, Any]] = {}
     for r in runs:  # as training.export does, only runs with the same heads make an ensemble
-        members[r] = run_logits(r, pack, split, tta_flip)
+        m = run_logits(r, pack, split, tta_flip)
+        members[r] = {**m, "tasks": select_tasks(m["tasks"], only, r)}
         names = [t["name"] for t in members[runs[0]]["tasks"]]
         if [t["name"] for t in members[r]["tasks"]] != names:
-            raise ValueError(f"{r}: heads {[t['name'] for t in members[r]['tasks']]} differ from {runs[0]}'s {names}")
+            raise ValueError(f"{r}: heads {[t['name'] for t in members[r]['tasks']]} differ from {runs[0]}'s {names} "
+                             f"(--tasks picks the ones they share)")
     rows = []
     for k in range(1, len(runs) + 1):
         for subset in itertools.combinations(runs, k):
@@ -81,12 +86,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--pack", required=True, help="pack directory (facesense prepare)")
     ap.add_argument("--split", default="val", help="split to score (default val: choose members there)")
     ap.add_argument("--run", required=True, action="append", help="run directory holding best.pt; repeat")
+    ap.add_argument("--tasks", metavar="TASK[,TASK...]", default="", help="score only these heads (default all)")
     ap.add_argument("--no-tta-flip", action="store_true", help="score without horizontal-flip averaging")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        rows = screen(args.pack, args.split, args.run, tta_flip=not args.no_tta_flip)
+        rows = screen(args.pack, args.split, args.run, tta_flip=not args.no_tta_flip,
+                      only=[t for t in args.tasks.split(",") if t.strip()])
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -183,15 +183,16 @@ class Ensemble(nn.Module):
     """Averages the logits of runs that share input, preprocessing and heads: one graph whose cost
     is the sum of its members'. Its accuracy is not any member's: measure it with `facesense eval`."""
 
-    def __init__(self, members: Sequence[FaceModel]) -> None:
+    def __init__(self, members: Sequence[FaceModel], tasks: Sequence[str]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.tasks = list(tasks)
         self.input_size = members[0].input_size
         self.in_channels = members[0].in_channels
 
     def forward(self, x: torch.Tensor):
         outs = [m(x) for m in self.members]
-        return {k: sum(o[k] for o in outs) / len(outs) for k in outs[0]}
+        return {k: sum(o[k] for o in outs) / len(outs) for k in self.tasks}
 
 
 def sha256_file(path: str) -> str:
@@ -375,6 +376,15 @@ def flat_metrics(results: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]],
     return out
 
 
+def select_tasks(tasks: Sequence[Mapping[str, Any]], only: Sequence[str], run_dir: str) -> List[Mapping[str, Any]]:
+    """The checkpoint's task entries named in ``only`` (all when empty), in the checkpoint's order."""
+    names = [t["name"] for t in tasks]
+    missing = [n for n in only if n not in names]
+    if missing:
+        raise ValueError(f"{run_dir}: no head {', '.join(missing)}; its heads: {', '.join(names)}")
+    return [t for t in tasks if not only or t["name"] in only]
+
+
 def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no checkpoint; train first (python -m training.train)")
@@ -386,30 +396,35 @@ def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
 
 def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
                tta_flip: bool = False, ensemble_with: Sequence[str] = (),
-               activations: Sequence[str] = (), fp16_weights: bool = False) -> Dict[str, Any]:
+               activations: Sequence[str] = (), fp16_weights: bool = False,
+               only: Sequence[str] = ()) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
     returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
-    are exported too (see `resolve_activations`)."""
+    are exported too (see `resolve_activations`); ``only``: the heads to export (default all)."""
     ck, model = load_checkpoint(checkpoint or os.path.join(run_dir, "best.pt"))
     cfg = ck["config"]
     card = cfg.get("model_card") or {}
     commands = [ck.get("command") or ""]
+    ck_tasks = select_tasks(ck["tasks"], only, run_dir)
     if ensemble_with:
         members = [model]
         for other in ensemble_with:
             ck2, m2 = load_checkpoint(os.path.join(other, "best.pt"))
-            for key in ("in_channels", "input_size", "normalisation", "tasks"):
+            for key in ("in_channels", "input_size", "normalisation"):
                 if ck2[key] != ck[key]:
-                    raise ValueError(f"{other}: {key} differs from {run_dir}'s; an ensemble needs identical inputs and heads")
+                    raise ValueError(f"{other}: {key} differs from {run_dir}'s; an ensemble needs identical inputs")
+            if [t for t in ck2["tasks"] if t in ck_tasks] != ck_tasks:
+                raise ValueError(f"{other}: its heads differ from {run_dir}'s; an ensemble averages identical heads "
+                                 f"(--tasks picks the ones they share)")
             members.append(m2)
             commands.append(ck2.get("command") or "")
-        model = Ensemble(members)
+        model = Ensemble(members, [t["name"] for t in ck_tasks])
     if ensemble_with and activations:
         raise ValueError("--activations needs a single network: an ensemble's members each have their own layers")
     acts = resolve_activations(model, activations) if activations else []
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
     tasks = []
-    for t in ck["tasks"]:
+    for t in ck_tasks:
         o = expand_output((cfg.get("outputs") or {}).get(t["name"], {}))
         tasks.append({**t, **o})
     mid = id or card.get("id") or cfg["name"]
@@ -463,13 +478,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--activations", metavar="LAYER[,LAYER...]", default="",
                     help="also output these layers' [N, C, H, W] maps as act_<layer> (module names such as stages.2; "
                          "'stages' = every stage), declared in the manifest for facesense explain --activations")
+    ap.add_argument("--tasks", metavar="TASK[,TASK...]", default="",
+                    help="export only these heads (e.g. the ones an ensemble's members share)")
     ap.add_argument("--fp16-weights", action="store_true",
                     help="store the weights as float16 (half the file; outputs move by about 1e-3)")
     args = ap.parse_args(argv)
     try:
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
                          ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()],
-                         fp16_weights=args.fp16_weights)
+                         fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()])
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)

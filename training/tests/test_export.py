@@ -182,3 +182,22 @@ def test_ensemble_screening_scores_every_subset(pack_dir, tmp_path):
     avg = (_torch_outputs(a, x)["emotion"] + _torch_outputs(b, x)["emotion"]) / 2
     y = np.asarray(Pack(pack_dir).labels("test", "emotion"))
     assert rows[2]["tasks"]["emotion"]["acc"] == round(float((avg.argmax(1).numpy() == y).mean()), 4)
+
+
+def test_ensemble_of_runs_with_other_heads_exports_the_shared_ones(joint_pack_dir, tmp_path):
+    import pytest
+    a = _train(joint_pack_dir, str(tmp_path / "a"), seed=1, primary="emotion")
+    b = _train(joint_pack_dir, str(tmp_path / "b"), seed=2, primary="emotion", targets=["emotion", "age"])
+    with pytest.raises(ValueError, match="heads differ"):
+        export_run(a, str(tmp_path / "models"), id="ens", ensemble_with=[b])
+    with pytest.raises(ValueError, match="no head attrs"):
+        export_run(b, str(tmp_path / "models"), id="ens", only=["emotion", "attrs"])
+    man = export_run(a, str(tmp_path / "models"), id="ens", ensemble_with=[b], only=["age", "emotion"])
+    validate_manifests(str(tmp_path / "models" / "ens.json"))
+    assert [o["task"] for o in man["outputs"]] == ["emotion", "age"]  # the checkpoint's order
+    x = np.random.default_rng(0).random((3, 1, 48, 48), dtype=np.float32)
+    got = run_ort(str(tmp_path / "models" / "ens.onnx"), x, str(tmp_path))
+    assert set(got) == {"emotion", "age"}
+    for task in ("emotion", "age"):
+        ref = (_torch_outputs(a, x)[task] + _torch_outputs(b, x)[task]) / 2
+        np.testing.assert_allclose(got[task], ref.numpy(), atol=1e-5)
