@@ -87,10 +87,12 @@ async function main(): Promise<void> {
   rows.push({ bench: `full pipeline 640×480, ${N} in flight`, value: (done * 1000) / (performance.now() - t0), unit: 'images/s', note: modelNote });
 
   // The same seven tasks from other model sets: the separate UTKFace models (three passes per
-  // face) and the joint network (one pass), when installed.
+  // face), the joint network (one pass) and the accuracy-first set (age, gender and ethnicity from
+  // the three-network ensemble with flip averaging: six passes), when installed.
   const variants: [string, string[]][] = [
     ['separate models', ['emotion-ferplus', 'demographics-utkface', 'appearance-utkface']],
     ['joint network', ['joint-ferplus-utkface']],
+    ['accuracy-first (demographics ensemble)', ['emotion-ferplus', 'demographics-utkface-ensemble', 'appearance-utkface']],
   ];
   for (const [name, ids] of variants) {
     if (!ids.every((id) => existsSync(resolve('models', `${id}.onnx`)))) continue;

@@ -397,7 +397,7 @@ def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
 def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
                tta_flip: bool = False, ensemble_with: Sequence[str] = (),
                activations: Sequence[str] = (), fp16_weights: bool = False,
-               only: Sequence[str] = ()) -> Dict[str, Any]:
+               only: Sequence[str] = (), description: Optional[str] = None) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
     returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
     are exported too (see `resolve_activations`); ``only``: the heads to export (default all)."""
@@ -444,7 +444,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         arch += " + horizontal-flip averaging in the graph"
     if fp16_weights:
         arch += "; weights stored as float16, computed in float32"
-    description = card.get("description") or (
+    description = description or card.get("description") or (
         f"{', '.join(t['name'] for t in tasks)} from {ck['input_size']}×{ck['input_size']} "
         f"{'gray' if ck['in_channels'] == 1 else 'RGB'} faces ({ck['arch']}), trained by facesense")
     crop = ck["crop"]
@@ -478,6 +478,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--activations", metavar="LAYER[,LAYER...]", default="",
                     help="also output these layers' [N, C, H, W] maps as act_<layer> (module names such as stages.2; "
                          "'stages' = every stage), declared in the manifest for facesense explain --activations")
+    ap.add_argument("--description", help="the manifest's description (default: the first run's model_card.description)")
     ap.add_argument("--tasks", metavar="TASK[,TASK...]", default="",
                     help="export only these heads (e.g. the ones an ensemble's members share)")
     ap.add_argument("--fp16-weights", action="store_true",
@@ -486,7 +487,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
                          ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()],
-                         fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()])
+                         fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()], description=args.description)
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)
