@@ -33,7 +33,7 @@ export interface AnalyzerOptions {
   readonly detector?: DetectorName | FaceDetector;
   /** Tasks to run, e.g. `['emotion']`. @default every task in DEFAULT_TASK_MODELS whose model is installed */
   readonly tasks?: readonly string[];
-  /** Model ids or paths to load; each adds the tasks its manifest lists (overriding the defaults). @default [] */
+  /** Model ids or paths to load; each adds the tasks its manifest lists (overriding the defaults; the first listed answers a task two of them list). @default [] */
   readonly models?: readonly string[];
   /** ONNX Runtime intra-op threads per session. @default 0 (one per core) */
   readonly threads?: number;
@@ -143,7 +143,13 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     throw e;
   }
   const wanted = options.tasks === undefined ? undefined : new Set(options.tasks);
-  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => wanted === undefined || wanted.has(o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
+  // A task is answered by the first model that lists it: explicit `models` come before the
+  // defaults, so a default loaded for other tasks (attributes-utkface for glasses) does not
+  // overwrite what an explicit model (an age/gender/ethnicity model) answers.
+  const owner = new Map<string, Classifier>();
+  for (const c of classifiers) for (const o of c.manifest.outputs) if (!owner.has(o.task)) owner.set(o.task, c);
+  const answers = (c: Classifier, task: string) => owner.get(task) === c && (wanted === undefined || wanted.has(task));
+  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
   function checkOpen(): void {
     if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
@@ -160,7 +166,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
       const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
       const { outputs, embeddings } = await c.run(crops.get(c) ?? [], { tta, embedding });
       for (const o of c.manifest.outputs) {
-        if (wanted !== undefined && !wanted.has(o.task)) continue;
+        if (!answers(c, o.task)) continue;
         outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
       }
       embeddings?.forEach((e, i) => (faces[i]!.embeddings[c.manifest.id] = e));

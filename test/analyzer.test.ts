@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { createAnalyzer } from '../src/analyzer.js';
 import { FacesenseError, ModelError, OptionError } from '../src/errors.js';
 import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
+import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';
 
 const TINY = resolve('test', 'fixtures', 'tiny-emotion.onnx');
 const store = { modelsDir: SHARED_MODELS, allowDownload: false };
@@ -123,4 +124,29 @@ test('embeddings: the trunk features of every model that declares them, per face
   } finally {
     await plain.dispose();
   }
+});
+
+test('a task two models list is answered by the first one given, not overwritten by the next', async () => {
+  const dir = await tempDir();
+  // A second "emotion" model whose scores differ from the fixture's: a linear model over 8×8 pixels.
+  const labels = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'];
+  const weights = Float32Array.from({ length: 64 * labels.length }, (_, i) => ((i * 37) % 11) / 50 - 0.1);
+  const linear = await writeModel(dir, 'linear-emotion', linearModel({ width: 8, height: 8, weights, classes: labels.length }), linearManifest('linear-emotion', { width: 8, height: 8, labels }));
+  const scores = async (models: string[]) => {
+    const a = await createAnalyzer({ models, tasks: ['emotion'], store, detector: 'none', threads: 1 });
+    try {
+      const r = await a.analyze(media('single_face.jpg'));
+      return { tasks: a.tasks.map((t) => `${t.task}←${t.model}`), scores: (r.faces[0]!.attributes.emotion as { scores: Record<string, number> }).scores };
+    } finally {
+      await a.dispose();
+    }
+  };
+  const alone = { linear: await scores([linear]), tiny: await scores([TINY]) };
+  assert.notDeepEqual(alone.linear.scores, alone.tiny.scores);
+  const linearFirst = await scores([linear, TINY]);
+  assert.deepEqual(linearFirst.tasks, ['emotion←linear-emotion']);
+  assert.deepEqual(linearFirst.scores, alone.linear.scores);
+  const tinyFirst = await scores([TINY, linear]);
+  assert.deepEqual(tinyFirst.tasks, ['emotion←tiny-emotion']);
+  assert.deepEqual(tinyFirst.scores, alone.tiny.scores);
 });
