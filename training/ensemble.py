@@ -49,34 +49,33 @@ def headline(kind: str, rep: Mapping[str, Any]) -> Dict[str, float]:
     return {k: round(float(rep[k]), 4) for k in keys if k in rep}
 
 
-def score(pack: Pack, split: str, tasks: Sequence[Mapping[str, Any]], logits: Mapping[str, np.ndarray]) -> Dict[str, Any]:
-    out = {}
-    for t in tasks:
-        if t["name"] not in {s.name for s in pack.targets}:
-            continue
-        rep = task_metrics(t["kind"], logits[t["name"]], np.asarray(pack.labels(split, t["name"])), t["labels"],
-                           t.get("binValues"), None)
-        out[t["name"]] = headline(t["kind"], rep)
-    return out
-
-
 def screen(pack_dir: str, split: str, runs: Sequence[str], tta_flip: bool = True,
            only: Sequence[str] = ()) -> List[Dict[str, Any]]:
     """One row per subset of ``runs``; ``only`` restricts scoring to those heads (as export --tasks)."""
     pack = Pack(pack_dir)
-    members: Dict[str, Dict[str, Any]] = {}
+    logits: Dict[str, Mapping[str, np.ndarray]] = {}
+    tasks: List[Mapping[str, Any]] = []
     for r in runs:  # as training.export does, only runs with the same heads make an ensemble
         m = run_logits(r, pack, split, tta_flip)
-        members[r] = {**m, "tasks": select_tasks(m["tasks"], only, r)}
-        names = [t["name"] for t in members[runs[0]]["tasks"]]
-        if [t["name"] for t in members[r]["tasks"]] != names:
-            raise ValueError(f"{r}: heads {[t['name'] for t in members[r]['tasks']]} differ from {runs[0]}'s {names} "
+        mine = select_tasks(m["tasks"], only, r)
+        tasks = tasks or mine
+        if [t["name"] for t in mine] != [t["name"] for t in tasks]:
+            raise ValueError(f"{r}: heads {[t['name'] for t in mine]} differ from {runs[0]}'s {[t['name'] for t in tasks]} "
                              f"(--tasks picks the ones they share)")
+        logits[r] = m["logits"]
+    # Heads the pack has labels for, read once for every subset.
+    present = {t.name for t in pack.targets}
+    scored = [t for t in tasks if t["name"] in present]
+    labels = {t["name"]: np.asarray(pack.labels(split, t["name"])) for t in scored}
     rows = []
     for k in range(1, len(runs) + 1):
         for subset in itertools.combinations(runs, k):
-            avg = {n: sum(members[r]["logits"][n] for r in subset) / len(subset) for n in names}
-            rows.append({"runs": list(subset), "tasks": score(pack, split, members[runs[0]]["tasks"], avg)})
+            row = {}
+            for t in scored:
+                avg = sum(logits[r][t["name"]] for r in subset) / len(subset)
+                rep = task_metrics(t["kind"], avg, labels[t["name"]], t["labels"], t.get("binValues"), None)
+                row[t["name"]] = headline(t["kind"], rep)
+            rows.append({"runs": list(subset), "tasks": row})
     return rows
 
 
