@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { createAnalyzer, type Analyzer } from '../src/analyzer.js';
-import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/detect/types.js';
-import { createYunetDetector } from '../src/detect/yunet.js';
-import { createModelStore } from '../src/models/store.js';
-import type { RawImage, RgbImage } from '../src/types.js';
+import { createAnalyzer, type Analyzer } from '../src/core/analyzer.js';
+import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
+import { createYunetDetector } from '../src/core/detect/yunet.js';
+import { createModelStore } from '../src/node/models/store.js';
+import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchVideo } from './video.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   await benchDetector('yunet', yunet, frame, group);
   await yunet.dispose();
   try {
-    const { createViolaJonesDetector } = await import('../src/detect/viola-jones/index.js');
+    const { createViolaJonesDetector } = await import('../src/node/detect/viola-jones/index.js');
     const vj = await createViolaJonesDetector();
     await benchDetector('viola-jones', vj, frame, group);
     await vj.dispose();

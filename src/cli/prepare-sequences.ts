@@ -6,12 +6,12 @@
  * Exit codes: 0 done, 1 dataset or model problem, 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName } from '../analyzer.js';
+import { createAnalyzer, type Analyzer, type DetectorName } from '../core/analyzer.js';
 import { createCkplusLoader, DEFAULT_CKPLUS_FOLDS, DEFAULT_CKPLUS_SEED } from '../data/loaders/ckplus.js';
 import { writeSequencePack, type FrameFn } from '../data/sequence-pack.js';
-import { ModelError, OptionError } from '../errors.js';
+import { ModelError, OptionError } from '../core/errors.js';
 import { buildLabelMap } from '../eval/label-map.js';
-import { createModelStore } from '../models/store.js';
+import { createModelStore } from '../node/models/store.js';
 import { positiveInt } from './options.js';
 
 export const DEFAULT_SEQUENCE_FRAME_MODEL = 'emotion-ferplus';

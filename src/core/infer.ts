@@ -2,7 +2,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { ModelError, OptionError } from './errors.js';
 import { flipHorizontal, normaliseInto } from './normalise.js';
 import type { ActivationOutput, ModelManifest } from './models/manifest.js';
-import { createSession, ort, type SessionOptions } from './onnx.js';
+import { createSession, ort, type SessionOptions } from '../node/onnx.js';
 import type { Image8 } from './types.js';
 
 /** Raw output rows of one model for a batch: `rows[task][i]` is face i's output vector. */

@@ -8,10 +8,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import sharp from 'sharp';
 import { overlaySvg } from '../annotate.js';
-import { OptionError, VideoError } from '../errors.js';
-import type { RgbImage } from '../types.js';
+import { OptionError, VideoError } from '../../core/errors.js';
+import type { RgbImage } from '../../core/types.js';
 import { DEFAULT_VIDEO_TOOLS, runTool, stderrTail, toolError, type VideoTools } from './probe.js';
-import type { TrackedFace } from './stream.js';
+import type { TrackedFace } from '../../core/video/stream.js';
 
 export interface AnnotatedVideoWriter {
   write(frame: RgbImage, faces: readonly TrackedFace[]): Promise<void>;

@@ -12,10 +12,10 @@
  * enough to level the eyes for alignment.
  */
 import { join } from 'node:path';
-import { FacesenseError, ImageDecodeError, OptionError } from '../../errors.js';
-import type { Box, Detection, RgbImage } from '../../types.js';
-import { nms } from '../nms.js';
-import type { DetectOptions, FaceDetector } from '../types.js';
+import { FacesenseError, ImageDecodeError, OptionError } from '../../../core/errors.js';
+import type { Box, Detection, RgbImage } from '../../../core/types.js';
+import { nms } from '../../../core/detect/nms.js';
+import type { DetectOptions, FaceDetector } from '../../../core/detect/types.js';
 import { loadHaarCascade } from './cascade.js';
 import type { PreparedCascade } from './evaluate.js';
 import { prepareCascade } from './evaluate.js';

@@ -1,12 +1,12 @@
 import { alignFace } from './align.js';
-import { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
+import { decodeImage, DEFAULT_DECODE_OPTIONS } from '../node/decode.js';
 import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
 import { createClassifier, type Classifier } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
-import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
+import { createModelStore, type ModelStore, type ModelStoreOptions } from '../node/models/store.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
@@ -288,7 +288,7 @@ async function openDetector(store: ModelStore, choice: DetectorName | FaceDetect
     case 'none':
       return undefined;
     case 'viola-jones':
-      return (await import('./detect/viola-jones/index.js')).createViolaJonesDetector();
+      return (await import('../node/detect/viola-jones/index.js')).createViolaJonesDetector();
     case 'yunet-640':
       return createYunetDetector({ ...opts, modelPath: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
     case 'yunet': {

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
-import { VideoError } from '../errors.js';
+import { VideoError } from '../../core/errors.js';
 
 /** ffmpeg and ffprobe executables. */
 export interface VideoTools {

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { ModelError } from './errors.js';
+import { ModelError } from '../core/errors.js';
 
 export interface SessionOptions {
   /** Threads ONNX Runtime may use inside one operator. @default 0 (ONNX Runtime decides: one per core) */

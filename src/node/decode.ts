@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { FacesenseError, ImageDecodeError } from './errors.js';
-import type { ImageInput, RawImage, RgbImage } from './types.js';
+import { FacesenseError, ImageDecodeError } from '../core/errors.js';
+import type { ImageInput, RawImage, RgbImage } from '../core/types.js';
 
 export interface DecodeOptions {
   /**

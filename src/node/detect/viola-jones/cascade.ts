@@ -23,7 +23,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { XMLParser } from 'fast-xml-parser';
-import { ModelError } from '../../errors.js';
+import { ModelError } from '../../../core/errors.js';
 
 /** OpenCV's `HaarEvaluator::Feature::RECT_NUM`: a Haar feature has at most three rectangles. */
 export const MAX_RECTS_PER_FEATURE = 3;

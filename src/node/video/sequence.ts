@@ -9,12 +9,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ModelError, OptionError } from '../errors.js';
-import type { ModelManifest } from '../models/manifest.js';
+import { ModelError, OptionError } from '../../core/errors.js';
+import type { ModelManifest } from '../../core/models/manifest.js';
 import { createModelStore, type ModelStoreOptions } from '../models/store.js';
 import { createSession, ort, type SessionOptions } from '../onnx.js';
-import { decodeOutput, type TaskResult } from '../postprocess.js';
-import type { FrameResult, TrackedFace } from './stream.js';
+import { decodeOutput, type TaskResult } from '../../core/postprocess.js';
+import type { FrameResult, TrackedFace } from '../../core/video/stream.js';
 
 export interface SequenceManifest {
   readonly id: string;

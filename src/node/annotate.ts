@@ -1,6 +1,6 @@
 import sharp from 'sharp';
-import type { FaceResult } from './analyzer.js';
-import type { TaskResult } from './postprocess.js';
+import type { FaceResult } from '../core/analyzer.js';
+import type { TaskResult } from '../core/postprocess.js';
 
 /** Short label text for one task result. */
 function describe(task: string, r: TaskResult): string {

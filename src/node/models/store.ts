@@ -5,10 +5,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FacesenseError, ModelError, OptionError } from '../errors.js';
-import { validateManifest } from './manifest.js';
-import type { ModelManifest } from './manifest.js';
-import { isWeightsId } from './registry.js';
+import { FacesenseError, ModelError, OptionError } from '../../core/errors.js';
+import { validateManifest } from '../../core/models/manifest.js';
+import type { ModelManifest } from '../../core/models/manifest.js';
+import { isWeightsId } from '../../core/models/registry.js';
 
 /** One progress report of a download; `totalBytes` is absent when the server sends no usable length. */
 export interface DownloadProgress {
@@ -142,9 +142,9 @@ function defaultCacheDir(): { dir: string; origin: string } {
   return { dir: path.join(homedir(), '.cache', 'facesense', 'models'), origin: 'cache' };
 }
 
-/** The package's `models/`: this file compiles to dist/src/models/store.js, three levels below the root. */
+/** The package's `models/`: this file compiles to dist/src/node/models/store.js, four levels below the root. */
 function packageModelsDir(): string {
-  return path.resolve(fileURLToPath(new URL('../../../models/', import.meta.url)));
+  return path.resolve(fileURLToPath(new URL('../../../../models/', import.meta.url)));
 }
 
 async function isFile(p: string): Promise<boolean> {

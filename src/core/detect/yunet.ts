@@ -1,6 +1,6 @@
 import type { Detection, RgbImage } from '../types.js';
-import { createSession, fixedInputSize, ort, type SessionOptions } from '../onnx.js';
-import { resizeRgb } from '../resize.js';
+import { createSession, fixedInputSize, ort, type SessionOptions } from '../../node/onnx.js';
+import { resizeRgb } from '../../node/resize.js';
 import { decodeYunet, type YunetLevel } from './yunet-decode.js';
 import { nms } from './nms.js';
 import type { DetectOptions, FaceDetector } from './types.js';

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { OptionError, VideoError } from '../errors.js';
-import type { RgbImage } from '../types.js';
+import { OptionError, VideoError } from '../../core/errors.js';
+import type { RgbImage } from '../../core/types.js';
 import { DEFAULT_VIDEO_TOOLS, probeVideo, toolError, type VideoInfo, type VideoTools } from './probe.js';
 
 /** Which frames to decode. Give at most one of `fps` and `every`. */

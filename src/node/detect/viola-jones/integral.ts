@@ -7,7 +7,7 @@
  * Values are exact integers held in Float64Array (exact up to 2^53; an 8-bit image of any
  * practical size stays far below that, unlike OpenCV's 32-bit sums).
  */
-import type { RgbImage } from '../../types.js';
+import type { RgbImage } from '../../../core/types.js';
 
 /**
  * 8-bit gray from RGB with BT.601 luma weights (0.299, 0.587, 0.114) in OpenCV's 15-bit fixed

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { RgbImage } from './types.js';
+import type { RgbImage } from '../core/types.js';
 
 /** Resizes RGB pixels with sharp (libvips, off the main thread); `fill` ignores aspect ratio. */
 export async function resizeRgb(img: RgbImage, width: number, height: number): Promise<RgbImage> {

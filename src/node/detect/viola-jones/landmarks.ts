@@ -14,7 +14,7 @@
  *   either side of the centre line. With an inter-ocular distance of 0.34 box widths that is
  *   nose (0.50, 0.60) and mouth (0.36, 0.80), (0.64, 0.80).
  */
-import type { Box, Landmarks5, Point } from '../../types.js';
+import type { Box, Landmarks5, Point } from '../../../core/types.js';
 import type { GroupedRect } from './group.js';
 
 export const MEAN_FACE: Landmarks5 = Object.freeze({
