@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { Analyzer } from '../src/core/analyzer.js';
-import { createAnalyzer } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { openVideo } from '../src/node/video/decode.js';
 import { createFrameAnalyzer } from '../src/core/video/stream.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { alignFace, cropTransform, invertAffine, mapToInput, warpAffine } from '../src/core/align.js';
-import { createYunetDetector } from '../src/core/detect/yunet.js';
+import { createYunetDetector } from '../src/node/platform.js';
 import { refineLandmarks } from '../src/core/detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
 import type { Detection, RgbImage } from '../src/core/types.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { copyFile, writeFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { createAnalyzer } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { FacesenseError, ModelError, OptionError } from '../src/core/errors.js';
 import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';

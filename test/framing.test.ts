@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { alignFace } from '../src/core/align.js';
 import { measureFraming } from '../src/data/framing.js';
-import { createYunetDetector } from '../src/core/detect/yunet.js';
+import { createYunetDetector } from '../src/node/platform.js';
 import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
 import { loadRgb, media, SHARED_MODELS } from './helpers/media.js';
 

@@ -9,7 +9,7 @@ import { runPrepare, type PrepareIO } from '../src/cli/prepare.js';
 import { mainFace } from '../src/data/face-crop.js';
 import { decodeImage } from '../src/node/decode.js';
 import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
-import { createYunetDetector } from '../src/core/detect/yunet.js';
+import { createYunetDetector } from '../src/node/platform.js';
 import { createFer2013FoldersLoader } from '../src/data/loaders/fer2013-folders.js';
 import { writePack, type PackMeta } from '../src/data/pack.js';
 import { DatasetError } from '../src/core/errors.js';

@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { createAnalyzer } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { OptionError, VideoError } from '../src/core/errors.js';
 import { ffmpegArgs, openVideo, parseShowinfo, type VideoFrame } from '../src/node/video/decode.js';
 import { encoderArgs } from '../src/node/video/encode.js';

@@ -8,7 +8,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import type { LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
 import { FacesenseError, ModelError, OptionError } from '../core/errors.js';

@@ -1,7 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import { APPEARANCE_CLASSES } from '../data/loaders/utkface.js';
 import type { DatasetLoader, LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';

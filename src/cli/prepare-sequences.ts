@@ -6,7 +6,8 @@
  * Exit codes: 0 done, 1 dataset or model problem, 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName } from '../core/analyzer.js';
+import { type Analyzer, type DetectorName } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createCkplusLoader, DEFAULT_CKPLUS_FOLDS, DEFAULT_CKPLUS_SEED } from '../data/loaders/ckplus.js';
 import { writeSequencePack, type FrameFn } from '../data/sequence-pack.js';
 import { ModelError, OptionError } from '../core/errors.js';

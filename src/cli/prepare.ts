@@ -17,7 +17,7 @@ import { addFramingToPack } from '../data/framing.js';
 import { createFaceCrop, type AlignedCropSpec, type FaceCropOptions, type NoFacePolicy } from '../data/face-crop.js';
 import type { LayoutName } from '../data/types.js';
 import type { FaceDetector } from '../core/detect/types.js';
-import { createYunetDetector } from '../core/detect/yunet.js';
+import { createYunetDetector } from '../node/platform.js';
 import { createModelStore } from '../node/models/store.js';
 import { WEIGHTS_REGISTRY } from '../core/models/registry.js';
 import { positiveInt } from './options.js';

@@ -1,7 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type DetectorName } from '../core/analyzer.js';
+import { type DetectorName } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { OptionError } from '../core/errors.js';
 import { csvLine } from './format.js';
 import { detectOptions, optionalNumber } from './options.js';

@@ -1,12 +1,11 @@
 import { alignFace } from './align.js';
-import { decodeImage, DEFAULT_DECODE_OPTIONS } from '../node/decode.js';
 import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
 import { createClassifier, type Classifier } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
-import { createModelStore, type ModelStore, type ModelStoreOptions } from '../node/models/store.js';
+import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
@@ -57,8 +56,6 @@ export interface AnalyzerOptions {
    * projections and face-to-face comparisons. @default false
    */
   readonly embeddings?: boolean;
-  /** Where models are looked up (see ModelStoreOptions). */
-  readonly store?: ModelStoreOptions;
 }
 
 /** Per-call options. */
@@ -112,20 +109,25 @@ export type BatchItem =
   | { readonly ok: true; readonly source: string; readonly result: ImageResult }
   | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
 
-export interface Analyzer {
+/** `I`: the inputs the platform's decoder accepts (Node: path, encoded bytes, raw pixels). */
+export interface Analyzer<I = ImageInput> {
   readonly detectorName: string;
   /** Tasks this analyzer runs, in order, each with the id of the model that answers it and the kind of result it gives. */
   readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[]; readonly kind: TaskResult['kind'] }[];
-  analyze(input: ImageInput, options?: AnalyzeOptions): Promise<ImageResult>;
+  analyze(input: I, options?: AnalyzeOptions): Promise<ImageResult>;
   /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
-  analyzeMany(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
+  analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
   /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
-  classifyCrops(crops: readonly ImageInput[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  classifyCrops(crops: readonly I[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
   dispose(): Promise<void>;
 }
 
-export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Analyzer> {
-  const store = createModelStore(options.store);
+/**
+ * The analyzer on a given platform: its inference backend, decoder and model source come from
+ * outside (src/node/analyzer.ts and src/web/ wire theirs), so this module runs anywhere.
+ */
+export async function createAnalyzerWith<I>(platform: Platform<I>, options: AnalyzerOptions = {}): Promise<Analyzer<I>> {
+  const store = platform.models;
   const sessionOpts = options.threads === undefined ? {} : { threads: options.threads };
   const minEye = options.minEyeDistancePx ?? 8;
   const pixelLimit = options.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
@@ -136,8 +138,8 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
   let disposed = false;
   try {
     const plan = await planModels(store, options);
-    for (const m of plan) classifiers.push(await createClassifier(m.modelPath, m.manifest, sessionOpts));
-    detector = await openDetector(store, options.detector ?? 'yunet', sessionOpts);
+    for (const m of plan) classifiers.push(await createClassifier(platform.backend, m.model, m.manifest, { ...sessionOpts, sourceName: typeof m.model === 'string' ? m.model : m.id }));
+    detector = await openDetector(platform, options.detector ?? 'yunet', sessionOpts);
   } catch (e) {
     await Promise.all(classifiers.map((c) => c.dispose()));
     throw e;
@@ -184,11 +186,11 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     return refined;
   }
 
-  async function analyze(input: ImageInput, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+  async function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
     checkOpen();
     const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : '<pixels>'));
     const t0 = performance.now();
-    const image = await decodeImage(input, { pixelLimit, sourceName: source });
+    const image = await platform.decode(input, { pixelLimit, sourceName: source });
     const t1 = performance.now();
     const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
     const t2 = performance.now();
@@ -226,12 +228,12 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     };
   }
 
-  async function* analyzeMany(inputs: Iterable<ImageInput> | AsyncIterable<ImageInput>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
+  async function* analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
     checkOpen();
     const limit = Math.max(1, opts.concurrency ?? 2);
     const window: Promise<BatchItem>[] = [];
     let i = 0;
-    const start = (input: ImageInput): Promise<BatchItem> => {
+    const start = (input: I): Promise<BatchItem> => {
       const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
       i++;
       return analyze(input, { ...opts, sourceName: source }).then(
@@ -249,9 +251,9 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     while (window.length > 0) yield await window.shift()!;
   }
 
-  async function classifyCrops(inputs: readonly ImageInput[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
     checkOpen();
-    const images = await Promise.all(inputs.map((inp, j) => decodeImage(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+    const images = await Promise.all(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
     const crops = new Map<Classifier, Image8[]>(
       classifiers.map((c) => {
         const mi = c.manifest.input;
@@ -282,26 +284,29 @@ function rollOf(lm: Landmarks5): number {
   return (Math.atan2(lm.leftEye.y - lm.rightEye.y, lm.leftEye.x - lm.rightEye.x) * 180) / Math.PI;
 }
 
-async function openDetector(store: ModelStore, choice: DetectorName | FaceDetector, opts: { threads?: number }): Promise<FaceDetector | undefined> {
+async function openDetector<I>(platform: Platform<I>, choice: DetectorName | FaceDetector, opts: { threads?: number }): Promise<FaceDetector | undefined> {
   if (typeof choice !== 'string') return choice;
+  const store = platform.models;
+  const own = platform.detectors?.[choice];
+  if (own !== undefined) return own();
   switch (choice) {
     case 'none':
       return undefined;
     case 'viola-jones':
-      return (await import('../node/detect/viola-jones/index.js')).createViolaJonesDetector();
+      throw new OptionError('the viola-jones detector reads OpenCV\'s Haar files and is only available in Node; use yunet');
     case 'yunet-640':
-      return createYunetDetector({ ...opts, modelPath: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
+      return createYunetDetector(platform.backend, { ...opts, model: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
     case 'yunet': {
       // The dynamic-size export is faster (no padding to 640×640) but has no public URL; fall back
       // to the downloadable fixed-size export when it is not installed.
-      let path: string;
+      let model: ModelData;
       try {
-        path = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
+        model = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
       } catch (e) {
         if (!(e instanceof ModelError) || e.code !== 'MODEL_NOT_FOUND') throw e;
-        path = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
+        model = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
       }
-      return createYunetDetector({ ...opts, modelPath: path });
+      return createYunetDetector(platform.backend, { ...opts, model });
     }
     default:
       throw new OptionError(`unknown detector "${String(choice)}"; use yunet, yunet-640, viola-jones or none`);
@@ -309,7 +314,7 @@ async function openDetector(store: ModelStore, choice: DetectorName | FaceDetect
 }
 
 /** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */
-async function planModels(store: ModelStore, options: AnalyzerOptions) {
+async function planModels(store: ModelSource, options: AnalyzerOptions): Promise<SourcedModel[]> {
   const resolved = await Promise.all((options.models ?? []).map((m) => store.resolveModel(m)));
   const covered = new Set(resolved.flatMap((r) => r.manifest.outputs.map((o) => o.task)));
   const asked = options.tasks;

@@ -1,8 +1,7 @@
-import type * as ortTypes from 'onnxruntime-node';
 import { ModelError, OptionError } from './errors.js';
 import { flipHorizontal, normaliseInto } from './normalise.js';
 import type { ActivationOutput, ModelManifest } from './models/manifest.js';
-import { createSession, ort, type SessionOptions } from '../node/onnx.js';
+import type { InferenceBackend, ModelData, SessionOptions, TensorData } from './platform.js';
 import type { Image8 } from './types.js';
 
 /** Raw output rows of one model for a batch: `rows[task][i]` is face i's output vector. */
@@ -60,8 +59,9 @@ export interface Classifier {
   dispose(): Promise<void>;
 }
 
-export async function createClassifier(modelPath: string, manifest: ModelManifest, options: SessionOptions = {}): Promise<Classifier> {
-  const session = await createSession(modelPath, options);
+/** Loads one classifier on `backend`; `sourceName` names the model in load errors. */
+export async function createClassifier(backend: InferenceBackend, model: ModelData, manifest: ModelManifest, options: SessionOptions & { readonly sourceName?: string } = {}): Promise<Classifier> {
+  const session = await backend.createSession(model, { ...options, sourceName: options.sourceName ?? (typeof model === 'string' ? model : manifest.id) });
   const { input, outputs } = manifest;
   const per = input.width * input.height * input.channels;
   const shape = (n: number) => (input.layout === 'NCHW' ? [n, input.channels, input.height, input.width] : [n, input.height, input.width, input.channels]);
@@ -81,14 +81,14 @@ export async function createClassifier(modelPath: string, manifest: ModelManifes
     const views = opts.tta ? [...crops, ...crops.map(flipHorizontal)] : crops;
     const data = new Float32Array(views.length * per);
     views.forEach((img, i) => normaliseInto(img, input, data, i * per));
-    const feeds: Record<string, ortTypes.Tensor> = { [input.name]: new ort.Tensor('float32', data, shape(views.length)) };
+    const feeds: Record<string, TensorData> = { [input.name]: { data, dims: shape(views.length) } };
     const names = [...outputs.map((o) => o.name), ...(embedding === undefined ? [] : [embedding.name]), ...acts.map((a) => a.name)];
     const out = await session.run(feeds, names);
     // Rows of face i (averaged with its mirror image's under TTA: logits, and features alike).
     const rowsOf = (name: string, average = true): Float32Array[] => {
       const t = out[name];
       if (t === undefined) throw new ModelError('MODEL_INVALID', `model ${manifest.id} has no output "${name}"`);
-      const flat = t.data as Float32Array;
+      const flat = t.data;
       const k = flat.length / views.length;
       const rows: Float32Array[] = [];
       for (let i = 0; i < crops.length; i++) {

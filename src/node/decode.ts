@@ -1,26 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { FacesenseError, ImageDecodeError } from '../core/errors.js';
-import type { ImageInput, RawImage, RgbImage } from '../core/types.js';
+import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from '../core/platform.js';
+import { fromRaw, isRawImage } from '../core/raw-image.js';
+import type { ImageInput, RgbImage } from '../core/types.js';
 
-export interface DecodeOptions {
-  /**
-   * Refuse images with more pixels than this (width × height), before decoding them, to guard
-   * against decompression bombs. @default 100_000_000
-   */
-  readonly pixelLimit: number;
-  /** Name used in error messages for inputs that are not file paths. @default '<buffer>' */
-  readonly sourceName?: string;
-}
-
-export const DEFAULT_DECODE_OPTIONS: DecodeOptions = Object.freeze({ pixelLimit: 100_000_000 });
+export { DEFAULT_DECODE_OPTIONS, type DecodeOptions };
 
 /** Formats sharp decodes that we accept (GIF: first frame only; HEIF covers AVIF). */
 const SUPPORTED = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'heif', 'avif', 'jp2', 'svg', 'raw']);
-
-function isRawImage(input: ImageInput): input is RawImage {
-  return typeof input === 'object' && !(input instanceof Uint8Array) && 'width' in input;
-}
 
 /**
  * Decode stage: any accepted input → 8-bit RGB with EXIF orientation applied.
@@ -81,36 +69,6 @@ async function readInput(path: string): Promise<Uint8Array> {
     if (code === 'ENOENT') throw new ImageDecodeError('INPUT_NOT_FOUND', 'no such file', { source: path, cause });
     throw new ImageDecodeError('INPUT_UNREADABLE', `cannot read the file (${code ?? firstLine(cause)})`, { source: path, cause });
   }
-}
-
-function fromRaw(img: RawImage, opts: DecodeOptions): RgbImage {
-  const source = opts.sourceName ?? '<pixels>';
-  const { width, height, channels, data } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new ImageDecodeError('INVALID_PIXELS', `raw image size must be positive integers (got ${width}×${height})`, { source });
-  }
-  if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new ImageDecodeError('INVALID_PIXELS', `raw image channels must be 1, 3 or 4 (got ${String(channels)})`, { source });
-  }
-  if (width * height > opts.pixelLimit) {
-    throw new ImageDecodeError('PIXEL_LIMIT_EXCEEDED', `raw image is ${width}×${height}, over the pixel limit of ${opts.pixelLimit} pixels`, { source });
-  }
-  const n = width * height;
-  if (data.length !== n * channels) {
-    throw new ImageDecodeError('INVALID_PIXELS', `raw image data has ${data.length} bytes; ${width}×${height}×${channels} needs ${n * channels}`, { source });
-  }
-  if (channels === 3) return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height, channels: 3 };
-  const out = new Uint8Array(n * 3);
-  if (channels === 1) {
-    for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = data[i]!;
-  } else {
-    // RGBA (canvas ImageData): composite over white, as the file path does.
-    for (let i = 0; i < n; i++) {
-      const a = data[4 * i + 3]! / 255;
-      for (let c = 0; c < 3; c++) out[3 * i + c] = Math.round(data[4 * i + c]! * a + 255 * (1 - a));
-    }
-  }
-  return { data: out, width, height, channels: 3 };
 }
 
 function firstLine(e: unknown): string {

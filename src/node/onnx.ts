@@ -1,32 +1,29 @@
 import * as ort from 'onnxruntime-node';
-import { ModelError } from '../core/errors.js';
+import { fixedInputSize, loadError, ortBackend } from '../core/ort-backend.js';
+import type { InferenceBackend, SessionOptions } from '../core/platform.js';
 
-export interface SessionOptions {
-  /** Threads ONNX Runtime may use inside one operator. @default 0 (ONNX Runtime decides: one per core) */
-  readonly threads?: number;
+export type { SessionOptions };
+
+function nodeSessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: options.threads ?? 0,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  };
 }
+
+/** onnxruntime-node as the analyzer's inference backend. */
+export const nodeBackend: InferenceBackend = ortBackend(ort, 'onnxruntime-node', nodeSessionOptions);
 
 /** Creates an ONNX Runtime session with quiet logging; errors name the model file. */
 export async function createSession(modelPath: string, options: SessionOptions = {}): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(modelPath, {
-      intraOpNumThreads: options.threads ?? 0,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      logSeverityLevel: 3,
-    });
+    return await ort.InferenceSession.create(modelPath, nodeSessionOptions(options));
   } catch (cause) {
-    throw new ModelError('MODEL_INVALID', `ONNX Runtime cannot load the model (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)})`, { source: modelPath, cause });
+    throw loadError(cause, modelPath);
   }
 }
 
-/** Static input dims of a session's first input, or undefined where a dim is symbolic. */
-export function fixedInputSize(session: ort.InferenceSession): { width: number; height: number } | undefined {
-  const meta = session.inputMetadata[0];
-  if (meta === undefined || !meta.isTensor) return undefined;
-  const [, , h, w] = meta.shape;
-  return typeof h === 'number' && typeof w === 'number' && h > 0 && w > 0 ? { width: w, height: h } : undefined;
-}
-
-export { ort };
+export { fixedInputSize, ort };

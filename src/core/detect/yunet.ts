@@ -1,13 +1,13 @@
 import type { Detection, RgbImage } from '../types.js';
-import { createSession, fixedInputSize, ort, type SessionOptions } from '../../node/onnx.js';
-import { resizeRgb } from '../../node/resize.js';
+import type { InferenceBackend, ModelData, SessionOptions } from '../platform.js';
+import { resizeRgb } from '../resize.js';
 import { decodeYunet, type YunetLevel } from './yunet-decode.js';
 import { nms } from './nms.js';
 import type { DetectOptions, FaceDetector } from './types.js';
 
 export interface YunetOptions extends SessionOptions {
-  /** Path of a YuNet 2023mar ONNX file (dynamic-size or fixed 640×640 export). */
-  readonly modelPath: string;
+  /** The YuNet 2023mar ONNX file (dynamic-size or fixed 640×640 export): a path/URL or its bytes. */
+  readonly model: ModelData;
   /**
    * Images whose longer side exceeds this are downscaled before detection; boxes are mapped
    * back to original pixels. Faces smaller than about 10 px after scaling are missed.
@@ -23,9 +23,9 @@ const STRIDES = [8, 16, 32] as const;
  * with 5 landmarks. Input is BGR 0..255 NCHW, padded bottom/right to a multiple of 32 (or to the
  * fixed size of a fixed-size export), as OpenCV's FaceDetectorYN does.
  */
-export async function createYunetDetector(options: YunetOptions): Promise<FaceDetector> {
-  const session = await createSession(options.modelPath, options);
-  const fixed = fixedInputSize(session);
+export async function createYunetDetector(backend: InferenceBackend, options: YunetOptions): Promise<FaceDetector> {
+  const session = await backend.createSession(options.model, { ...options, sourceName: typeof options.model === 'string' ? options.model : 'yunet' });
+  const fixed = session.fixedInputSize;
   const maxSide = options.maxInputSide ?? 640;
   const inputName = session.inputNames[0]!;
 
@@ -36,13 +36,13 @@ export async function createYunetDetector(options: YunetOptions): Promise<FaceDe
     const sh = Math.max(1, Math.round(image.height * scale));
     const tw = fixed?.width ?? Math.ceil(sw / 32) * 32;
     const th = fixed?.height ?? Math.ceil(sh / 32) * 32;
-    const scaled = await resizeRgb(image, sw, sh);
+    const scaled = resizeRgb(image, sw, sh);
     const tensor = toBgrPlanar(scaled, tw, th);
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', tensor, [1, 3, th, tw]) });
+    const out = await session.run({ [inputName]: { data: tensor, dims: [1, 3, th, tw] } });
     const get = (name: string) => {
       const t = out[name];
       if (t === undefined) throw new Error(`YuNet output ${name} missing`);
-      return t.data as Float32Array;
+      return t.data;
     };
     const levels: YunetLevel[] = STRIDES.map((s) => ({ stride: s, cls: get(`cls_${s}`), obj: get(`obj_${s}`), bbox: get(`bbox_${s}`), kps: get(`kps_${s}`) }));
     const sx = image.width / sw;

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FacesenseError, ModelError, OptionError } from '../../core/errors.js';
+import type { FileEntry } from '../../core/platform.js';
 import { validateManifest } from '../../core/models/manifest.js';
 import type { ModelManifest } from '../../core/models/manifest.js';
 import { isWeightsId } from '../../core/models/registry.js';
@@ -83,17 +84,7 @@ export interface ResolvedModel {
   readonly manifestPath: string;
 }
 
-/** A single file to locate (e.g. a registry entry of detector weights). */
-export interface FileEntry {
-  /** Id used in messages and progress events. */
-  readonly id: string;
-  /** Plain file name (no directories) looked up in every searched directory. */
-  readonly file: string;
-  /** Lower-case hex SHA-256, checked on download (and on disk with `verifyLocal`). */
-  readonly sha256?: string;
-  /** Where to download the file from when it is found nowhere. */
-  readonly url?: string;
-}
+export type { FileEntry };
 
 export interface ModelStore {
   /**
