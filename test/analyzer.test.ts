@@ -110,10 +110,14 @@ test('embeddings: the trunk features of every model that declares them, per face
     assert.equal(r.faces.length, 5);
     const vectors = r.faces.map((f) => f.embeddings?.['emotion-ferplus']);
     for (const v of vectors) {
-      assert.ok(v instanceof Float32Array && v.length === 256 && v.every(Number.isFinite));
+      assert.ok(Array.isArray(v) && v.length === 256 && v.every(Number.isFinite));
       assert.ok(v.some((x) => x !== 0));
     }
     assert.notDeepEqual(vectors[0], vectors[1]);
+    // Plain arrays: the JSON of a result is the same in Node, the browser, the CLI and over HTTP.
+    const json = JSON.parse(JSON.stringify(r.faces[0])) as { embeddings: Record<string, unknown> };
+    assert.ok(Array.isArray(json.embeddings['emotion-ferplus']), 'embeddings serialise as JSON arrays, not {"0": …} objects');
+    assert.deepEqual(json.embeddings['emotion-ferplus'], vectors[0]);
     assert.ok(!('tiny-emotion' in r.faces[0]!.embeddings!), 'a model without an embedding output adds none');
   } finally {
     await analyzer.dispose();

@@ -171,7 +171,7 @@ describe('sequence models', () => {
       smoothed: {},
       trackId,
       detected: true,
-      ...(e === undefined ? {} : { embeddings: { 'emotion-ferplus': e } }),
+      ...(e === undefined ? {} : { embeddings: { 'emotion-ferplus': Array.from(e) } }),
     });
     const frame = (i: number, faces: TrackedFace[], ended: number[] = []): FrameResult => ({
       frameIndex: i,

@@ -84,7 +84,7 @@ export function biggestFace(r: ImageResult, modelId: string): { embedding: Float
   const embedding = face.embeddings?.[modelId];
   if (embedding === undefined) return `no ${modelId} embedding`;
   const top = Object.values(face.attributes).find((a) => a.kind === 'class');
-  return { embedding, predicted: top?.kind === 'class' ? top.label : '' };
+  return { embedding: Float32Array.from(embedding), predicted: top?.kind === 'class' ? top.label : '' };
 }
 
 export function parseProjections(value: string): Projection[] {

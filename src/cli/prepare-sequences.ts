@@ -55,7 +55,7 @@ export function analyzerFrameFn(analyzer: Analyzer, modelId: string, task: strin
     const r = face.attributes[task];
     if (embedding === undefined) throw new ModelError('MODEL_INVALID', `model ${modelId} returned no embedding`, { source: sample.image.path });
     if (r?.kind !== 'class') throw new ModelError('MODEL_INVALID', `model ${modelId} returned no class scores for task ${task}`, { source: sample.image.path });
-    return { embedding, scores: Float32Array.from(labels, (l) => r.scores[l] ?? 0) };
+    return { embedding: Float32Array.from(embedding), scores: Float32Array.from(labels, (l) => r.scores[l] ?? 0) };
   };
 }
 

@@ -82,8 +82,11 @@ export interface FaceResult {
   readonly pose?: HeadPose;
   /** One entry per task that ran on this face. */
   readonly attributes: Readonly<Record<string, TaskResult>>;
-  /** With `AnalyzerOptions.embeddings`: model id → this face's embedding. */
-  readonly embeddings?: Readonly<Record<string, Float32Array>>;
+  /**
+   * With `AnalyzerOptions.embeddings`: model id → this face's embedding, as a plain array so a
+   * result serialises to the same JSON in Node, in a browser, from the CLI and over HTTP.
+   */
+  readonly embeddings?: Readonly<Record<string, readonly number[]>>;
   /** Set when the face was found but not classified, with the reason. */
   readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
 }
@@ -159,7 +162,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   interface Classified {
     readonly attributes: Record<string, TaskResult>;
-    readonly embeddings: Record<string, Float32Array>;
+    readonly embeddings: Record<string, readonly number[]>;
   }
 
   async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Classified[]> {
@@ -171,7 +174,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
         if (!answers(c, o.task)) continue;
         outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
       }
-      embeddings?.forEach((e, i) => (faces[i]!.embeddings[c.manifest.id] = e));
+      embeddings?.forEach((e, i) => (faces[i]!.embeddings[c.manifest.id] = Array.from(e)));
     }
     return faces;
   }

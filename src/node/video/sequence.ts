@@ -214,7 +214,7 @@ export function createTrackSequencer(classifier: SequenceClassifier, frameModel:
           continue;
         }
         const buf = buffers.get(f.trackId) ?? [];
-        buf.push(e);
+        buf.push(Float32Array.from(e));
         if (window !== 'track' && buf.length > window) buf.shift();
         buffers.set(f.trackId, buf);
         if (window === 'track') {
