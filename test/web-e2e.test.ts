@@ -110,3 +110,25 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
   });
   console.log(`browser vs Node on multi_face.jpg: 5 faces, max probability difference ${maxDiff.toExponential(2)}; backend ${JSON.stringify(got.info.backend)}`);
 });
+
+test('backend \'webgpu\' runs on WebGPU or falls back to WASM and says so; worker: false runs in the page with the same labels', { skip, timeout: 300_000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/index.html`);
+  await page.waitForFunction('document.title === "ready"');
+  const got = (await page.evaluate(`(async () => {
+    const a = await window.facesense.createAnalyzer({ modelBaseUrl: '/models/', tasks: ['emotion'], backend: 'webgpu', worker: false });
+    const r = await a.analyze('/media/multi_face.jpg');
+    const out = { backend: a.backend, labels: r.faces.map((f) => [f.boxPx.x, f.attributes.emotion.label]) };
+    await a.dispose();
+    return out;
+  })()`)) as { backend: { requested: string; backend: string; fallback?: string }; labels: [number, string][] };
+  await page.close();
+  assert.equal(got.backend.requested, 'webgpu');
+  assert.ok(got.backend.backend === 'webgpu' || (got.backend.backend === 'wasm' && typeof got.backend.fallback === 'string' && got.backend.fallback.length > 0), JSON.stringify(got.backend));
+  const node = await createAnalyzer({ threads: 1, tasks: ['emotion'] });
+  const want = (await node.analyze(media('multi_face.jpg'))).faces.map((f) => [f.boxPx.x, f.attributes.emotion!.kind === 'class' ? f.attributes.emotion!.label : ''] as const);
+  await node.dispose();
+  const sort = (l: readonly (readonly [number, string])[]) => [...l].sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+  assert.deepEqual(sort(got.labels), sort(want));
+  console.log(`backend 'webgpu' in headless Chromium: ${JSON.stringify(got.backend)}`);
+});
