@@ -28,13 +28,13 @@ const EXPRESSION = ['emotion'];
 const ALL = ['emotion', 'age', 'gender', 'ethnicity', 'glasses', 'beard', 'moustache'];
 
 // Runs in the page: a fake-webcam <video>, then analyzeFrame in a loop for `seconds`.
-const PAGE_LOOP = `async ({ tasks, threads, seconds }) => {
+const PAGE_LOOP = `async ({ tasks, threads, seconds, side }) => {
   const fs = window.facesense;
   const video = document.createElement('video');
   video.muted = true;
   video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
   await video.play();
-  const analyzer = await fs.createAnalyzer({ modelBaseUrl: '/models/', tasks, threads });
+  const analyzer = await fs.createAnalyzer({ modelBaseUrl: '/models/', tasks, threads, detectorInputSide: side });
   const frames = fs.createFrameAnalyzer(analyzer, { detectEvery: 1 });
   for (let i = 0; i < 5; i++) await frames.analyzeFrame(fs.grabFrame(video), performance.now());
   let n = 0, faces = 0, detect = 0, infer = 0;
@@ -50,8 +50,8 @@ const PAGE_LOOP = `async ({ tasks, threads, seconds }) => {
   return { fps, n, faces, detectMs: detect / n, inferMs: infer / n, backend };
 }`;
 
-async function nodeFps(frames: readonly RgbImage[], tasks: readonly string[], seconds: number): Promise<{ fps: number; n: number }> {
-  const analyzer = await createAnalyzer({ tasks });
+async function nodeFps(frames: readonly RgbImage[], tasks: readonly string[], seconds: number, side = 640): Promise<{ fps: number; n: number }> {
+  const analyzer = await createAnalyzer({ tasks, detectorInputSide: side });
   const live = createFrameAnalyzer(analyzer, { detectEvery: 1 });
   let t = 0;
   for (let i = 0; i < 5; i++) await live.analyzeFrame(frames[i % frames.length]!, t++);
@@ -97,9 +97,14 @@ export async function benchBrowser(media: string): Promise<BrowserBenchRow[]> {
       const page2 = await browser.newPage();
       await page2.goto(`${server.url}/bench.html`);
       await page2.waitForFunction('document.title === "ready"');
-      for (const [label, tasks] of [['expression only', EXPRESSION], ['all tasks', ALL]] as const) {
-        for (const threads of [1, 2]) {
-          const r = (await page2.evaluate(`(${PAGE_LOOP})(${JSON.stringify({ tasks, threads, seconds: SECONDS })})`)) as { fps: number; n: number; faces: number; detectMs: number; inferMs: number; backend: { backend: string; threads: number } };
+      const runs = [
+        ...(['expression only', 'all tasks'] as const).flatMap((label) => [1, 2].map((threads) => ({ label, threads, side: 640 }))),
+        { label: 'expression only, detector input 320', threads: 1, side: 320 },
+      ];
+      for (const { label, threads, side } of runs) {
+        {
+          const tasks = label.startsWith('all') ? ALL : EXPRESSION;
+          const r = (await page2.evaluate(`(${PAGE_LOOP})(${JSON.stringify({ tasks, threads, seconds: SECONDS, side })})`)) as { fps: number; n: number; faces: number; detectMs: number; inferMs: number; backend: { backend: string; threads: number } };
           rows.push({ bench: `browser 640×480 webcam, detect every frame, ${label}, WASM ${threads === 1 ? '1 thread' : `${threads} threads`}`, value: r.fps, unit: 'frames/s', note: `${r.n} frames, ${r.faces} face rows; detect ${r.detectMs.toFixed(1)} ms, infer ${r.inferMs.toFixed(1)} ms per frame; ${r.backend.backend}` });
         }
       }
@@ -117,6 +122,8 @@ export async function benchBrowser(media: string): Promise<BrowserBenchRow[]> {
       const r = await nodeFps(frames, tasks, SECONDS);
       rows.push({ bench: `Node 640×480 same frames, detect every frame, ${label}`, value: r.fps, unit: 'frames/s', note: `${r.n} frames; onnxruntime-node, default threads` });
     }
+    const r320 = await nodeFps(frames, EXPRESSION, SECONDS, 320);
+    rows.push({ bench: 'Node 640×480 same frames, detect every frame, expression only, detector input 320', value: r320.fps, unit: 'frames/s', note: `${r320.n} frames; onnxruntime-node, default threads` });
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });

@@ -154,3 +154,20 @@ test('a task two models list is answered by the first one given, not overwritten
   assert.deepEqual(tinyFirst.tasks, ['emotion←tiny-emotion']);
   assert.deepEqual(tinyFirst.scores, alone.tiny.scores);
 });
+
+test('detectorInputSide: a smaller detector input finds the same face, boxes in original pixels; bad values are OptionErrors', async () => {
+  const full = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
+  const small = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1, detectorInputSide: 320 });
+  try {
+    const a = (await full.analyze(media('single_face.jpg'))).faces;
+    const b = (await small.analyze(media('single_face.jpg'))).faces;
+    assert.equal(a.length, 1);
+    assert.equal(b.length, 1);
+    const [p, q] = [a[0]!.boxPx, b[0]!.boxPx];
+    assert.ok(Math.abs(p.x - q.x) < 0.05 * p.width && Math.abs(p.width - q.width) < 0.1 * p.width, `${JSON.stringify(p)} vs ${JSON.stringify(q)}`);
+  } finally {
+    await full.dispose();
+    await small.dispose();
+  }
+  for (const bad of [0, 31, 100.5, Number.NaN]) await assert.rejects(createAnalyzer({ models: [TINY], tasks: ['emotion'], store, detectorInputSide: bad }), OptionError);
+});

@@ -19,6 +19,7 @@ interface AppState {
   analyzer?: WebAnalyzer | undefined;
   tasks: string[];
   items: BatchItem[];
+  detectorInputSide?: number;
   loadMs?: number;
   firstResultMs?: number;
   /** The last analysed video file: its name, frames and per-track summary. */
@@ -32,7 +33,7 @@ function setStatus(text: string): void {
   $('status').textContent = text;
 }
 
-async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
+async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): Promise<WebAnalyzer> {
   const t0 = performance.now();
   const bytes = new Map<string, { loaded: number; total: number }>();
   const progress = $<HTMLProgressElement>('progress');
@@ -41,6 +42,7 @@ async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
   const a = await createAnalyzer({
     modelBaseUrl: new URL('models/', location.href).href,
     tasks,
+    detectorInputSide,
     backend: backendWanted,
     onProgress: (e) => {
       bytes.set(e.url, { loaded: e.loadedBytes, total: e.totalBytes ?? e.loadedBytes });
@@ -51,6 +53,7 @@ async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
     },
   });
   state.analyzer = a;
+  state.detectorInputSide = detectorInputSide;
   state.loadMs = performance.now() - t0;
   progress.value = 1;
   const b = a.backend;
@@ -244,7 +247,8 @@ async function listCameras(): Promise<void> {
 
 async function startCamera(): Promise<void> {
   const wanted = [...document.querySelectorAll<HTMLInputElement>('#task-toggles input:checked')].map((i) => i.value);
-  if (state.analyzer === undefined || wanted.join() !== state.analyzer.tasks.map((t) => t.task).filter((t, i, all) => all.indexOf(t) === i).join()) await loadAnalyzer(wanted);
+  const side = Number($<HTMLSelectElement>('detector-side').value);
+  if (state.analyzer === undefined || side !== state.detectorInputSide || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side);
   const deviceId = $<HTMLSelectElement>('cam-device').value;
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, ...(deviceId === '' ? {} : { deviceId: { exact: deviceId } }) }, audio: false });
   const video = $<HTMLVideoElement>('video');
