@@ -3,6 +3,7 @@ import { ModelError, OptionError } from './errors.js';
 import { flipHorizontal, normaliseInto } from './normalise.js';
 import type { ActivationOutput, ModelManifest } from './models/manifest.js';
 import { createSession, ort, type SessionOptions } from './onnx.js';
+import { checkManifestAgainstGraph } from './models/graph-check.js';
 import type { Image8 } from './types.js';
 
 /** Raw output rows of one model for a batch: `rows[task][i]` is face i's output vector. */
@@ -62,6 +63,12 @@ export interface Classifier {
 
 export async function createClassifier(modelPath: string, manifest: ModelManifest, options: SessionOptions = {}): Promise<Classifier> {
   const session = await createSession(modelPath, options);
+  try {
+    await checkManifestAgainstGraph(session, manifest, modelPath, ort.Tensor);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
   const { input, outputs } = manifest;
   const per = input.width * input.height * input.channels;
   const shape = (n: number) => (input.layout === 'NCHW' ? [n, input.channels, input.height, input.width] : [n, input.height, input.width, input.channels]);

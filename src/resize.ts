@@ -4,7 +4,7 @@ import type { RgbImage } from './types.js';
 /** Resizes RGB pixels with sharp (libvips, off the main thread); `fill` ignores aspect ratio. */
 export async function resizeRgb(img: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false }) // already decoded within the caller's pixel limit
     .resize(width, height, { fit: 'fill', kernel: 'linear' })
     .raw()
     .toBuffer();

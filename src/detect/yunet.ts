@@ -1,4 +1,6 @@
 import type { Detection, RgbImage } from '../types.js';
+import { ModelError } from '../errors.js';
+import { missingOutputs } from '../models/graph-check.js';
 import { createSession, fixedInputSize, ort, type SessionOptions } from '../onnx.js';
 import { resizeRgb } from '../resize.js';
 import { decodeYunet, type YunetLevel } from './yunet-decode.js';
@@ -25,6 +27,11 @@ const STRIDES = [8, 16, 32] as const;
  */
 export async function createYunetDetector(options: YunetOptions): Promise<FaceDetector> {
   const session = await createSession(options.modelPath, options);
+  const missing = missingOutputs(session, STRIDES.flatMap((st) => [`cls_${st}`, `obj_${st}`, `bbox_${st}`, `kps_${st}`]));
+  if (missing.length > 0) {
+    await session.release();
+    throw new ModelError('MODEL_INVALID', `not a YuNet 2023mar detector: ${missing.join('; ')}`, { source: options.modelPath });
+  }
   const fixed = fixedInputSize(session);
   const maxSide = options.maxInputSide ?? 640;
   const inputName = session.inputNames[0]!;
