@@ -39,13 +39,16 @@ export function checkOptional(name: string, value: unknown, rule: NumberRule = {
   return value === undefined ? undefined : checkNumber(name, value, rule);
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /**
  * Parses a command-line number strictly (`Number`, not `parseFloat`: "12abc" and "" are errors)
  * and checks it against `rule`; `undefined` when the option was not given.
  */
 export function parseNumberOption(name: string, text: string | undefined, rule: NumberRule = {}): number | undefined {
   if (text === undefined) return undefined;
-  const n = text.trim() === '' ? Number.NaN : Number(text);
+  // Decimal notation only: `Number` would also take "0x10", "0b1" and "Infinity".
+  const n = DECIMAL.test(text.trim()) ? Number(text) : Number.NaN;
   return checkNumber(`--${name}`, n, rule);
 }
 

@@ -49,3 +49,14 @@ export async function checkOutputDir(option: string, dir: string): Promise<void>
   }
   if (!(await writable(dir))) throw new OptionError(`${option} ${dir}: the directory is not writable (permission denied)`);
 }
+
+/** An output folder that the command creates itself: it may be missing, but must not be a file. */
+export async function checkOutputTarget(option: string, path: string): Promise<void> {
+  if (path === '') throw new OptionError(`${option}: the path is empty`);
+  const kind = await kindOf(path);
+  if (kind === 'file' || kind === 'other') throw new OptionError(`${option} ${path}: exists and is not a directory`);
+  let parent = dirname(resolve(path));
+  // The nearest existing ancestor must be a directory (mkdir -p creates the rest).
+  while ((await kindOf(parent)) === 'missing' && dirname(parent) !== parent) parent = dirname(parent);
+  if ((await kindOf(parent)) !== 'dir') throw new OptionError(`${option} ${path}: ${parent} is not a directory`);
+}
