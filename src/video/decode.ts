@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { OptionError, VideoError } from '../errors.js';
+import { FacesenseError, OptionError, VideoError } from '../errors.js';
 import type { RgbImage } from '../types.js';
 import { DEFAULT_VIDEO_TOOLS, FILE_ONLY, fileUrl, probeVideo, toolError, type VideoInfo, type VideoTools } from './probe.js';
 
@@ -24,6 +24,8 @@ export interface SamplingOptions {
   readonly pixelLimit?: number;
   /** Stop ffmpeg when it produces no frame for this long (a stalled or hostile file). @default 120_000 */
   readonly stallTimeoutMs?: number;
+  /** Stop decoding: ffmpeg is killed and the iteration throws a FacesenseError `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 /** Highest sampling rate accepted (frames per second). */
@@ -205,6 +207,7 @@ export async function openVideo(path: string, sampling: SamplingOptions = {}, to
         const next = await chunks.next();
         waitingSince = undefined;
         if (next.done === true) break;
+        if (sampling.signal?.aborted === true) throw new FacesenseError('ABORTED', `aborted by the caller (AbortSignal) after ${index} frame(s)`, { source: path, cause: sampling.signal.reason });
         const chunk = next.value;
         let off = 0;
         while (off < chunk.length) {
