@@ -159,6 +159,9 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   // Datasets.
   await writeFile(f('fer-empty.csv'), '');
   await writeFile(f('fer-header-only.csv'), 'emotion,pixels,Usage\n');
+  // 600 MB of one line (sparse: NUL characters, no newline): refused at the line limit, not read whole.
+  await writeFile(f('fer-one-line.csv'), 'emotion,pixels,Usage');
+  await truncate(f('fer-one-line.csv'), 600 * 2 ** 20);
   await writeFile(f('fer-binary.csv'), Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 31) % 256)));
   await writeFile(f('fer-one-good.csv'), `emotion,pixels,Usage\n0,${ferPixels(10)},Training\n9,${ferPixels(10)},Training\n"unterminated,${ferPixels(10)}\n`);
   await mkdir(f('fer-folders-links/train/angry'), { recursive: true });
@@ -227,6 +230,7 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   add({ id: 'dataset:fer-empty.csv', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fer-empty.csv'), '--out', f('packs/empty')), expectTyped: true });
   add({ id: 'dataset:fer-header-only.csv', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fer-header-only.csv'), '--out', f('packs/header')), expectTyped: true });
   add({ id: 'dataset:fer-binary.csv', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fer-binary.csv'), '--out', f('packs/binary')), expectTyped: true });
+  add({ id: 'dataset:fer-one-line-600m.csv', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fer-one-line.csv'), '--out', f('packs/oneline')), expectTyped: true });
   add({ id: 'dataset:fer-one-good.csv', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fer-one-good.csv'), '--out', f('packs/one')) });
   add({ id: 'dataset:fer-csv-is-fifo', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', f('fifo.jpg'), '--out', f('packs/fifo')), expectTyped: true });
   add({ id: 'dataset:fer-csv-is-dev-zero', area: 'dataset', argv: prepare('--layout', 'fer2013-csv', '--root', '/dev/zero', '--out', f('packs/zero')), expectTyped: true });

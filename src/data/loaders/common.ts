@@ -123,7 +123,10 @@ export async function* readLines(path: string, what = 'file', maxLineChars = MAX
   await requireFile(path, what);
   const stream = createReadStream(path, { encoding: 'utf8' });
   let line = 0;
-  let pending = '';
+  // Pieces of the line being read: only each new chunk is searched for a newline (searching the
+  // joined pending text per chunk would copy a long line again and again).
+  let parts: string[] = [];
+  let pendingChars = 0;
   const emit = (raw: string): TextLine => {
     line++;
     let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -132,17 +135,24 @@ export async function* readLines(path: string, what = 'file', maxLineChars = MAX
   };
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
-      pending += chunk;
+      let start = 0;
       let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        yield emit(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
+      while ((nl = chunk.indexOf('\n', start)) >= 0) {
+        parts.push(chunk.slice(start, nl));
+        yield emit(parts.join(''));
+        parts = [];
+        pendingChars = 0;
+        start = nl + 1;
       }
-      if (pending.length > maxLineChars) {
+      if (start < chunk.length) {
+        parts.push(chunk.slice(start));
+        pendingChars += chunk.length - start;
+      }
+      if (pendingChars > maxLineChars) {
         throw new DatasetError('DATASET_INVALID', `line ${line + 1} is longer than ${maxLineChars} characters; not a line of this dataset's files`, { source: path });
       }
     }
-    if (pending !== '') yield emit(pending);
+    if (parts.length > 0) yield emit(parts.join(''));
   } finally {
     stream.destroy();
   }
