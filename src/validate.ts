@@ -3,7 +3,6 @@
  * integer-ness before any work starts, so a bad value is an OptionError naming the option instead
  * of garbage results (score threshold −1), silence (max faces −1) or a hang (threads 100000).
  */
-import { availableParallelism } from 'node:os';
 import { ImageDecodeError, OptionError } from './errors.js';
 
 export interface NumberRule {
@@ -52,8 +51,12 @@ export function parseNumberOption(name: string, text: string | undefined, rule: 
   return checkNumber(`--${name}`, n, rule);
 }
 
-/** Most ONNX Runtime threads per session: more only oversubscribes the cores (and 100000 threads exhaust memory). */
-export const MAX_THREADS = Math.max(64, 4 * availableParallelism());
+/**
+ * Most ONNX Runtime threads per session: more only oversubscribes the cores (and 100000 threads
+ * exhaust memory). Read without node:os so this module stays platform-free (browser builds).
+ */
+const CORES = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 16;
+export const MAX_THREADS = Math.max(64, 4 * CORES);
 /** Largest pixel limit: 3 bytes per decoded pixel must stay within one buffer (and memory). */
 export const MAX_PIXEL_LIMIT = 1_000_000_000;
 /** Most landmark refinement rounds: each costs six detector runs per face, and it converges in 2–3. */
