@@ -58,7 +58,9 @@ async function rssMb(pid: number): Promise<number> {
 
 function runCase(c: HostileCase, o: ReplayOptions): Promise<RunOut> {
   return new Promise((done) => {
-    const proc = spawn(process.execPath, [...c.argv], { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
+    delete env.NODE_TEST_CONTEXT; // a case is a plain process, not a test file
+    const proc = spawn(process.execPath, [...c.argv], { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
@@ -212,4 +214,6 @@ async function main(): Promise<void> {
   process.exitCode = bad.length > 0 ? 1 : 0;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) await main();
+// `node --test dist/test/` runs every file under it: only a direct run replays the whole corpus
+// (hostile.test.ts replays a sample inside the test run).
+if (process.env.NODE_TEST_CONTEXT === undefined && process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) await main();

@@ -9,8 +9,8 @@ import { createAnalyzer, type Analyzer, type AnalyzeOptions, type AnalyzerOption
 import { FacesenseError } from '../../src/errors.js';
 import type { ImageInput } from '../../src/types.js';
 
-const [name, dir] = process.argv.slice(2) as [string, string];
-const good = join(dir, 'good.jpg');
+const [name, dir] = process.argv.slice(2) as [string | undefined, string | undefined];
+const good = join(dir ?? '.', 'good.jpg');
 const ok: string[] = [];
 const typed: string[] = [];
 const untyped: string[] = [];
@@ -119,7 +119,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
     }),
   'crops-one-bad': () =>
     withAnalyzer(async (a) => {
-      const items = await a.classifyCropsSettled([good, join(dir, 'text.jpg'), good, hostile(null)]);
+      const items = await a.classifyCropsSettled([good, join(dir ?? '.', 'text.jpg'), good, hostile(null)]);
       for (const it of items) if (it.ok) ok.push('<good>');
       else typed.push(it.error.code);
     }),
@@ -136,10 +136,14 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   },
 };
 
-const run = SCENARIOS[name];
-if (run === undefined) {
+const run = name === undefined ? undefined : SCENARIOS[name];
+// `node --test dist/test/` runs every file under it, this one without arguments: nothing to do.
+if (name === undefined) process.exitCode = 0;
+else if (run === undefined) {
   process.stderr.write(`unknown scenario ${name}\n`);
   process.exit(3);
 }
-await run();
-process.stdout.write(`${JSON.stringify({ ok, typed, untyped })}\n`);
+if (run !== undefined) {
+  await run();
+  process.stdout.write(`${JSON.stringify({ ok, typed, untyped })}\n`);
+}
