@@ -28,6 +28,9 @@ export function encoderArgs(encoders: string): string[] {
     : ['-c:v', 'mpeg4', '-q:v', '4', '-pix_fmt', 'yuv420p'];
 }
 
+/** How long the encoder may refuse frames (a stalled ffmpeg) before it is stopped. */
+const ENCODER_STALL_MS = 120_000;
+
 export async function createAnnotatedVideoWriter(
   outPath: string,
   opts: { readonly widthPx: number; readonly heightPx: number; readonly fps: number; readonly tools?: VideoTools },
@@ -62,7 +65,14 @@ export async function createAnnotatedVideoWriter(
         .toBuffer();
       // ffmpeg may exit (unwritable target, full disk) while we wait: do not wait for a drain forever.
       if (!proc.stdin.write(raw)) {
-        await Promise.race([once(proc.stdin, 'drain'), closed]);
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), ENCODER_STALL_MS)));
+        const how = await Promise.race([once(proc.stdin, 'drain'), closed, stalled]);
+        clearTimeout(timer);
+        if (how === 'stalled') {
+          proc.kill('SIGKILL');
+          throw new VideoError('VIDEO_ENCODE_FAILED', `ffmpeg took no frame for ${ENCODER_STALL_MS / 1000} s and was stopped`, { source: outPath });
+        }
         if (proc.exitCode !== null || proc.signalCode !== null) throw failure ?? new VideoError('VIDEO_ENCODE_FAILED', `ffmpeg stopped taking frames: ${stderrTail(stderr)}`, { source: outPath });
       }
     },
