@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '2000' }, dir: { type: 'string' }, every: { type: 'string', default: '50' }, detector: { type: 'string', default: 'yunet' } } });
 const dir = values.dir ?? join(process.env.FACESENSE_DATA ?? '/work/data', 'utkface', 'crop_part1');

@@ -10,16 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { expandInputs, type InputEntry } from '../src/cli/inputs.js';
-import { FacesenseError, ImageDecodeError, ModelError, OptionError } from '../src/errors.js';
+import { FacesenseError, ImageDecodeError, ModelError, OptionError } from '../src/core/errors.js';
 import { checkOutputDir, checkOutputFile, checkOutputTarget } from '../src/io/outputs.js';
 import { readRegularFile } from '../src/io/safe-read.js';
 import { sniffImageFormat } from '../src/io/sniff.js';
-import { createLifecycle } from '../src/lifecycle.js';
-import { checkManifestAgainstGraph } from '../src/models/graph-check.js';
-import { validateManifest, type ModelManifest } from '../src/models/manifest.js';
-import { createSession, ort } from '../src/onnx.js';
-import { checkAnalyzerOptions, checkImageInput, parseNumberOption, RULES } from '../src/validate.js';
-import { frameCap } from '../src/video/decode.js';
+import { createLifecycle } from '../src/core/lifecycle.js';
+import { checkManifestAgainstGraph } from '../src/core/models/graph-check.js';
+import { validateManifest, type ModelManifest } from '../src/core/models/manifest.js';
+import { nodeBackend } from '../src/node/onnx.js';
+import { checkAnalyzerOptions, checkImageInput, parseNumberOption, RULES } from '../src/core/validate.js';
+import { frameCap } from '../src/node/video/decode.js';
 
 let dir: string;
 before(async () => {
@@ -116,13 +116,13 @@ test('options are checked for type, range and integer-ness, naming the option', 
 test('a manifest that does not match its ONNX graph is MODEL_INVALID listing every difference; std 0 is refused', async () => {
   const path = join(process.cwd(), 'test', 'fixtures', 'tiny-emotion.onnx');
   const manifest = JSON.parse(await readFile(join(process.cwd(), 'test', 'fixtures', 'tiny-emotion.json'), 'utf8')) as ModelManifest;
-  const session = await createSession(path);
+  const session = await nodeBackend.createSession(path, { sourceName: path });
   try {
-    await checkManifestAgainstGraph(session, manifest, path, ort.Tensor);
+    await checkManifestAgainstGraph(session, manifest, path);
     const wrong = { ...manifest, input: { ...manifest.input, width: 64, channels: 3 as const }, outputs: [{ ...manifest.outputs[0]!, name: 'logits' }] };
-    await assert.rejects(checkManifestAgainstGraph(session, wrong, path, ort.Tensor), (e: unknown) => e instanceof ModelError && e.code === 'MODEL_INVALID' && /channels is 1 in the graph, 3/.test(e.message) && /width is 48 in the graph, 64/.test(e.message) && /"logits" is not in the graph/.test(e.message));
+    await assert.rejects(checkManifestAgainstGraph(session, wrong, path), (e: unknown) => e instanceof ModelError && e.code === 'MODEL_INVALID' && /channels is 1 in the graph, 3/.test(e.message) && /width is 48 in the graph, 64/.test(e.message) && /"logits" is not in the graph/.test(e.message));
     const labels = { ...manifest, outputs: [{ ...manifest.outputs[0]!, labels: ['a', 'b'] }] };
-    await assert.rejects(checkManifestAgainstGraph(session, labels, path, ort.Tensor), /gives 7 numbers per face, but task emotion has 2 labels/);
+    await assert.rejects(checkManifestAgainstGraph(session, labels, path), /gives 7 numbers per face, but task emotion has 2 labels/);
   } finally {
     await session.release();
   }

@@ -1,11 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.js';
-import { writeAnnotated } from '../annotate.js';
-import { FacesenseError, OptionError } from '../errors.js';
+import { type BatchItem, type DetectorName } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { writeAnnotated } from '../node/annotate.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import { checkOutputDir, checkOutputFile } from '../io/outputs.js';
-import { parseNumberOption, RULES } from '../validate.js';
 import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions } from './options.js';

@@ -1,6 +1,6 @@
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { ImageDecodeError, type FacesenseError } from '../errors.js';
+import { ImageDecodeError, type FacesenseError } from '../core/errors.js';
 import { fileKind } from '../io/safe-read.js';
 
 /** Extensions picked up when walking a directory (explicitly named files are always tried). */

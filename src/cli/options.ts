@@ -1,6 +1,6 @@
 /** Parsers for command-line option values shared by the subcommands; each throws an OptionError naming the option. */
-import { OptionError } from '../errors.js';
-import { parseNumberOption, RULES } from '../validate.js';
+import { OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 
 /** A whole number ≥ 1, or `fallback` when the option is absent. */
 export function positiveInt(name: string, value: string | undefined, fallback: number): number {

@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 
 async function kindOf(path: string): Promise<'missing' | 'dir' | 'file' | 'other'> {
   try {

@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { FacesenseError, ImageDecodeError } from '../errors.js';
+import { FacesenseError, ImageDecodeError } from '../core/errors.js';
 
 /** Files larger than this are refused without being read. @default 512 MiB */
 export const DEFAULT_MAX_INPUT_BYTES = 512 * 1024 * 1024;

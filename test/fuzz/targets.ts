@@ -10,12 +10,12 @@ import { parseCsvLine, parseNonNegativeInt } from '../../src/data/loaders/common
 import { parseFerPixels } from '../../src/data/loaders/fer2013-csv.js';
 import { ferplusLabels, parseFerplusVotes } from '../../src/data/loaders/ferplus-folders.js';
 import { parseUtkName } from '../../src/data/loaders/utkface.js';
-import { parseHaarCascade } from '../../src/detect/viola-jones/cascade.js';
-import { FacesenseError } from '../../src/errors.js';
-import { validateManifest } from '../../src/models/manifest.js';
-import { parseSequenceWindow } from '../../src/video/sequence.js';
-import { parseSmoothing } from '../../src/video/smooth.js';
-import { parseNumberOption, RULES } from '../../src/validate.js';
+import { parseHaarCascade } from '../../src/node/detect/viola-jones/cascade.js';
+import { FacesenseError } from '../../src/core/errors.js';
+import { validateManifest } from '../../src/core/models/manifest.js';
+import { parseSequenceWindow } from '../../src/node/video/sequence.js';
+import { parseSmoothing } from '../../src/core/video/smooth.js';
+import { parseNumberOption, RULES } from '../../src/core/validate.js';
 
 export interface FuzzTarget {
   readonly name: string;

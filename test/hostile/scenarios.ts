@@ -5,9 +5,10 @@
  * a crash). `<good>` in `ok` stands for the corpus's good photo.
  */
 import { join } from 'node:path';
-import { createAnalyzer, type Analyzer, type AnalyzeOptions, type AnalyzerOptions } from '../../src/analyzer.js';
-import { FacesenseError } from '../../src/errors.js';
-import type { ImageInput } from '../../src/types.js';
+import type { Analyzer, AnalyzeOptions } from '../../src/core/analyzer.js';
+import { createAnalyzer, type NodeAnalyzerOptions as AnalyzerOptions } from '../../src/node/analyzer.js';
+import { FacesenseError } from '../../src/core/errors.js';
+import type { ImageInput } from '../../src/core/types.js';
 
 const [name, dir] = process.argv.slice(2) as [string | undefined, string | undefined];
 const good = join(dir ?? '.', 'good.jpg');

@@ -2,7 +2,7 @@
 import { createReadStream, type Dirent } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import { DatasetError } from '../../errors.js';
+import { DatasetError } from '../../core/errors.js';
 import { fileKind } from '../../io/safe-read.js';
 import type { DatasetLoader, LayoutName, Problem, Sample, TargetSpec } from '../types.js';
 
