@@ -9,6 +9,8 @@ import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
+import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
+import { createLifecycle, type Lifecycle } from './lifecycle.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
 
@@ -77,6 +79,8 @@ export interface AnalyzeOptions {
    * @default undefined (run the detector)
    */
   readonly detections?: readonly Detection[];
+  /** Abort the call: it rejects (analyzeMany: in-flight inputs end) with a FacesenseError `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 export interface FaceResult {
@@ -129,14 +133,21 @@ export interface Analyzer<I = ImageInput> {
   analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
   /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
   classifyCrops(crops: readonly I[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  /** As classifyCrops, but a crop that cannot be decoded is its own typed error; the others are still classified. */
+  classifyCropsSettled(crops: readonly I[], options?: { tta?: boolean }): Promise<CropItem[]>;
+  /** Waits for in-flight calls to finish, then releases the models; later calls fail with `DISPOSED`. */
   dispose(): Promise<void>;
 }
+
+/** One item of `classifyCropsSettled`: a crop's attributes, or the typed error for that crop alone. */
+export type CropItem = { readonly ok: true; readonly attributes: Record<string, TaskResult> } | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
 
 /**
  * The analyzer on a given platform: its inference backend, decoder and model source come from
  * outside (src/node/analyzer.ts and src/web/ wire theirs), so this module runs anywhere.
  */
 export async function createAnalyzerWith<I>(platform: Platform<I>, options: AnalyzerOptions = {}): Promise<Analyzer<I>> {
+  checkAnalyzerOptions(options);
   const store = platform.models;
   const sessionOpts = options.threads === undefined ? {} : { threads: options.threads };
   const minEye = options.minEyeDistancePx ?? 8;
@@ -145,12 +156,11 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   const classifiers: Classifier[] = [];
   let detector: FaceDetector | undefined;
-  let disposed = false;
+  const life: Lifecycle = createLifecycle();
   try {
     const plan = await planModels(store, options);
     for (const m of plan) classifiers.push(await createClassifier(platform.backend, m.model, m.manifest, { ...sessionOpts, sourceName: typeof m.model === 'string' ? m.model : m.id }));
-    const side = options.detectorInputSide;
-    if (side !== undefined && !(Number.isInteger(side) && side >= 32)) throw new OptionError(`detectorInputSide must be an integer ≥ 32 (got ${side})`);
+    const side = options.detectorInputSide; // checked by checkAnalyzerOptions
     detector = await openDetector(platform, options.detector ?? 'yunet', { ...sessionOpts, ...(side === undefined ? {} : { maxInputSide: side }) });
   } catch (e) {
     await Promise.all(classifiers.map((c) => c.dispose()));
@@ -165,9 +175,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const answers = (c: Classifier, task: string) => owner.get(task) === c && (wanted === undefined || wanted.has(task));
   const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
-  function checkOpen(): void {
-    if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
-  }
+  const checkOpen = life.checkOpen;
 
   interface Classified {
     readonly attributes: Record<string, TaskResult>;
@@ -198,13 +206,22 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     return refined;
   }
 
-  async function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
-    checkOpen();
-    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : '<pixels>'));
+  function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+    return life.run(async () => {
+      checkAnalyzeOptions(opts);
+      return analyzeOne(input, opts);
+    });
+  }
+
+  async function analyzeOne(input: I, opts: AnalyzeOptions): Promise<ImageResult> {
+    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : input === null || typeof input !== 'object' ? '<input>' : '<pixels>'));
+    life.checkAborted(opts.signal, source);
     const t0 = performance.now();
     const image = await platform.decode(input, { pixelLimit, sourceName: source });
+    life.checkAborted(opts.signal, source);
     const t1 = performance.now();
     const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
+    life.checkAborted(opts.signal, source);
     const t2 = performance.now();
     const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
@@ -242,30 +259,72 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   async function* analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
     checkOpen();
+    checkAnalyzeOptions(opts);
+    if (inputs === null || typeof inputs !== 'object' || !(Symbol.iterator in inputs || Symbol.asyncIterator in inputs)) {
+      throw new OptionError('analyzeMany needs an iterable or async iterable of inputs');
+    }
     const limit = Math.max(1, opts.concurrency ?? 2);
     const window: Promise<BatchItem>[] = [];
     let i = 0;
     const start = (input: I): Promise<BatchItem> => {
       const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
       i++;
-      return analyze(input, { ...opts, sourceName: source }).then(
+      const item = analyze(input, { ...opts, sourceName: source }).then(
         (result): BatchItem => ({ ok: true, source, result }),
         (e: unknown): BatchItem => {
           if (e instanceof FacesenseError) return { ok: false, source, error: e };
           throw e; // a bug, not bad input: do not disguise it as a per-file error
         },
       );
+      // Handled when its turn comes; until then a rejection must not count as unhandled.
+      item.catch(() => undefined);
+      return item;
     };
-    for await (const input of inputs) {
-      window.push(start(input));
-      if (window.length >= limit) yield await window.shift()!;
+    // The caller may stop early (break), the inputs may throw, or the signal may fire: the inputs
+    // already started still end as items (or are awaited), so nothing rejects unhandled.
+    let failure: { error: unknown } | undefined;
+    try {
+      try {
+        for await (const input of inputs) {
+          if (opts.signal?.aborted === true) break;
+          window.push(start(input));
+          if (window.length >= limit) yield await window.shift()!;
+        }
+      } catch (e) {
+        failure = { error: e };
+      }
+      while (window.length > 0) yield await window.shift()!;
+      if (failure !== undefined) throw failure.error;
+      life.checkAborted(opts.signal, opts.sourceName ?? '<batch>');
+    } finally {
+      await Promise.allSettled(window);
     }
-    while (window.length > 0) yield await window.shift()!;
   }
 
   async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
-    checkOpen();
-    const images = await Promise.all(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+    const items = await classifyCropsSettled(inputs, opts);
+    const bad = items.find((it) => !it.ok);
+    if (bad !== undefined && !bad.ok) throw bad.error;
+    return items.map((it) => (it.ok ? it.attributes : {}));
+  }
+
+  function classifyCropsSettled(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<CropItem[]> {
+    return life.run(async () => {
+      if (!Array.isArray(inputs)) throw new OptionError('classifyCrops needs an array of inputs');
+      checkAnalyzeOptions(opts);
+      const settled = await Promise.allSettled(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+      const good = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const classified = await classifyDecoded(good, opts);
+      let k = 0;
+      return settled.map((r, j): CropItem => {
+        if (r.status === 'fulfilled') return { ok: true, attributes: classified[k++]! };
+        if (r.reason instanceof FacesenseError) return { ok: false, source: r.reason.source ?? `<crop ${j}>`, error: r.reason };
+        throw r.reason; // a bug, not bad input
+      });
+    });
+  }
+
+  async function classifyDecoded(images: RgbImage[], opts: { tta?: boolean }): Promise<Record<string, TaskResult>[]> {
     const crops = new Map<Classifier, Image8[]>(
       classifiers.map((c) => {
         const mi = c.manifest.input;
@@ -279,13 +338,13 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     return options.embeddings === true ? { ...face, embeddings: c.embeddings } : face;
   }
 
-  async function dispose(): Promise<void> {
-    if (disposed) return;
-    disposed = true;
-    await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+  function dispose(): Promise<void> {
+    return life.dispose(async () => {
+      await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+    });
   }
 
-  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, dispose };
+  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, classifyCropsSettled, dispose };
 }
 
 function eyeDistance(lm: Landmarks5 | undefined): number {

@@ -11,7 +11,7 @@ export type PortableAnalyzerOptions = Omit<AnalyzerOptions, 'detector'> & { read
 
 export type ToWorker =
   | { readonly type: 'init'; readonly platform: Omit<WebPlatformOptions, 'onProgress'>; readonly analyzer: PortableAnalyzerOptions }
-  | { readonly type: 'analyze'; readonly id: number; readonly image: RawImage; readonly options: AnalyzeOptions }
+  | { readonly type: 'analyze'; readonly id: number; readonly image: RawImage; readonly options: Omit<AnalyzeOptions, 'signal'> }
   | { readonly type: 'crops'; readonly id: number; readonly images: readonly RawImage[]; readonly tta?: boolean }
   | { readonly type: 'dispose'; readonly id: number };
 
