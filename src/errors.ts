@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'CORRUPT_VIDEO'
   | 'VIDEO_TOOL_MISSING'
   | 'VIDEO_ENCODE_FAILED'
+  | 'DEPENDENCY_MISSING'
   | 'DISPOSED';
 
 export class FacesenseError extends Error {

@@ -89,6 +89,8 @@ export interface FileEntry {
   readonly id: string;
   /** Plain file name (no directories) looked up in every searched directory. */
   readonly file: string;
+  /** Other plain names of the same file (e.g. its upstream name), tried in each directory after `file`. */
+  readonly aliases?: readonly string[];
   /** Lower-case hex SHA-256, checked on download (and on disk with `verifyLocal`). */
   readonly sha256?: string;
   /** Where to download the file from when it is found nowhere. */
@@ -518,17 +520,22 @@ export function createModelStore(options: ModelStoreOptions = {}): ModelStore {
     },
 
     async resolveFile(entry: FileEntry): Promise<string> {
-      if (!isPlainFileName(entry.file)) {
-        throw new OptionError(`file of "${entry.id}" must be a plain file name without directories (got ${JSON.stringify(entry.file)})`);
+      const names = [entry.file, ...(entry.aliases ?? [])];
+      for (const name of names) {
+        if (!isPlainFileName(name)) {
+          throw new OptionError(`file of "${entry.id}" must be a plain file name without directories (got ${JSON.stringify(name)})`);
+        }
       }
       if (entry.sha256 !== undefined && !SHA256_RE.test(entry.sha256)) {
         throw new OptionError(`sha256 of "${entry.id}" must be 64 hexadecimal digits (got ${JSON.stringify(entry.sha256)})`);
       }
       const searched: string[] = [];
       for (const { dir, origin } of dirs) {
-        const candidate = path.join(dir, entry.file);
-        if (await isFile(candidate)) return checkLocal(candidate, entry.id, entry.sha256);
-        searched.push(`${candidate} (${origin})`);
+        for (const name of names) {
+          const candidate = path.join(dir, name);
+          if (await isFile(candidate)) return checkLocal(candidate, entry.id, entry.sha256);
+          searched.push(`${candidate} (${origin})`);
+        }
       }
       return fetchMissing(
         entry.id,
