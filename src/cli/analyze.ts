@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.js';
 import { writeAnnotated } from '../annotate.js';
 import { OptionError } from '../errors.js';
+import { TERMS } from '../licences.js';
 import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions, optionalNumber } from './options.js';
@@ -34,7 +35,9 @@ Options:
   -h, --help                this text
 
 Exit code: 0 when at least one input was analysed (errors are reported per file), 1 when every
-input failed (or any, with --strict), 2 for a usage error.`;
+input failed (or any, with --strict), 2 for a usage error.
+
+${TERMS}`;
 
 export async function runAnalyze(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
