@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { alignFace } from './align.js';
 import { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
 import { refineLandmarks } from './detect/refine.js';
@@ -9,6 +10,7 @@ import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
+import type { FaceAttributes } from './results.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
@@ -79,12 +81,12 @@ export interface FaceResult {
   readonly boxPx: Box;
   readonly score: number;
   readonly landmarksPx?: Landmarks5;
-  /** In-plane rotation of the eye line (positive: clockwise in the image) and eye distance. */
+  /** In-plane rotation of the eye line (positive: clockwise in the image; the same value as `pose.rollDeg`) and eye distance. */
   readonly alignment: { readonly rollDeg: number; readonly eyeDistancePx: number };
   /** Head pose from the landmarks (absent without landmarks); see src/pose.ts for its accuracy. */
   readonly pose?: HeadPose;
-  /** One entry per task that ran on this face. */
-  readonly attributes: Readonly<Record<string, TaskResult>>;
+  /** One entry per task that ran on this face, typed per known task (src/results.ts). */
+  readonly attributes: FaceAttributes;
   /** With `AnalyzerOptions.embeddings`: model id → this face's embedding. */
   readonly embeddings?: Readonly<Record<string, Float32Array>>;
   /** Set when the face was found but not classified, with the reason. */
@@ -113,6 +115,7 @@ export type BatchItem =
   | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
 
 export interface Analyzer {
+  /** The detector and the weights file it loaded, e.g. `yunet (yunet_dynamic.onnx)`; `none` without one. */
   readonly detectorName: string;
   /** Tasks this analyzer runs, in order, each with the id of the model that answers it and the kind of result it gives. */
   readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[]; readonly kind: TaskResult['kind'] }[];
@@ -212,7 +215,8 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
-      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: estimatePose(lm) }), alignment };
+      // One roll per face: the eye-line angle the crop was levelled by, in `alignment` and `pose` alike.
+      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: { ...estimatePose(lm), rollDeg: alignment.rollDeg } }), alignment };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
@@ -290,22 +294,25 @@ async function openDetector(store: ModelStore, choice: DetectorName | FaceDetect
     case 'viola-jones':
       return (await import('./detect/viola-jones/index.js')).createViolaJonesDetector();
     case 'yunet-640':
-      return createYunetDetector({ ...opts, modelPath: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
+      return yunetFrom(WEIGHTS_REGISTRY['yunet-640'], await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']), opts);
     case 'yunet': {
-      // The dynamic-size export is faster (no padding to 640×640) but has no public URL; fall back
-      // to the downloadable fixed-size export when it is not installed.
-      let path: string;
+      // The dynamic-size export is faster (no padding to 640×640) and ships in the package; fall
+      // back to the downloadable fixed-size export when it has been removed.
       try {
-        path = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
+        return yunetFrom(WEIGHTS_REGISTRY.yunet, await store.resolveFile(WEIGHTS_REGISTRY.yunet), opts);
       } catch (e) {
         if (!(e instanceof ModelError) || e.code !== 'MODEL_NOT_FOUND') throw e;
-        path = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
+        return yunetFrom(WEIGHTS_REGISTRY['yunet-640'], await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']), opts);
       }
-      return createYunetDetector({ ...opts, modelPath: path });
     }
     default:
       throw new OptionError(`unknown detector "${String(choice)}"; use yunet, yunet-640, viola-jones or none`);
   }
+}
+
+/** A YuNet detector named after the weights actually loaded, e.g. `yunet-640 (face_detection_yunet_2023mar.onnx)`. */
+function yunetFrom(entry: { readonly id: string }, modelPath: string, opts: { threads?: number }): Promise<FaceDetector> {
+  return createYunetDetector({ ...opts, modelPath, name: `${entry.id} (${basename(modelPath)})` });
 }
 
 /** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */
