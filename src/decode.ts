@@ -1,3 +1,4 @@
+import { videoContainer } from './media-sniff.js';
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { FacesenseError, ImageDecodeError } from './errors.js';
@@ -40,6 +41,10 @@ export async function decodeImage(input: ImageInput, options: Partial<DecodeOpti
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
+    const video = videoContainer(bytes);
+    if (video !== undefined) {
+      throw new ImageDecodeError('UNSUPPORTED_FORMAT', `this is a video (${video}), not an image: analyse it with \`facesense video ${typeof input === 'string' ? input : '<file>'}\` (openVideo() + createFrameAnalyzer() in the library)`, { source, cause });
+    }
     throw new ImageDecodeError('UNSUPPORTED_FORMAT', `not a readable image (${firstLine(cause)}); supported: JPEG, PNG, WebP, TIFF, GIF, AVIF`, { source, cause });
   }
   if (meta.format === undefined || !SUPPORTED.has(meta.format)) {

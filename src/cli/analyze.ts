@@ -6,7 +6,8 @@ import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.j
 import { writeAnnotated } from '../annotate.js';
 import { OptionError } from '../errors.js';
 import { TERMS } from '../licences.js';
-import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
+import { csvHeader, csvLine, csvRows, itemToJson, roundingReplacer, type OutputFormat } from './format.js';
+import { humanLines } from './human.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { createProgress } from './progress.js';
@@ -16,7 +17,8 @@ export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [op
 Detects faces and reads their attributes. Directories are searched recursively for images.
 
 Options:
-  --format json|jsonl|csv   output format (default: json)
+  --format F                table | json | jsonl | csv (default: table on a terminal, else json)
+  --age-bins                CSV: also one column per age bin (101 one-year columns)
   --out FILE                write results to FILE (default: stdout)
   --tasks a,b               tasks to run (default: every installed default task)
   --model ID|PATH           extra model to load (repeatable)
@@ -44,7 +46,8 @@ export async function runAnalyze(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      format: { type: 'string', default: 'json' },
+      format: { type: 'string' },
+      'age-bins': { type: 'boolean', default: false },
       out: { type: 'string' },
       tasks: { type: 'string' },
       model: { type: 'string', multiple: true },
@@ -67,8 +70,10 @@ export async function runAnalyze(args: string[]): Promise<number> {
     process.stdout.write(`${ANALYZE_USAGE}\n`);
     return 0;
   }
-  const format = values.format as OutputFormat;
-  if (!['json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be json, jsonl or csv (got "${values.format}")`);
+  // A person at a terminal gets the table; a pipe or a file gets JSON unless asked otherwise.
+  const format = (values.format ?? (values.out === undefined && process.stdout.isTTY === true ? 'table' : 'json')) as OutputFormat;
+  if (!['table', 'json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be table, json, jsonl or csv (got "${values.format}")`);
+  const csvOptions = { valueBins: values['age-bins'] };
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const detect = detectOptions(values);
@@ -98,7 +103,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
   try {
     // Task labels for CSV columns come from the loaded models, so the header is known up front.
     const tasks = analyzer.tasks;
-    if (format === 'csv') await write(`${csvLine(csvHeader(tasks))}\n`);
+    if (format === 'csv') await write(`${csvLine(csvHeader(tasks, csvOptions))}\n`);
     if (format === 'json') await write('[\n');
     const listingErrors: BatchItem[] = [];
     const paths = (async function* () {
@@ -111,8 +116,9 @@ export async function runAnalyze(args: string[]): Promise<number> {
       images++;
       if (item.ok) faces += item.result.faces.length;
       else failed++;
-      if (format === 'csv') for (const row of csvRows(item, tasks)) await write(`${csvLine(row)}\n`);
-      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item))}${format === 'jsonl' ? '\n' : ''}`);
+      if (format === 'csv') for (const row of csvRows(item, tasks, csvOptions)) await write(`${csvLine(row)}\n`);
+      else if (format === 'table') await write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${humanLines(item, tasks).join('\n')}\n`);
+      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item), roundingReplacer)}${format === 'jsonl' ? '\n' : ''}`);
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     };
