@@ -10,6 +10,7 @@ import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, faceSharpness, type FaceQuality, type QualityThresholds } from './quality.js';
 import type { FaceAttributes } from './results.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
 
@@ -51,6 +52,8 @@ export interface AnalyzerOptions {
   readonly pixelLimit?: number;
   /** Average each face's outputs with its mirror image (test-time augmentation). @default false */
   readonly tta?: boolean;
+  /** Thresholds of the quality flags (`FaceResult.quality`). @default DEFAULT_QUALITY_THRESHOLDS */
+  readonly quality?: Partial<QualityThresholds>;
   /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
   readonly minEyeDistancePx?: number;
   /**
@@ -89,6 +92,11 @@ export interface FaceResult {
   readonly attributes: FaceAttributes;
   /** With `AnalyzerOptions.embeddings`: model id → this face's embedding. */
   readonly embeddings?: Readonly<Record<string, Float32Array>>;
+  /**
+   * Whether the face is one the models were trained for (near-frontal, large and sharp enough, a
+   * confident detection), with the reasons when not; absent with the `none` detector.
+   */
+  readonly quality?: FaceQuality;
   /** Set when the face was found but not classified, with the reason. */
   readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
 }
@@ -133,6 +141,7 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
   const minEye = options.minEyeDistancePx ?? 8;
   const pixelLimit = options.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
   const baseDetect: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options.detect };
+  const qualityThresholds: QualityThresholds = { ...DEFAULT_QUALITY_THRESHOLDS, ...options.quality };
 
   const classifiers: Classifier[] = [];
   let detector: FaceDetector | undefined;
@@ -216,7 +225,9 @@ export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Ana
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
       // One roll per face: the eye-line angle the crop was levelled by, in `alignment` and `pose` alike.
-      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: { ...estimatePose(lm), rollDeg: alignment.rollDeg } }), alignment };
+      const pose = lm === undefined ? undefined : { ...estimatePose(lm), rollDeg: alignment.rollDeg };
+      const quality = lm === undefined ? undefined : assessQuality({ score: det.score, eyeDistancePx: alignment.eyeDistancePx, yawDeg: pose?.yawDeg ?? 0, sharpness: faceSharpness(image, det) }, qualityThresholds);
+      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined || pose === undefined ? {} : { landmarksPx: lm, pose }), alignment, ...(quality === undefined ? {} : { quality }) };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);

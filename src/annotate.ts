@@ -25,8 +25,15 @@ export function overlaySvg(width: number, height: number, faces: readonly FaceRe
   const font = Math.max(12, Math.round(Math.max(width, height) / 70));
   const parts = faces.map((f, i) => {
     const b = f.boxPx;
-    const colour = f.skipped === undefined ? '#00e676' : '#ffab00';
-    const lines = [`${names?.[i] ?? `#${i}`} ${(f.score * 100).toFixed(0)}%`, ...Object.entries(f.attributes).map(([t, r]) => describe(t, r)), ...(f.skipped ? ['too small'] : [])];
+    // Unreliable faces (src/quality.ts) are drawn in red with their reasons first, so nobody reads their labels as confident.
+    const unreliable = f.quality !== undefined && !f.quality.reliable;
+    const colour = f.skipped !== undefined ? '#ffab00' : unreliable ? '#ff5252' : '#00e676';
+    const lines = [
+      `${names?.[i] ?? `#${i}`} ${(f.score * 100).toFixed(0)}%`,
+      ...(unreliable ? [`unreliable: ${f.quality.reasons.join(', ')}`] : []),
+      ...Object.entries(f.attributes).map(([t, r]) => describe(t, r)),
+      ...(f.skipped ? ['too small'] : []),
+    ];
     const pts = f.landmarksPx === undefined ? [] : Object.values(f.landmarksPx);
     const textY = b.y + b.height + font;
     return [

@@ -2,6 +2,9 @@
 export { createAnalyzer, DEFAULT_TASK_MODELS } from './analyzer.js';
 export type { Analyzer, AnalyzerOptions, AnalyzeOptions, BatchItem, DetectorName, FaceResult, ImageResult, StageTimings } from './analyzer.js';
 export { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
+export { overlaySvg, writeAnnotated } from './annotate.js';
+export { assessQuality, faceSharpness, sharpness, DEFAULT_QUALITY_THRESHOLDS } from './quality.js';
+export type { FaceQuality, QualityReason, QualityThresholds } from './quality.js';
 export type { DecodeOptions } from './decode.js';
 export { alignFace, cropTransform, warpAffine, mapToInput, invertAffine } from './align.js';
 export type { Affine, AlignOptions, AlignedFace } from './align.js';

@@ -128,3 +128,22 @@ describe('nms', () => {
     assert.deepEqual(nms([], 0.5), []);
   });
 });
+
+describe('quality flags', () => {
+  it('assessQuality flags each measurement past its threshold, and only those', async () => {
+    const { assessQuality, DEFAULT_QUALITY_THRESHOLDS: t, sharpness } = await import('../src/quality.js');
+    const good = { score: 0.95, eyeDistancePx: 40, yawDeg: 10, sharpness: 1000 };
+    assert.deepEqual(assessQuality(good), { reliable: true, reasons: [], sharpness: 1000 });
+    assert.deepEqual(assessQuality({ ...good, yawDeg: -(t.maxAbsYawDeg + 1) }).reasons, ['yaw']);
+    assert.deepEqual(assessQuality({ ...good, yawDeg: t.maxAbsYawDeg }).reasons, [], 'at the threshold is still reliable');
+    assert.deepEqual(assessQuality({ ...good, eyeDistancePx: t.minEyeDistancePx - 1 }).reasons, ['tiny']);
+    assert.deepEqual(assessQuality({ ...good, sharpness: t.minSharpness - 1 }).reasons, ['blur']);
+    assert.deepEqual(assessQuality({ ...good, score: t.minDetectorScore - 0.01 }).reasons, ['low-score']);
+    assert.deepEqual(assessQuality({ score: 0.5, eyeDistancePx: 5, yawDeg: 80, sharpness: 3 }).reasons, ['yaw', 'tiny', 'blur', 'low-score']);
+    // Laplacian variance: a flat image has none; a 0/255 checkerboard's interior Laplacian is ±1020.
+    const flat = { data: new Uint8Array(16).fill(9), width: 4, height: 4, channels: 1 as const };
+    assert.equal(sharpness(flat), 0);
+    const board = { data: new Uint8Array(16).map((_, i) => ((i % 4) + Math.floor(i / 4)) % 2 === 0 ? 0 : 255), width: 4, height: 4, channels: 1 as const };
+    assert.equal(sharpness(board), 1020 ** 2);
+  });
+});

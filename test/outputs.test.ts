@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { annotatedPath } from '../src/cli/annotate-path.js';
 import { videoContainer } from '../src/media-sniff.js';
 import { writeFer2013Folders } from './fixtures/datasets.js';
 import { media, SHARED_MODELS, tempDir } from './helpers/media.js';
@@ -27,7 +30,7 @@ describe('analyze outputs', () => {
     assert.equal(code, 0);
     const lines = stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /multi_face\.jpg {2}1000×667 {2}5 faces$/);
-    assert.match(lines[1]!, /^ {2}# +box x,y w×h +score +emotion +age +gender +ethnicity +glasses +beard +moustache +pose$/);
+    assert.match(lines[1]!, /^ {2}# +box x,y w×h +score +reliable +emotion +age +gender +ethnicity +glasses +beard +moustache +pose$/);
     const faces = lines.slice(2, 7);
     assert.equal(faces.length, 5);
     assert.equal(faces.filter((l) => /sunglasses \d+%/.test(l)).length, 1);
@@ -55,6 +58,35 @@ describe('analyze outputs', () => {
     assert.equal(compact.filter((c) => /^age_\d+$/.test(c)).length, 0);
     assert.equal(full.filter((c) => /^age_\d+$/.test(c)).length, 101);
     assert.equal(full.length - compact.length, 101);
+  });
+
+  it('--annotate mirrors the input folders: a/x.jpg and b/x.jpg no longer overwrite each other', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'a'));
+    await mkdir(join(dir, 'b'));
+    await copyFile(media('single_face.jpg'), join(dir, 'a', 'x.jpg'));
+    await copyFile(media('multi_face.jpg'), join(dir, 'b', 'x.jpg'));
+    const { code, stderr } = await cli(['analyze', '--format', 'jsonl', '--annotate', 'out', 'a', 'b'], dir);
+    assert.equal(code, 0, stderr);
+    const a = await sharp(join(dir, 'out', 'a', 'x.annotated.jpg')).metadata();
+    const b = await sharp(join(dir, 'out', 'b', 'x.annotated.jpg')).metadata();
+    assert.deepEqual([a.width, b.width], [572, 1000]);
+    assert.equal(annotatedPath('/o', '../../p/q/r.PNG', '/w/x/y'), '/o/p/q/r.annotated.png');
+    assert.equal(annotatedPath('/o', '/w/x/y/s.tiff', '/w/x/y'), '/o/s.annotated.jpg');
+  });
+
+  it('reliable and its reasons in every output: CSV columns, table column, JSON quality', async () => {
+    const csv = (await cli(['analyze', '--format', 'csv', media('multi_face.jpg')])).stdout.trim().split('\n');
+    const head = csv[0]!.split(',');
+    const at = head.indexOf('reliable');
+    assert.ok(at > 0 && head[at + 1] === 'unreliable_reasons');
+    assert.equal(csv.length, 6);
+    for (const row of csv.slice(1)) assert.match(row.split(',')[at]!, /^[01]$/);
+    const table = (await cli(['analyze', '--format', 'table', media('multi_face.jpg')])).stdout;
+    assert.match(table.split('\n')[1]!, /score +reliable +emotion/);
+    const [item] = JSON.parse((await cli(['analyze', media('multi_face.jpg')])).stdout) as { faces: { quality: { reliable: boolean; reasons: string[]; sharpness: number } }[] }[];
+    assert.equal(item?.faces.length, 5);
+    for (const f of item?.faces ?? []) assert.ok(typeof f.quality.reliable === 'boolean' && Array.isArray(f.quality.reasons) && f.quality.sharpness > 0);
   });
 
   it('analyze on a video names the command for videos', async () => {

@@ -1,11 +1,12 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.js';
 import { writeAnnotated } from '../annotate.js';
 import { OptionError } from '../errors.js';
 import { TERMS } from '../licences.js';
+import { annotatedPath } from './annotate-path.js';
 import { csvHeader, csvLine, csvRows, itemToJson, roundingReplacer, type OutputFormat } from './format.js';
 import { humanLines } from './human.js';
 import { expandInputs } from './inputs.js';
@@ -29,7 +30,8 @@ Options:
   --pixel-limit N           refuse images over N pixels (default: 100000000)
   --tta                     average each face with its mirror image
   --refine N                rounds of landmark refinement for rotated faces (default: 0)
-  --annotate DIR            write each image with boxes, landmarks and labels into DIR
+  --annotate DIR            write each image with boxes, landmarks and labels into DIR,
+                            mirroring the inputs' folders (a/x.jpg → DIR/a/x.annotated.jpg)
   --concurrency N           images in flight (default: 2)
   --threads N               ONNX Runtime threads per model (default: one per core)
   --models-dir DIR          where models are looked up first (default: $FACESENSE_MODELS)
@@ -126,8 +128,8 @@ export async function runAnalyze(args: string[]): Promise<number> {
     for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
       for (const e of listingErrors.splice(0)) await emit(e);
       if (item.ok && values.annotate !== undefined) {
-        const ext = extname(item.source).toLowerCase();
-        const target = join(values.annotate, `${basename(item.source, extname(item.source))}.annotated${['.png', '.webp'].includes(ext) ? ext : '.jpg'}`);
+        const target = annotatedPath(values.annotate, item.source);
+        await mkdir(dirname(target), { recursive: true });
         await writeAnnotated(item.source, item.result.faces, target);
       }
       await emit(item);

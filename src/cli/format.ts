@@ -33,7 +33,7 @@ function round(v: number, digits = 4): number {
 
 /** CSV columns for a given set of task → labels: one row per face (or per image without faces). */
 export function csvHeader(tasks: readonly { task: string; labels: readonly string[]; kind?: string }[], options: CsvOptions = {}): string[] {
-  const cols = ['source', 'status', 'error_code', 'error_message', 'width_px', 'height_px', 'face', 'x_px', 'y_px', 'w_px', 'h_px', 'score', 'roll_deg', 'eye_distance_px', 'yaw_deg', 'pitch_deg'];
+  const cols = ['source', 'status', 'error_code', 'error_message', 'width_px', 'height_px', 'face', 'x_px', 'y_px', 'w_px', 'h_px', 'score', 'roll_deg', 'eye_distance_px', 'yaw_deg', 'pitch_deg', 'reliable', 'unreliable_reasons', 'sharpness'];
   for (const n of ['right_eye', 'left_eye', 'nose', 'right_mouth', 'left_mouth']) cols.push(`${n}_x_px`, `${n}_y_px`);
   for (const { task, labels } of csvTasks(tasks, options)) {
     cols.push(`${task}_label`, `${task}_value`);
@@ -68,7 +68,13 @@ function faceCells(f: FaceResult, i: number): (string | number)[] {
   const b = f.boxPx;
   const lm = f.landmarksPx;
   const pts = lm === undefined ? Array(10).fill('') : [lm.rightEye, lm.leftEye, lm.nose, lm.rightMouth, lm.leftMouth].flatMap((p) => [round(p.x, 1), round(p.y, 1)]);
-  return [i, round(b.x, 1), round(b.y, 1), round(b.width, 1), round(b.height, 1), round(f.score), round(f.alignment.rollDeg, 2), Number.isNaN(f.alignment.eyeDistancePx) ? '' : round(f.alignment.eyeDistancePx, 1), f.pose === undefined ? '' : round(f.pose.yawDeg, 1), f.pose === undefined ? '' : round(f.pose.pitchDeg, 1), ...pts];
+  return [i, round(b.x, 1), round(b.y, 1), round(b.width, 1), round(b.height, 1), round(f.score), round(f.alignment.rollDeg, 2), Number.isNaN(f.alignment.eyeDistancePx) ? '' : round(f.alignment.eyeDistancePx, 1), f.pose === undefined ? '' : round(f.pose.yawDeg, 1), f.pose === undefined ? '' : round(f.pose.pitchDeg, 1), ...qualityCells(f), ...pts];
+}
+
+/** `reliable` (1/0, empty without landmarks), the reasons joined by `;`, and the sharpness. */
+function qualityCells(f: FaceResult): (string | number)[] {
+  const q = f.quality;
+  return q === undefined ? ['', '', ''] : [q.reliable ? 1 : 0, q.reasons.join(';'), round(q.sharpness, 1)];
 }
 
 export function csvRows(item: BatchItem, allTasks: readonly { task: string; labels: readonly string[]; kind?: string }[], options: CsvOptions = {}): (string | number)[][] {

@@ -22,7 +22,8 @@ function faceCells(f: FaceResult, i: number, tasks: readonly { task: string }[])
   const box = `${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}×${Math.round(b.height)}`;
   const pose = f.pose === undefined ? '' : `yaw ${Math.round(f.pose.yawDeg)}° roll ${Math.round(f.pose.rollDeg)}°`;
   const tail = f.skipped === undefined ? tasks.map(({ task }) => taskCell(f.attributes[task])) : [`skipped: ${f.skipped.code}`, ...tasks.slice(1).map(() => '')];
-  return [`${i}`, box, f.score.toFixed(2), ...tail, pose];
+  const reliable = f.quality === undefined ? '' : f.quality.reliable ? 'yes' : `no: ${f.quality.reasons.join(',')}`;
+  return [`${i}`, box, f.score.toFixed(2), reliable, ...tail, pose];
 }
 
 /**
@@ -35,7 +36,7 @@ export function humanLines(item: BatchItem, tasks: readonly { task: string }[]):
   const n = result.faces.length;
   const lines = [`${item.source}  ${result.widthPx}×${result.heightPx}  ${n === 0 ? 'no faces' : n === 1 ? '1 face' : `${n} faces`}`];
   if (n === 0) return lines;
-  const rows = [['#', 'box x,y w×h', 'score', ...tasks.map((t) => t.task), 'pose'], ...result.faces.map((f, i) => faceCells(f, i, tasks))];
+  const rows = [['#', 'box x,y w×h', 'score', 'reliable', ...tasks.map((t) => t.task), 'pose'], ...result.faces.map((f, i) => faceCells(f, i, tasks))];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) lines.push(`  ${r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()}`);
   return lines;
