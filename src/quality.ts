@@ -24,9 +24,9 @@ export interface QualityThresholds {
 /**
  * Chosen from `FACESENSE_DATA=... node dist/bench/quality.js 300 1500` (README "Quality flags"):
  * FER+ emotion accuracy is 78–86% up to |yaw| 50° (the landmark estimate saturates near 60° on
- * true profiles), 59% beyond; below detector score 0.8 it is 36–50% against 86% above 0.9;
+ * true profiles), 59% beyond; below detector score 0.8 it is 20–50% against 86% above 0.9;
  * UTKFace age MAE is 3.4–4.5 years with eyes ≥ 16 px apart and 5.3–8.4 below; and 4.4 on crops
- * sharper than 200, 5.6 at 200–400, 7–10 below 200.
+ * sharper than 400, 5.6 at 200–400, 6–10 below 200.
  */
 export const DEFAULT_QUALITY_THRESHOLDS: QualityThresholds = Object.freeze({
   maxAbsYawDeg: 50,
