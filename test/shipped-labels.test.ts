@@ -78,3 +78,23 @@ describe('the shipped default models on multi_face.jpg (no FACESENSE_MODELS: the
     assert.equal(bad, 'joy');
   });
 });
+
+describe('age bands: the TypeScript tables and every shipped manifest agree', () => {
+  it('each shipped age output carries paper000 and fairface bands identical to src/age-bands.ts', async () => {
+    const { FAIRFACE_AGE_BANDS, PAPER000_AGE_BANDS } = await import('../src/age-bands.js');
+    const tables: Record<string, { labels: readonly string[]; starts: readonly number[] }> = { paper000: PAPER000_AGE_BANDS, fairface: FAIRFACE_AGE_BANDS };
+    let checked = 0;
+    for (const file of (await readdir('models')).filter((f) => f.endsWith('.json'))) {
+      const m = JSON.parse(await readFile(join('models', file), 'utf8')) as { outputs?: { task: string; bands?: { name: string; labels: string[]; starts: number[] }[] }[] };
+      for (const o of (m.outputs ?? []).filter((x) => x.task === 'age')) {
+        assert.deepEqual((o.bands ?? []).map((b) => b.name).sort(), ['fairface', 'paper000'], `${file}: age bands`);
+        for (const b of o.bands ?? []) {
+          assert.deepEqual(b.labels, [...tables[b.name]!.labels], `${file}: ${b.name} labels`);
+          assert.deepEqual(b.starts, [...tables[b.name]!.starts], `${file}: ${b.name} starts`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked >= 8, `${checked} band tables checked`);
+  });
+});
