@@ -36,6 +36,8 @@ JS
 run() { env -i PATH="$PATH" HOME="$work/home" FACESENSE_OFFLINE=1 "$@"; }
 run node first.mjs "$image"
 start=$(date +%s.%N)
-run node_modules/.bin/facesense analyze --format csv "$image" | head -2 | cut -c1-160
+run node_modules/.bin/facesense analyze --format csv "$image" > out.csv
+head -2 out.csv | cut -c1-160
 echo "facesense analyze (bin): $(echo "$(date +%s.%N) - $start" | bc) s"
-run node_modules/.bin/facesense models | head -14
+run node_modules/.bin/facesense models > models.txt
+head -14 models.txt
