@@ -3,6 +3,8 @@ export { createAnalyzer, DEFAULT_TASK_MODELS } from './analyzer.js';
 export type { Analyzer, AnalyzerOptions, AnalyzeOptions, BatchItem, DetectorName, FaceResult, ImageResult, StageTimings } from './analyzer.js';
 export { decodeImage, DEFAULT_DECODE_OPTIONS } from './decode.js';
 export { overlaySvg, writeAnnotated } from './annotate.js';
+export type { OverlayOptions } from './annotate.js';
+export { layoutLabels } from './label-layout.js';
 export { assessQuality, faceSharpness, sharpness, DEFAULT_QUALITY_THRESHOLDS } from './quality.js';
 export type { FaceQuality, QualityReason, QualityThresholds } from './quality.js';
 export type { DecodeOptions } from './decode.js';

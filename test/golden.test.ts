@@ -147,3 +147,53 @@ describe('quality flags', () => {
     assert.equal(sharpness(board), 1020 ** 2);
   });
 });
+
+describe('annotation label layout', () => {
+  const overlapArea = (a: { x: number; y: number; width: number; height: number }, b: typeof a) =>
+    Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
+
+  it('label blocks stay inside the frame and cover no face box and no other block (the five faces of multi_face.jpg)', async () => {
+    const { layoutLabels } = await import('../src/label-layout.js');
+    // Boxes as YuNet finds them on multi_face.jpg (1000×667), label blocks of 8 lines at font 14.
+    const boxes = [
+      { x: 531, y: 305, width: 100, height: 132 },
+      { x: 686, y: 289, width: 103, height: 135 },
+      { x: 434, y: 218, width: 80, height: 96 },
+      { x: 314, y: 235, width: 95, height: 124 },
+      { x: 216, y: 62, width: 90, height: 114 },
+    ];
+    const sizes = boxes.map(() => ({ width: 190, height: 142 }));
+    const rects = layoutLabels(boxes, sizes, { width: 1000, height: 667 });
+    assert.equal(rects.length, 5);
+    rects.forEach((r, i) => {
+      assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.width <= 1000 && r.y + r.height <= 667, `block ${i} inside the frame`);
+      assert.deepEqual([r.width, r.height], [190, 142]);
+      boxes.forEach((b, j) => assert.equal(overlapArea(r, b), 0, `block ${i} over face ${j}`));
+      rects.forEach((o, j) => assert.ok(i === j || overlapArea(r, o) === 0, `block ${i} over block ${j}`));
+    });
+    // A face in the bottom-right corner gets its block beside or above it, inside the frame.
+    const cornerBox = { x: 900, y: 600, width: 100, height: 67 };
+    const [corner] = layoutLabels([cornerBox], [{ width: 150, height: 60 }], { width: 1000, height: 667 });
+    assert.ok(corner !== undefined && corner.x >= 0 && corner.y >= 0 && corner.x + corner.width <= 1000 && corner.y + corner.height <= 667);
+    assert.equal(overlapArea(corner, cornerBox), 0);
+  });
+
+  it('overlaySvg draws a background per block and only the lines --labels asks for', async () => {
+    const { overlaySvg } = await import('../src/annotate.js');
+    const face = {
+      boxPx: { x: 10, y: 10, width: 50, height: 60 },
+      score: 0.9,
+      alignment: { rollDeg: 0, eyeDistancePx: 20 },
+      attributes: { emotion: { kind: 'class' as const, label: 'happiness' as const, score: 0.9, scores: { happiness: 0.9 } }, age: { kind: 'value' as const, value: 30 } },
+      quality: { reliable: false, reasons: ['yaw' as const], sharpness: 500 },
+    };
+    const all = overlaySvg(200, 200, [face]);
+    assert.match(all, /fill-opacity="0.6"/);
+    assert.match(all, />unreliable: yaw</);
+    assert.match(all, />age: 30.0</);
+    const some = overlaySvg(200, 200, [face], undefined, { labels: ['emotion'] });
+    assert.match(some, />emotion: happiness 90%</);
+    assert.doesNotMatch(some, /age:|unreliable|>#0 /);
+    assert.doesNotMatch(overlaySvg(200, 200, [face], undefined, { labels: [] }), /<text/);
+  });
+});

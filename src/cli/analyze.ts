@@ -32,6 +32,7 @@ Options:
   --refine N                rounds of landmark refinement for rotated faces (default: 0)
   --annotate DIR            write each image with boxes, landmarks and labels into DIR,
                             mirroring the inputs' folders (a/x.jpg → DIR/a/x.annotated.jpg)
+  --labels a,b              annotation lines: id, quality and task names, or none (default: all)
   --concurrency N           images in flight (default: 2)
   --threads N               ONNX Runtime threads per model (default: one per core)
   --models-dir DIR          where models are looked up first (default: $FACESENSE_MODELS)
@@ -61,6 +62,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       refine: { type: 'string' },
       'pixel-limit': { type: 'string' },
       annotate: { type: 'string' },
+      labels: { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
       'models-dir': { type: 'string' },
@@ -76,6 +78,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const format = (values.format ?? (values.out === undefined && process.stdout.isTTY === true ? 'table' : 'json')) as OutputFormat;
   if (!['table', 'json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be table, json, jsonl or csv (got "${values.format}")`);
   const csvOptions = { valueBins: values['age-bins'] };
+  const labelLines = values.labels === undefined ? undefined : values.labels === 'none' ? [] : values.labels.split(',').map((l) => l.trim()).filter(Boolean);
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const detect = detectOptions(values);
@@ -130,7 +133,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       if (item.ok && values.annotate !== undefined) {
         const target = annotatedPath(values.annotate, item.source);
         await mkdir(dirname(target), { recursive: true });
-        await writeAnnotated(item.source, item.result.faces, target);
+        await writeAnnotated(item.source, item.result.faces, target, labelLines === undefined ? {} : { labels: labelLines });
       }
       await emit(item);
     }
