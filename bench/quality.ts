@@ -1,6 +1,6 @@
 /**
  * Measures where the default attribute model stops being trustworthy, to choose the thresholds of
- * the quality flags (src/quality.ts). On the UTKFace test split (FACESENSE_DATA/utkface) each face
+ * the quality flags (src/core/quality.ts). On the UTKFace test split (FACESENSE_DATA/utkface) each face
  * is analysed as is, shrunk (eye distance down to a few pixels) and blurred (Gaussian σ 1–4), and
  * gender accuracy and age MAE are reported by bin of eye distance, sharpness, |yaw| and detector
  * score; on the FER+ test split (FACESENSE_DATA/ferplus, upscaled 4×) emotion accuracy by |yaw|, the
@@ -9,11 +9,12 @@
  */
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { createAnalyzer, type FaceResult } from '../src/analyzer.js';
+import type { FaceResult } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { createLoader } from '../src/data/loaders/index.js';
 import { FERPLUS_CLASSES } from '../src/data/loaders/ferplus-folders.js';
 import { UTK_GENDERS } from '../src/data/loaders/utkface.js';
-import type { RgbImage } from '../src/types.js';
+import type { RgbImage } from '../src/core/types.js';
 
 const data = process.env.FACESENSE_DATA;
 if (data === undefined) throw new Error('set FACESENSE_DATA to the folder holding utkface/');

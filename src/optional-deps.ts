@@ -4,7 +4,7 @@
  * and the commands that need them say how to get them.
  */
 import { createRequire } from 'node:module';
-import { FacesenseError } from './errors.js';
+import { FacesenseError } from './core/errors.js';
 
 /** The optional packages, each with what needs it; the install command names them all. */
 export const OPTIONAL_PACKAGES = Object.freeze({

@@ -1,11 +1,11 @@
 /** Golden tests: hand-computed outputs of the pure numeric stages, in every kind and layout. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { iou, nms } from '../src/detect/nms.js';
-import { decodeYunet } from '../src/detect/yunet-decode.js';
-import type { ModelInput, Normalisation } from '../src/models/manifest.js';
-import { normaliseInto } from '../src/normalise.js';
-import type { Image8 } from '../src/types.js';
+import { iou, nms } from '../src/core/detect/nms.js';
+import { decodeYunet } from '../src/core/detect/yunet-decode.js';
+import type { ModelInput, Normalisation } from '../src/core/models/manifest.js';
+import { normaliseInto } from '../src/core/normalise.js';
+import type { Image8 } from '../src/core/types.js';
 
 function close(actual: ArrayLike<number>, expected: readonly number[], eps = 1e-5): void {
   assert.equal(actual.length, expected.length);
@@ -131,7 +131,7 @@ describe('nms', () => {
 
 describe('quality flags', () => {
   it('assessQuality flags each measurement past its threshold, and only those', async () => {
-    const { assessQuality, DEFAULT_QUALITY_THRESHOLDS: t, sharpness } = await import('../src/quality.js');
+    const { assessQuality, DEFAULT_QUALITY_THRESHOLDS: t, sharpness } = await import('../src/core/quality.js');
     const good = { score: 0.95, eyeDistancePx: 40, yawDeg: 10, sharpness: 1000 };
     assert.deepEqual(assessQuality(good), { reliable: true, reasons: [], sharpness: 1000 });
     assert.deepEqual(assessQuality({ ...good, yawDeg: -(t.maxAbsYawDeg + 1) }).reasons, ['yaw']);
@@ -153,7 +153,7 @@ describe('annotation label layout', () => {
     Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x)) * Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
 
   it('label blocks stay inside the frame and cover no face box and no other block (the five faces of multi_face.jpg)', async () => {
-    const { layoutLabels } = await import('../src/label-layout.js');
+    const { layoutLabels } = await import('../src/core/label-layout.js');
     // Boxes as YuNet finds them on multi_face.jpg (1000×667), label blocks of 8 lines at font 14.
     const boxes = [
       { x: 531, y: 305, width: 100, height: 132 },
@@ -179,7 +179,7 @@ describe('annotation label layout', () => {
   });
 
   it('overlaySvg draws a background per block and only the lines --labels asks for', async () => {
-    const { overlaySvg } = await import('../src/annotate.js');
+    const { overlaySvg } = await import('../src/node/annotate.js');
     const face = {
       boxPx: { x: 10, y: 10, width: 50, height: 60 },
       score: 0.9,

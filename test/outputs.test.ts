@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { annotatedPath } from '../src/cli/annotate-path.js';
-import { videoContainer } from '../src/media-sniff.js';
+import { videoContainer } from '../src/core/media-sniff.js';
 import { writeFer2013Folders } from './fixtures/datasets.js';
 import { media, SHARED_MODELS, tempDir } from './helpers/media.js';
 

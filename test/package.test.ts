@@ -2,12 +2,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { DEFAULT_TASK_MODELS } from '../src/analyzer.js';
+import { gzipSync } from 'node:zlib';
+import { DEFAULT_TASK_MODELS } from '../src/core/analyzer.js';
 import { PACKAGE_SPDX } from '../src/licences.js';
 import { missingDependency, OPTIONAL_PACKAGES } from '../src/optional-deps.js';
 import { tempDir } from './helpers/media.js';
+
+/** The onnxruntime-web runtime files the browser bundle carries (the build script's own list). */
+const { ORT_FILES } = (await import(pathToFileURL(join(process.cwd(), 'scripts', 'build-web.mjs')).href)) as { ORT_FILES: readonly string[] };
 
 const run = promisify(execFile);
 const BIN = join(process.cwd(), 'bin', 'facesense.js');
@@ -48,8 +53,16 @@ describe('the npm package', () => {
     const extra = repoModels.filter((f) => files.has(`models/${f}`) && !defaults.includes(f.slice(0, -5)) && f !== 'yunet_dynamic.onnx');
     assert.deepEqual(extra, [], 'only the default classifier models and the default detector ship');
     assert.ok(repoModels.length > defaults.length + 1, 'the checkout keeps the research models');
-    // The defaults are two ~10 MB networks and a 0.2 MB detector; everything else is code.
-    assert.ok(packed.size < 25e6, `tarball is ${packed.size} bytes`);
+    // The browser entry (facesense/web and the prebuilt facesense/web/bundle) ships with the
+    // onnxruntime-web runtime files its worker loads from beside itself; the web app does not ship.
+    const web = ['dist/src/web/index.js', 'dist/src/web/index.d.ts', 'dist/src/web/worker.js', 'dist/src/video.js', 'dist/web/index.js', 'dist/web/worker.js', ...ORT_FILES.map((f) => `dist/web/${f}`)];
+    for (const f of web) assert.ok(files.has(f), `the package lacks ${f}`);
+    assert.deepEqual([...files].filter((f) => /^dist\/web\/(app|draw|sw)\./.test(f)), [], 'the web app is not part of the package');
+    // The defaults are two ~10 MB networks and a 0.2 MB detector, plus the WASM runtime (counted
+    // at its own gzip size); everything else is code.
+    let runtime = 0;
+    for (const f of ORT_FILES) runtime += gzipSync(await readFile(join('dist', 'web', f))).length;
+    assert.ok(packed.size - runtime < 25e6, `tarball is ${packed.size} bytes, ${runtime} of them the WASM runtime`);
   });
 
   it('states its licences: an SPDX expression that does not claim MIT for the weights, and the files it names', async () => {

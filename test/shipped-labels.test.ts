@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createAnalyzer, type FaceResult } from '../src/analyzer.js';
-import { hasLabelIn, isClassResult, isValueResult, TASK_LABELS, type EmotionLabel, type GlassesLabel } from '../src/results.js';
+import type { FaceResult } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
+import { hasLabelIn, isClassResult, isValueResult, TASK_LABELS, type EmotionLabel, type GlassesLabel } from '../src/core/results.js';
 import { media, tempDir } from './helpers/media.js';
 
 describe('the shipped default models on multi_face.jpg (no FACESENSE_MODELS: the package models/ only)', () => {
@@ -80,8 +81,8 @@ describe('the shipped default models on multi_face.jpg (no FACESENSE_MODELS: the
 });
 
 describe('age bands: the TypeScript tables and every shipped manifest agree', () => {
-  it('each shipped age output carries paper000 and fairface bands identical to src/age-bands.ts', async () => {
-    const { FAIRFACE_AGE_BANDS, PAPER000_AGE_BANDS } = await import('../src/age-bands.js');
+  it('each shipped age output carries paper000 and fairface bands identical to src/core/age-bands.ts', async () => {
+    const { FAIRFACE_AGE_BANDS, PAPER000_AGE_BANDS } = await import('../src/core/age-bands.js');
     const tables: Record<string, { labels: readonly string[]; starts: readonly number[] }> = { paper000: PAPER000_AGE_BANDS, fairface: FAIRFACE_AGE_BANDS };
     let checked = 0;
     for (const file of (await readdir('models')).filter((f) => f.endsWith('.json'))) {

@@ -1,6 +1,6 @@
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { ImageDecodeError, type FacesenseError } from '../errors.js';
+import { ImageDecodeError, type FacesenseError } from '../core/errors.js';
 
 /** Extensions picked up when walking a directory (explicitly named files are always tried). */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif', '.bmp']);

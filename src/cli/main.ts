@@ -1,4 +1,4 @@
-import { FacesenseError } from '../errors.js';
+import { FacesenseError } from '../core/errors.js';
 import { TERMS } from '../licences.js';
 import { packageVersion } from '../version.js';
 import { ANALYZE_USAGE, runAnalyze } from './analyze.js';

@@ -1,12 +1,12 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TASK_MODELS } from '../analyzer.js';
-import { FacesenseError, OptionError } from '../errors.js';
+import { DEFAULT_TASK_MODELS } from '../core/analyzer.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
 import { TERMS } from '../licences.js';
-import { validateManifest } from '../models/manifest.js';
-import { getWeightsEntry, isWeightsId, WEIGHTS_REGISTRY } from '../models/registry.js';
-import { createModelStore, type ModelStore, type ModelStoreOptions } from '../models/store.js';
+import { validateManifest } from '../core/models/manifest.js';
+import { getWeightsEntry, isWeightsId, WEIGHTS_REGISTRY } from '../core/models/registry.js';
+import { createModelStore, type ModelStore, type ModelStoreOptions } from '../node/models/store.js';
 
 export const MODELS_USAGE = `Usage: facesense models [--verify] [--fetch ID]... [--json] [--models-dir DIR]
 

@@ -1,5 +1,5 @@
 /** Parsers for command-line option values shared by the subcommands; each throws an OptionError naming the option. */
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 
 /** A whole number ≥ 1, or `fallback` when the option is absent. */
 export function positiveInt(name: string, value: string | undefined, fallback: number): number {

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isFacesenseError, ModelError, OptionError } from '../errors.js';
+import { isFacesenseError, ModelError, OptionError } from '../core/errors.js';
 import { findUp } from '../data/loaders/common.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import { UTK_CHIP_EYES } from '../data/loaders/utkface.js';
@@ -16,10 +16,10 @@ import { writePack, type PackMeta, type PackOptions, type PackProgress } from '.
 import { addFramingToPack } from '../data/framing.js';
 import { createFaceCrop, type AlignedCropSpec, type FaceCropOptions, type NoFacePolicy } from '../data/face-crop.js';
 import type { LayoutName } from '../data/types.js';
-import type { FaceDetector } from '../detect/types.js';
-import { createYunetDetector } from '../detect/yunet.js';
-import { createModelStore } from '../models/store.js';
-import { WEIGHTS_REGISTRY } from '../models/registry.js';
+import type { FaceDetector } from '../core/detect/types.js';
+import { createYunetDetector } from '../node/platform.js';
+import { createModelStore } from '../node/models/store.js';
+import { WEIGHTS_REGISTRY } from '../core/models/registry.js';
 import { positiveInt } from './options.js';
 
 /**

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 
 export const TRAIN_USAGE = `Usage: facesense train --config FILE [options]
 

@@ -1,20 +1,21 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type DetectorName } from '../analyzer.js';
-import { OptionError } from '../errors.js';
+import { type DetectorName } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { OptionError } from '../core/errors.js';
 import { csvLine, roundingReplacer } from './format.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { createProgress } from './progress.js';
-import { openVideo, type SamplingOptions } from '../video/decode.js';
-import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../video/encode.js';
-import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../video/rows.js';
-import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../video/smooth.js';
-import { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../video/stream.js';
-import { loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequencer, createTrackSequencer, type TrackSequenceResult } from '../video/sequence.js';
-import { createSummaryAccumulator } from '../video/summary.js';
-import { timelineHtml } from '../video/timeline.js';
-import { DEFAULT_TRACKER_OPTIONS } from '../video/tracker.js';
+import { openVideo, type SamplingOptions } from '../node/video/decode.js';
+import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
+import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
+import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../core/video/smooth.js';
+import { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
+import { loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequencer, createTrackSequencer, type TrackSequenceResult } from '../node/video/sequence.js';
+import { createSummaryAccumulator } from '../core/video/summary.js';
+import { timelineHtml } from '../core/video/timeline.js';
+import { DEFAULT_TRACKER_OPTIONS } from '../core/video/tracker.js';
 
 export const VIDEO_USAGE = `Usage: facesense video <file> [options]
 

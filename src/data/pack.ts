@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 import { NpyWriter } from '../io/npy.js';
 import { compareSplits, ProblemLog } from './loaders/common.js';
 import type { DatasetLoader, LabelValue, Problem, Sample, SampleImage, TargetSpec } from './types.js';

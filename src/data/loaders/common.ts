@@ -3,7 +3,7 @@ import { createReadStream, type Dirent } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { DatasetError } from '../../errors.js';
+import { DatasetError } from '../../core/errors.js';
 import type { DatasetLoader, LayoutName, Problem, Sample, TargetSpec } from '../types.js';
 
 /**

@@ -4,8 +4,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatasetError } from '../../errors.js';
-import type { Image8 } from '../../types.js';
+import { DatasetError } from '../../core/errors.js';
+import type { Image8 } from '../../core/types.js';
 import type { DatasetLoader, LoaderOptions, Sample, TargetSpec } from '../types.js';
 import { FER_USAGE_SPLITS, makeLoader, parseNonNegativeInt, readLines, type ProblemLog } from './common.js';
 

@@ -1,0 +1,6 @@
+/**
+ * The only globals src/core may use: ones every platform it runs on (Node, browsers, Web Workers)
+ * provides. tsconfig.core.json compiles the core with these and nothing else, so a Node or DOM API
+ * used there is a compile error.
+ */
+declare const performance: { now(): number };
