@@ -73,5 +73,6 @@ test('ageMetrics: paper 000 ±2.5 / ±5 years are exact / ±1 band on its 5-year
   assert.equal(p.maeYears, 0);
   assert.equal(p.rmseYears, 0);
   assert.equal(p.paper000.within2_5Years, 1);
+  assert.ok(p.cumulativeScore.length > 0, 'every() over an empty list would pass vacuously');
   assert.ok(p.cumulativeScore.every((c) => c.share === 1));
 });

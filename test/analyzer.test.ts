@@ -70,6 +70,7 @@ test('no face → empty list, not an error; a face too small to align is reporte
     const r = await analyzer.analyze(media('single_face.jpg'));
     assert.equal(r.faces[0]!.skipped, undefined, 'the 85 px eye distance is above 70');
     const g = await analyzer.analyze(media('multi_face.jpg'));
+    assert.ok(g.faces.length > 0, 'every() over an empty list would pass vacuously');
     assert.ok(g.faces.every((f) => f.skipped?.code === 'FACE_TOO_SMALL' && Object.keys(f.attributes).length === 0));
   } finally {
     await analyzer.dispose();

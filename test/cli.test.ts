@@ -85,5 +85,6 @@ test('analyze: CSV with one row per face, JSON to --out, annotated images, direc
       assert.ok(pt.x >= f.boxPx.x && pt.x <= f.boxPx.x + f.boxPx.width && pt.y >= f.boxPx.y && pt.y <= f.boxPx.y + f.boxPx.height, 'landmark inside its box');
     }
   }
-  assert.deepEqual((await readdir(ann)).sort(), ['multi_face.annotated.jpg', 'single_face.annotated.jpg']);
+  // The inputs' folders are mirrored under --annotate (../shared/media → ann/shared/media).
+  assert.deepEqual((await readdir(join(ann, 'shared', 'media'))).sort(), ['multi_face.annotated.jpg', 'single_face.annotated.jpg']);
 });

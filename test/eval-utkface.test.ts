@@ -65,6 +65,7 @@ test('eval --target age measures a value output: MAE, CS, band accuracies, fairn
   assert.ok(r.skipped.items[0]!.file.endsWith(broken));
   assert.deepEqual([...r.predictions.truthYears].sort((a, b) => a - b), [...UTK_EVAL_AGES]);
   // An expectation over bins 5..65 stays inside them.
+  assert.ok(r.predictions.predictedYears.length > 0, 'every() over an empty list would pass vacuously');
   assert.ok(r.predictions.predictedYears.every((p) => p >= 5 && p <= 65));
   const mae = r.predictions.predictedYears.reduce((a, p, i) => a + Math.abs(p - r.predictions.truthYears[i]!), 0) / 12;
   assert.ok(Math.abs(r.maeYears - mae) < 1e-3);

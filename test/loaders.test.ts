@@ -113,6 +113,7 @@ describe('dataset loaders', () => {
       assert.match(problems[1] ?? '', /fer2013\.csv:5 unknown emotion "7"/);
       assert.match(problems[2] ?? '', /fer2013\.csv:7 unknown Usage "Other"/);
       assert.match(problems[3] ?? '', /fer2013\.csv:8 pixel value out of range/);
+      assert.ok(loader.problems.length > 0, 'every() over an empty list would pass vacuously');
       assert.ok(loader.problems.every((p) => p.kind === 'error'));
       await assertStrictThrows(createFer2013CsvLoader({ root: csv, strict: true }), /fer2013\.csv:4$/);
     });
@@ -318,6 +319,7 @@ describe('dataset loaders', () => {
         split.excluded?.map((x) => x.file),
         ['61_1_20170109142408075.jpg.chip.jpg', '61_3_20170109150557335.jpg.chip.jpg'],
       );
+      assert.ok(all.length > 0, 'every() over an empty list would pass vacuously');
       assert.ok(all.every((n) => !n.includes('/')), 'file names only');
       assert.ok(all.every((n) => typeof parseUtkName(n) !== 'string'), 'only names with valid labels');
       // The 3,200 appearance-labelled faces (issue 6) join by file name, so they inherit this split.
@@ -355,6 +357,7 @@ describe('dataset loaders', () => {
       assert.match(problems[1] ?? '', /neutral unknown emotion folder/);
       await assertStrictThrows(createCkplusLoader({ root, strict: true }), /S010-004-17\.png$/);
       const noFolds = await collect(createCkplusLoader({ root: join(root, 'CK+48'), folds: 1 }));
+      assert.ok(noFolds.length > 0, 'every() over an empty list would pass vacuously');
       assert.ok(noFolds.every((s) => s.split === 'all'));
     });
 
@@ -403,6 +406,7 @@ describe('dataset loaders', () => {
       for (const f of folds) {
         assert.equal(f.train.length + f.test.length, 40);
         const trainSubjects = new Set(f.train.map((s) => s.subject));
+        assert.ok(f.subjects.length > 0, 'every() over an empty list would pass vacuously');
         assert.ok(f.subjects.every((s) => !trainSubjects.has(s)));
       }
       // Whole subjects of 4-5 samples: folds can differ by at most one subject's worth.

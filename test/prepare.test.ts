@@ -77,6 +77,7 @@ describe('facesense prepare', () => {
     const x = await readNpy(join(out, 'train_x.npy'));
     assert.equal(x.dtype, 'uint8');
     assert.deepEqual(x.shape, [1, 48, 48, 1]);
+    assert.ok([...(x.data as Uint8Array)].length > 0, 'every() over an empty list would pass vacuously');
     assert.ok([...(x.data as Uint8Array)].every((v) => v === 10));
     const y = await readNpy(join(out, 'test_emotion.npy'));
     assert.equal(y.dtype, 'int64');
@@ -317,6 +318,7 @@ describe('facesense prepare', () => {
       assert.equal(meta.splits[split]?.count, 500);
       assert.deepEqual((await readNpy(join(out, `${split}_x.npy`))).shape, [500, 48, 48, 1]);
       const y = ints(await readNpy(join(out, `${split}_emotion.npy`)));
+      assert.ok(y.length > 0, 'every() over an empty list would pass vacuously');
       assert.ok(y.every((v) => v >= 0 && v < 7));
       assert.ok(new Set(y).size >= 6, `${split}: classes mixed`);
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -568,6 +568,20 @@ describe('real detector weights in ../shared/models', () => {
     const store = createModelStore({ ...opts, modelsDir: sharedDir, verifyLocal: true, allowDownload: false });
     const entry = { ...WEIGHTS_REGISTRY.yunet, sha256: '0'.repeat(64) };
     await expectModelError(store.resolveFile(entry), 'CHECKSUM_MISMATCH', path.join(sharedDir, 'yunet_dynamic.onnx'), WEIGHTS_REGISTRY.yunet.sha256);
+  });
+
+  it('accepts the upstream file name face_detection_yunet_2023mar.onnx for yunet-640', async () => {
+    const opts = await baseOptions();
+    const dir = await freshDir('upstream-names');
+    await copyFile(path.join(sharedDir, 'yunet_2023mar_640.onnx'), path.join(dir, 'face_detection_yunet_2023mar.onnx'));
+    const store = createModelStore({ ...opts, modelsDir: dir, verifyLocal: true, allowDownload: false });
+    assert.equal(await store.resolveFile(getWeightsEntry('yunet-640')), path.join(dir, 'face_detection_yunet_2023mar.onnx'));
+  });
+
+  it('the package models/ ships yunet: a store with no modelsDir, no env and downloads off finds and verifies it', async () => {
+    // An empty modelsDir, so FACESENSE_MODELS (set for the test run) is not searched either.
+    const store = createModelStore({ cacheDir: await freshDir('cache'), modelsDir: await freshDir('empty'), verifyLocal: true, allowDownload: false });
+    assert.equal(await store.resolveFile(getWeightsEntry('yunet')), path.resolve('models', 'yunet_dynamic.onnx'));
   });
 
   it('yunet missing everywhere: no url is known, and the error says where to put it', async () => {

@@ -27,6 +27,7 @@ test('two faces moving slowly keep their ids, whatever order the detector lists 
   }
   const out = run(rounds);
   out.forEach((r, k) => assert.deepEqual(r.ids, k % 2 === 0 ? [1, 2] : [2, 1]));
+  assert.ok(out.length > 0, 'every() over an empty list would pass vacuously');
   assert.ok(out.every((r) => r.ended.length === 0));
 });
 

@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BatchItem, type DetectorName } from '../core/analyzer.js';
 import { createAnalyzer } from '../node/analyzer.js';
@@ -7,7 +8,10 @@ import { writeAnnotated } from '../node/annotate.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { checkOutputDir, checkOutputFile } from '../io/outputs.js';
-import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
+import { TERMS } from '../licences.js';
+import { annotatedPath } from './annotate-path.js';
+import { csvHeader, csvLine, csvRows, itemToJson, roundingReplacer, type OutputFormat } from './format.js';
+import { humanLines } from './human.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions } from './options.js';
 import { createProgress } from './progress.js';
@@ -17,7 +21,8 @@ export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [op
 Detects faces and reads their attributes. Directories are searched recursively for images.
 
 Options:
-  --format json|jsonl|csv   output format (default: json)
+  --format F                table | json | jsonl | csv (default: table on a terminal, else json)
+  --age-bins                CSV: also one column per age bin (101 one-year columns)
   --out FILE                write results to FILE (default: stdout)
   --tasks a,b               tasks to run (default: every installed default task)
   --model ID|PATH           extra model to load (repeatable)
@@ -28,7 +33,9 @@ Options:
   --pixel-limit N           refuse images over N pixels (default: 100000000)
   --tta                     average each face with its mirror image
   --refine N                rounds of landmark refinement for rotated faces (default: 0)
-  --annotate DIR            write each image with boxes, landmarks and labels into DIR
+  --annotate DIR            write each image with boxes, landmarks and labels into DIR,
+                            mirroring the inputs' folders (a/x.jpg → DIR/a/x.annotated.jpg)
+  --labels a,b              annotation lines: id, quality and task names, or none (default: all)
   --concurrency N           images in flight (default: 2)
   --threads N               ONNX Runtime threads per model (default: one per core)
   --models-dir DIR          where models are looked up first (default: $FACESENSE_MODELS)
@@ -36,14 +43,17 @@ Options:
   -h, --help                this text
 
 Exit code: 0 when at least one input was analysed (errors are reported per file), 1 when every
-input failed (or any, with --strict), 2 for a usage error.`;
+input failed (or any, with --strict), 2 for a usage error.
+
+${TERMS}`;
 
 export async function runAnalyze(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
-      format: { type: 'string', default: 'json' },
+      format: { type: 'string' },
+      'age-bins': { type: 'boolean', default: false },
       out: { type: 'string' },
       tasks: { type: 'string' },
       model: { type: 'string', multiple: true },
@@ -55,6 +65,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       refine: { type: 'string' },
       'pixel-limit': { type: 'string' },
       annotate: { type: 'string' },
+      labels: { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
       'models-dir': { type: 'string' },
@@ -66,8 +77,11 @@ export async function runAnalyze(args: string[]): Promise<number> {
     process.stdout.write(`${ANALYZE_USAGE}\n`);
     return 0;
   }
-  const format = values.format as OutputFormat;
-  if (!['json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be json, jsonl or csv (got "${values.format}")`);
+  // A person at a terminal gets the table; a pipe or a file gets JSON unless asked otherwise.
+  const format = (values.format ?? (values.out === undefined && process.stdout.isTTY === true ? 'table' : 'json')) as OutputFormat;
+  if (!['table', 'json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be table, json, jsonl or csv (got "${values.format}")`);
+  const csvOptions = { valueBins: values['age-bins'] };
+  const labelLines = values.labels === undefined ? undefined : values.labels === 'none' ? [] : values.labels.split(',').map((l) => l.trim()).filter(Boolean);
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const detect = detectOptions(values);
@@ -100,7 +114,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
   try {
     // Task labels for CSV columns come from the loaded models, so the header is known up front.
     const tasks = analyzer.tasks;
-    if (format === 'csv') await write(`${csvLine(csvHeader(tasks))}\n`);
+    if (format === 'csv') await write(`${csvLine(csvHeader(tasks, csvOptions))}\n`);
     if (format === 'json') await write('[\n');
     // Listing errors and paths in input order: each result is emitted after the listing errors
     // found before its path, so records come out in the order the inputs were listed.
@@ -128,20 +142,20 @@ export async function runAnalyze(args: string[]): Promise<number> {
       images++;
       if (item.ok) faces += item.result.faces.length;
       else failed++;
-      if (format === 'csv') for (const row of csvRows(item, tasks)) await write(`${csvLine(row)}\n`);
-      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item))}${format === 'jsonl' ? '\n' : ''}`);
+      if (format === 'csv') for (const row of csvRows(item, tasks, csvOptions)) await write(`${csvLine(row)}\n`);
+      else if (format === 'table') await write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${humanLines(item, tasks).join('\n')}\n`);
+      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item), roundingReplacer)}${format === 'jsonl' ? '\n' : ''}`);
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     };
     for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
       await flushListed(true);
       if (item.ok && values.annotate !== undefined) {
-        const ext = extname(item.source).toLowerCase();
-        const target = join(values.annotate, `${basename(item.source, extname(item.source))}.annotated${['.png', '.webp'].includes(ext) ? ext : '.jpg'}`);
+        const target = annotatedPath(values.annotate, item.source);
         // A failed annotated copy costs only that copy: the result is still written.
-        await writeAnnotated(item.source, item.result.faces, target).catch((e: unknown) =>
-          process.stderr.write(`warning: ${item.source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`),
-        );
+        await mkdir(dirname(target), { recursive: true })
+          .then(() => writeAnnotated(item.source, item.result.faces, target, labelLines === undefined ? {} : { labels: labelLines }))
+          .catch((e: unknown) => process.stderr.write(`warning: ${item.source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`));
       }
       await emit(item);
     }

@@ -231,8 +231,10 @@ async function evaluateSplit<T>(ctx: Context, target: string, task: string, judg
   };
   let seen = 0;
   let unlabelled = 0;
+  const splits = new Set<string>();
   try {
     for await (const s of ctx.loader.samples()) {
+      splits.add(s.split);
       if (o.split !== ALL_SPLITS && s.split !== o.split) continue;
       if (s.labels[target] === undefined) {
         unlabelled++;
@@ -252,6 +254,10 @@ async function evaluateSplit<T>(ctx: Context, target: string, task: string, judg
     if (batch.length > 0) await flush();
   } finally {
     progress.done();
+  }
+  if (seen === 0 && unlabelled === 0 && o.split !== ALL_SPLITS && !splits.has(o.split)) {
+    const names = [...splits].sort();
+    throw new OptionError(`${o.dataset} in ${o.root} has no split "${o.split}"; ${names.length === 0 ? 'it has no samples at all' : `its splits are: ${names.join(', ')} (or --split ${ALL_SPLITS})`}`);
   }
   if (seen === 0) throw new OptionError(unlabelled === 0 ? `split "${o.split}" has no samples in ${o.root}` : `none of the ${unlabelled} samples of split "${o.split}" has a ${target} label`);
   const problems = ctx.loader.problems.map((p) => ({ file: `${p.file}${p.line === undefined ? '' : `:${p.line}`}`, reason: p.reason }));

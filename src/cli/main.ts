@@ -1,4 +1,6 @@
 import { FacesenseError } from '../core/errors.js';
+import { TERMS } from '../licences.js';
+import { packageVersion } from '../version.js';
 import { ANALYZE_USAGE, runAnalyze } from './analyze.js';
 
 const USAGE = `facesense — face attribute analysis and the toolkit to train and evaluate its models
@@ -19,8 +21,11 @@ Commands:
   embed                 a model's embeddings of a dataset split (.npy) and their PCA / UMAP maps
   filters               first-layer filters as images; filter similarity between models (paper 000)
   sweep-report <table>  a sweep's metric over two grid keys as a heat map (paper 000's studies)
+  models                list, verify and fetch the models and detector weights, with their licences
 
-Run \`facesense <command> --help\` for a command's options.`;
+Run \`facesense <command> --help\` for a command's options, \`facesense --version\` for the version.
+
+${TERMS}`;
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -39,11 +44,18 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   embed: async () => (await import('./embed.js')).runEmbed,
   explain: async () => (await import('./explain.js')).runExplain,
   'sweep-report': async () => (await import('./sweep-report.js')).runSweepReport,
+  models: async () => (await import('./models.js')).runModels,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // --version works before or after any command (options after `--` are the command's own).
+  const own = argv.indexOf('--');
+  if (['--version', '-V', 'version'].includes(cmd ?? '') || (own === -1 ? rest : rest.slice(0, own - 1)).includes('--version')) {
+    process.stdout.write(`facesense ${packageVersion()}\n`);
+    return 0;
+  }
   if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return cmd === undefined ? 2 : 0;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { OptionError } from '../core/errors.js';
@@ -71,6 +72,13 @@ export async function runTrain(args: string[]): Promise<number> {
     return 0;
   }
   if (values.config === undefined) throw new OptionError('--config is required (see training/configs/)');
+  // The PyTorch package is run as `python -m training.train` from the current directory.
+  if (!existsSync(join('training', 'train.py'))) {
+    throw new OptionError(
+      'train runs the PyTorch package training/ of a facesense source checkout, which the npm package does not include: ' +
+        `run it from the root of a checkout of the repository (current directory: ${process.cwd()}), with Debian's python3-torch and python3-onnx installed (sudo bash scripts/install-system-deps.sh)`,
+    );
+  }
   const python = values.python ?? process.env.FACESENSE_PYTHON ?? '/usr/bin/python3';
   let cfg: { pack?: string; prepare?: { layout: string; root: string; size?: number; channels?: number } };
   try {

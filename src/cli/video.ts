@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { type DetectorName } from '../core/analyzer.js';
 import { createAnalyzer } from '../node/analyzer.js';
 import { OptionError } from '../core/errors.js';
-import { csvLine } from './format.js';
+import { csvLine, roundingReplacer } from './format.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
@@ -34,7 +34,7 @@ Options:
   --smooth SPEC           ema:ALPHA | window:N | none (default: ${formatSmoothing(DEFAULT_SMOOTHING)})
   --iou X                 least IoU for a detection to continue a track (default: ${DEFAULT_TRACKER_OPTIONS.iouThreshold})
   --max-missed N          detection rounds a track may be missed before it ends (default: ${DEFAULT_TRACKER_OPTIONS.maxMissed})
-  --format csv|jsonl      per-frame rows, one per tracked face (default: csv)
+  --format csv|jsonl|json per-frame rows, one per tracked face (default: csv; json: one array)
   --out FILE              write the rows to FILE (default: stdout)
   --summary FILE.json     per-track summary (duration, dominant expression, share per label, means)
   --timeline FILE.html    one offline HTML page with a chart per track
@@ -105,7 +105,7 @@ export async function runVideo(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new OptionError(`give exactly one video file (got ${positionals.length})`);
   const file = positionals[0]!;
   const format = values.format;
-  if (format !== 'csv' && format !== 'jsonl') throw new OptionError(`--format must be csv or jsonl (got "${format}")`);
+  if (format !== 'csv' && format !== 'jsonl' && format !== 'json') throw new OptionError(`--format must be csv, jsonl or json (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
   const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
   const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
@@ -184,6 +184,7 @@ export async function runVideo(args: string[]): Promise<number> {
   try {
     if (values.annotate !== undefined) writer = await createAnnotatedVideoWriter(values.annotate, { widthPx: info.widthPx, heightPx: info.heightPx, fps: reader.sampledFps ?? 25 });
     if (format === 'csv') await write(`${csvLine(videoCsvHeader(tasks))}\n`);
+    if (format === 'json') await write('[\n');
     for await (const frame of reader) {
       if (outClosed) break;
       const analysed = await frames.analyzeFrame(frame.image, frame.timestampMs);
@@ -191,11 +192,13 @@ export async function runVideo(args: string[]): Promise<number> {
       acc.add(r);
       for (const f of r.faces) {
         rows++;
-        await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : `${JSON.stringify(videoJsonRow(r, f))}\n`);
+        const json = format === 'json' ? `${rows > 1 ? ',\n' : ''}${JSON.stringify(videoJsonRow(r, f), roundingReplacer)}` : `${JSON.stringify(videoJsonRow(r, f), roundingReplacer)}\n`;
+        await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : json);
       }
       await writer?.write(frame.image, r.faces);
       progress.tick();
     }
+    if (format === 'json' && !outClosed) await write(`${rows > 0 ? '\n' : ''}]\n`);
     await writer?.close();
     trackSequences = (await sequencer?.finish()) ?? [];
     ok = true;

@@ -8,6 +8,8 @@ import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, faceSharpness, type FaceQuality, type QualityThresholds } from './quality.js';
+import type { FaceAttributes } from './results.js';
 import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
 import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
@@ -49,7 +51,7 @@ export interface AnalyzerOptions {
   readonly detect?: Partial<DetectOptions>;
   /**
    * Rounds of landmark refinement per face (src/detect/refine.ts): re-detects on an upright
-   * window so rotated faces are aligned to within ~0.5° instead of 3–5° at ±25°. Each round costs
+   * window so rotated faces are aligned to within ~0.5° (under 0.6°) instead of 3–5° at ±25°. Each round costs
    * six detector runs on a 256×256 window per face. @default 0
    */
   readonly refineLandmarks?: number;
@@ -57,6 +59,8 @@ export interface AnalyzerOptions {
   readonly pixelLimit?: number;
   /** Average each face's outputs with its mirror image (test-time augmentation). @default false */
   readonly tta?: boolean;
+  /** Thresholds of the quality flags (`FaceResult.quality`). @default DEFAULT_QUALITY_THRESHOLDS */
+  readonly quality?: Partial<QualityThresholds>;
   /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
   readonly minEyeDistancePx?: number;
   /**
@@ -87,17 +91,22 @@ export interface FaceResult {
   readonly boxPx: Box;
   readonly score: number;
   readonly landmarksPx?: Landmarks5;
-  /** In-plane rotation of the eye line (positive: clockwise in the image) and eye distance. */
+  /** In-plane rotation of the eye line (positive: clockwise in the image; the same value as `pose.rollDeg`) and eye distance. */
   readonly alignment: { readonly rollDeg: number; readonly eyeDistancePx: number };
-  /** Head pose from the landmarks (absent without landmarks); see src/pose.ts for its accuracy. */
+  /** Head pose from the landmarks (absent without landmarks); see src/core/pose.ts for its accuracy. */
   readonly pose?: HeadPose;
-  /** One entry per task that ran on this face. */
-  readonly attributes: Readonly<Record<string, TaskResult>>;
+  /** One entry per task that ran on this face, typed per known task (src/core/results.ts). */
+  readonly attributes: FaceAttributes;
   /**
    * With `AnalyzerOptions.embeddings`: model id → this face's embedding, as a plain array so a
    * result serialises to the same JSON in Node, in a browser, from the CLI and over HTTP.
    */
   readonly embeddings?: Readonly<Record<string, readonly number[]>>;
+  /**
+   * Whether the face is one the models were trained for (near-frontal, large and sharp enough, a
+   * confident detection), with the reasons when not; absent with the `none` detector.
+   */
+  readonly quality?: FaceQuality;
   /** Set when the face was found but not classified, with the reason. */
   readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
 }
@@ -125,6 +134,7 @@ export type BatchItem =
 
 /** `I`: the inputs the platform's decoder accepts (Node: path, encoded bytes, raw pixels). */
 export interface Analyzer<I = ImageInput> {
+  /** The detector and the weights file it loaded, e.g. `yunet (yunet_dynamic.onnx)`; `none` without one. */
   readonly detectorName: string;
   /** Tasks this analyzer runs, in order, each with the id of the model that answers it and the kind of result it gives. */
   readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[]; readonly kind: TaskResult['kind'] }[];
@@ -153,6 +163,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const minEye = options.minEyeDistancePx ?? 8;
   const pixelLimit = options.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
   const baseDetect: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options.detect };
+  const qualityThresholds: QualityThresholds = { ...DEFAULT_QUALITY_THRESHOLDS, ...options.quality };
 
   const classifiers: Classifier[] = [];
   let detector: FaceDetector | undefined;
@@ -243,7 +254,10 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
-      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: estimatePose(lm) }), alignment };
+      // One roll per face: the eye-line angle the crop was levelled by, in `alignment` and `pose` alike.
+      const pose = lm === undefined ? undefined : { ...estimatePose(lm), rollDeg: alignment.rollDeg };
+      const quality = lm === undefined ? undefined : assessQuality({ score: det.score, eyeDistancePx: alignment.eyeDistancePx, yawDeg: pose?.yawDeg ?? 0, sharpness: faceSharpness(image, det) }, qualityThresholds);
+      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined || pose === undefined ? {} : { landmarksPx: lm, pose }), alignment, ...(quality === undefined ? {} : { quality }) };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
@@ -366,22 +380,33 @@ async function openDetector<I>(platform: Platform<I>, choice: DetectorName | Fac
     case 'viola-jones':
       throw new OptionError('the viola-jones detector reads OpenCV\'s Haar files and is only available in Node; use yunet');
     case 'yunet-640':
-      return createYunetDetector(platform.backend, { ...opts, model: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
+      return yunetFrom(platform, WEIGHTS_REGISTRY['yunet-640'], await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']), opts);
     case 'yunet': {
-      // The dynamic-size export is faster (no padding to 640×640) but has no public URL; fall back
-      // to the downloadable fixed-size export when it is not installed.
+      // The dynamic-size export is faster (no padding to 640×640) and ships in the package; fall
+      // back to the downloadable fixed-size export when it has been removed.
       let model: ModelData;
       try {
         model = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
       } catch (e) {
         if (!(e instanceof ModelError) || e.code !== 'MODEL_NOT_FOUND') throw e;
-        model = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
+        return yunetFrom(platform, WEIGHTS_REGISTRY['yunet-640'], await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']), opts);
       }
-      return createYunetDetector(platform.backend, { ...opts, model });
+      return yunetFrom(platform, WEIGHTS_REGISTRY.yunet, model, opts);
     }
     default:
       throw new OptionError(`unknown detector "${String(choice)}"; use yunet, yunet-640, viola-jones or none`);
   }
+}
+
+/** A YuNet detector named after the weights actually loaded, e.g. `yunet-640 (face_detection_yunet_2023mar.onnx)`. */
+function yunetFrom<I>(platform: Platform<I>, entry: { readonly id: string; readonly file: string }, model: ModelData, opts: { threads?: number; maxInputSide?: number }): Promise<FaceDetector> {
+  return createYunetDetector(platform.backend, { ...opts, model, name: `${entry.id} (${modelFileName(model, entry.file)})` });
+}
+
+/** The file name of a model location (path or URL; the store may have found an alias), else `fallback` (bytes). */
+function modelFileName(model: ModelData, fallback: string): string {
+  if (typeof model !== 'string') return fallback;
+  return model.split(/[\\/]/).pop()?.split(/[?#]/)[0] || fallback;
 }
 
 /** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */

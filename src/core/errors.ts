@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'CORRUPT_VIDEO'
   | 'VIDEO_TOOL_MISSING'
   | 'VIDEO_ENCODE_FAILED'
+  | 'DEPENDENCY_MISSING'
   | 'DISPOSED'
   | 'ABORTED';
 

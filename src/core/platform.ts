@@ -68,6 +68,8 @@ export interface FileEntry {
   readonly id: string;
   /** Plain file name (no directories) looked up in every searched location. */
   readonly file: string;
+  /** Other plain names of the same file (e.g. its upstream name), tried in each directory after `file` (Node model store). */
+  readonly aliases?: readonly string[];
   /** Lower-case hex SHA-256, checked on download (and on disk with `verifyLocal`). */
   readonly sha256?: string;
   /** Where to download the file from when it is found nowhere. */

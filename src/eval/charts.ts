@@ -3,8 +3,8 @@
  * turns a spec into an SVG string in Node through Vega's headless view (renderer 'none', no
  * canvas, no network: every spec carries its data inline).
  */
-import { parse, View } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { importOptional } from '../optional-deps.js';
 
 export interface Series {
   readonly name: string;
@@ -180,6 +180,9 @@ export function intervalChart(rows: readonly { name: string; estimate: number; l
  * declarations are dropped (HTML's parser supplies them), so the page names no URL at all.
  */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const figures = ['vega', 'vega-lite'] as const;
+  const { parse, View } = await importOptional<typeof import('vega')>('vega', figures);
+  const { compile } = await importOptional<typeof import('vega-lite')>('vega-lite', figures);
   const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();

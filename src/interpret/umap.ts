@@ -2,7 +2,7 @@
  * UMAP (McInnes et al. 2018) through PAIR's umap-js: a non-linear 2-D map of the embeddings that
  * keeps neighbourhoods. Seeded, so a rerun on the same rows draws the same map.
  */
-import { UMAP } from 'umap-js';
+import { requireOptional } from '../optional-deps.js';
 import { seededRandom } from '../data/loaders/common.js';
 
 export interface UmapOptions {
@@ -21,6 +21,7 @@ export const DEFAULT_UMAP = { neighbors: 15, minDist: 0.1, seed: 0 } as const;
 /** 2-D UMAP coordinates of each row (at least 3 rows). */
 export function umap2d(rows: readonly ArrayLike<number>[], o: UmapOptions = {}): number[][] {
   if (rows.length < 3) throw new RangeError(`UMAP needs at least 3 rows, got ${rows.length}`);
+  const { UMAP } = requireOptional<typeof import('umap-js')>('umap-js');
   const model = new UMAP({
     nComponents: 2,
     nNeighbors: Math.min(o.neighbors ?? DEFAULT_UMAP.neighbors, rows.length - 1),

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { ImageDecodeError } from '../core/errors.js';
+import { videoContainer } from '../core/media-sniff.js';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from '../core/platform.js';
 import { fromRaw, isRawImage } from '../core/raw-image.js';
 import type { ImageInput, RgbImage } from '../core/types.js';
@@ -35,6 +36,10 @@ export async function decodeImage(input: ImageInput, options: Partial<DecodeOpti
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
+    const video = videoContainer(bytes);
+    if (video !== undefined) {
+      throw new ImageDecodeError('UNSUPPORTED_FORMAT', `this is a video (${video}), not an image: analyse it with \`facesense video ${typeof input === 'string' ? input : '<file>'}\` (openVideo() + createFrameAnalyzer() in the library)`, { source, cause });
+    }
     // A recognised header that sharp cannot parse is a damaged file of that format, not an unknown format.
     if (sniffed !== undefined) throw new ImageDecodeError('CORRUPT_IMAGE', `cannot read this ${sniffed.toUpperCase()} file's header (${firstLine(cause)}); the file is truncated or damaged`, { source, cause });
     throw new ImageDecodeError('UNSUPPORTED_FORMAT', `not a readable image (${firstLine(cause)}); supported: JPEG, PNG, WebP, TIFF, GIF, AVIF`, { source, cause });

@@ -180,6 +180,11 @@ export { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../core/video/stream.
 export type { FrameAnalyzer, FrameAnalyzerOptions, FrameResult, TrackedFace } from '../core/video/stream.js';
 export { smoothStep, parseSmoothing, DEFAULT_SMOOTHING } from '../core/video/smooth.js';
 export { updateTracks, initialTrackerState, DEFAULT_TRACKER_OPTIONS } from '../core/video/tracker.js';
-export type { TaskResult } from '../core/postprocess.js';
+export type { TaskResult, BandResult } from '../core/postprocess.js';
+export { TASK_LABELS, isClassResult, isValueResult, isMultilabelResult, isValuesResult, hasLabelIn } from '../core/results.js';
+export type { ClassResult, ValueResult, MultilabelResult, ValuesResult, FaceAttributes, EmotionLabel, GenderLabel, EthnicityLabel, GlassesLabel, FacialHairLabel } from '../core/results.js';
+export { assessQuality, faceSharpness, sharpness, DEFAULT_QUALITY_THRESHOLDS } from '../core/quality.js';
+export type { FaceQuality, QualityReason, QualityThresholds } from '../core/quality.js';
+export { layoutLabels } from '../core/label-layout.js';
 export type * from '../core/types.js';
 export * from '../core/errors.js';

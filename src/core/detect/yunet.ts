@@ -16,6 +16,8 @@ export interface YunetOptions extends SessionOptions {
    * @default 640
    */
   readonly maxInputSide?: number;
+  /** The detector's `name`, e.g. naming the weights file loaded. @default 'yunet' */
+  readonly name?: string;
 }
 
 const STRIDES = [8, 16, 32] as const;
@@ -61,7 +63,7 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
     return nms(dets, opts.nmsThreshold, opts.maxFaces);
   }
 
-  return { name: 'yunet', detect, dispose: () => session.release() };
+  return { name: options.name ?? 'yunet', detect, dispose: () => session.release() };
 }
 
 /** HWC RGB uint8 → CHW BGR float32, zero-padded to tw×th. */

@@ -13,8 +13,12 @@ export interface WeightsEntry {
   readonly file: string;
   /** Lower-case hex SHA-256 of the file; downloads are always checked against it. */
   readonly sha256: string;
+  /** Other names the same file is published under (upstream names), looked up after `file`. */
+  readonly aliases?: readonly string[];
   /** SPDX licence id of the weights. */
   readonly licence: string;
+  /** Where the weights come from (project page), for the README table and `facesense models`. */
+  readonly source: string;
   /** Public download location, when one is known. */
   readonly url?: string;
   readonly description: string;
@@ -30,15 +34,18 @@ export const WEIGHTS_REGISTRY: Readonly<Record<WeightsId, WeightsEntry>> = Objec
     file: 'yunet_dynamic.onnx',
     sha256: 'daede24002cc8590f457998cc5e6c9e8b82f45f6bd969506a8913cd4ed10a2d3',
     licence: 'Apache-2.0',
+    source: 'https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet',
     description:
       'YuNet face detector (OpenCV Zoo) exported with a dynamic input shape: float32 NCHW [batch, 3, H, W], ' +
-      'any H and W divisible by 32; boxes plus 5 landmarks. No public download: place the file in FACESENSE_MODELS.',
+      'any H and W divisible by 32; boxes plus 5 landmarks. Ships in the package models/ (no public download).',
   }),
   'yunet-640': Object.freeze({
     id: 'yunet-640',
     file: 'yunet_2023mar_640.onnx',
+    aliases: Object.freeze(['face_detection_yunet_2023mar.onnx']),
     sha256: '8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4',
     licence: 'Apache-2.0',
+    source: 'https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet',
     url: 'https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx',
     description:
       'YuNet face detector (OpenCV Zoo, 2023mar) with a fixed input: float32 NCHW [1, 3, 640, 640]; boxes plus 5 landmarks.',
@@ -46,8 +53,10 @@ export const WEIGHTS_REGISTRY: Readonly<Record<WeightsId, WeightsEntry>> = Objec
   'ultraface-320': Object.freeze({
     id: 'ultraface-320',
     file: 'ultraface_rfb_320.onnx',
+    aliases: Object.freeze(['version-RFB-320.onnx']),
     sha256: '34cd7e60aeff28744c657de7a3dc64e872d506741de66987f3426f2b79f88017',
     licence: 'MIT',
+    source: 'https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB',
     url: 'https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/raw/master/models/onnx/version-RFB-320.onnx',
     description:
       'Ultra-Light-Fast-Generic-Face-Detector-1MB, RFB variant, fixed input float32 NCHW [1, 3, 240, 320] (320 wide); boxes only, no landmarks.',

@@ -20,6 +20,7 @@ export function videoCsvHeader(tasks: TaskColumns): string[] {
       for (const l of labels) cols.push(`${task}_${kind}${l}`);
     }
   }
+  cols.push('reliable', 'unreliable_reasons');
   return cols;
 }
 
@@ -54,6 +55,8 @@ export function videoCsvRow(frame: FrameResult, f: TrackedFace, tasks: TaskColum
     round(f.score),
     ...tasks.flatMap(({ task, labels }) => taskCells(f.attributes[task], labels)),
     ...tasks.flatMap(({ task, labels }) => taskCells(f.smoothed[task], labels)),
+    f.quality === undefined ? '' : f.quality.reliable ? 1 : 0,
+    f.quality?.reasons.join(';') ?? '',
   ];
 }
 
@@ -69,6 +72,7 @@ export function videoJsonRow(frame: FrameResult, f: TrackedFace): Record<string,
     ...(f.landmarksPx === undefined ? {} : { landmarksPx: f.landmarksPx }),
     attributes: f.attributes,
     smoothed: f.smoothed,
+    ...(f.quality === undefined ? {} : { quality: f.quality }),
     ...(f.skipped === undefined ? {} : { skipped: f.skipped }),
   };
 }

@@ -175,7 +175,7 @@ export async function readUtkSplitFile(path: string): Promise<UtkSplitFile> {
 /** Finds the project's default split file from this module's location. */
 export async function defaultUtkSplitFile(): Promise<string> {
   const found = await findUp(dirname(fileURLToPath(import.meta.url)), DEFAULT_UTK_SPLIT_FILE);
-  if (found === undefined) throw new DatasetError('INPUT_NOT_FOUND', `cannot find ${DEFAULT_UTK_SPLIT_FILE} above this package's modules; pass splitFile`);
+  if (found === undefined) throw new DatasetError('INPUT_NOT_FOUND', `cannot find ${DEFAULT_UTK_SPLIT_FILE} above this package's modules (it is in the source repository, not the npm package): pass --split-file FILE on the command line or splitFile in the library; \`facesense split\` writes one`);
   return found;
 }
 

@@ -509,17 +509,22 @@ export function createModelStore(options: ModelStoreOptions = {}): ModelStore {
     },
 
     async resolveFile(entry: FileEntry): Promise<string> {
-      if (!isPlainFileName(entry.file)) {
-        throw new OptionError(`file of "${entry.id}" must be a plain file name without directories (got ${JSON.stringify(entry.file)})`);
+      const names = [entry.file, ...(entry.aliases ?? [])];
+      for (const name of names) {
+        if (!isPlainFileName(name)) {
+          throw new OptionError(`file of "${entry.id}" must be a plain file name without directories (got ${JSON.stringify(name)})`);
+        }
       }
       if (entry.sha256 !== undefined && !SHA256_RE.test(entry.sha256)) {
         throw new OptionError(`sha256 of "${entry.id}" must be 64 hexadecimal digits (got ${JSON.stringify(entry.sha256)})`);
       }
       const searched: string[] = [];
       for (const { dir, origin } of dirs) {
-        const candidate = path.join(dir, entry.file);
-        if (await isFile(candidate)) return checkLocal(candidate, entry.id, entry.sha256);
-        searched.push(`${candidate} (${origin})`);
+        for (const name of names) {
+          const candidate = path.join(dir, name);
+          if (await isFile(candidate)) return checkLocal(candidate, entry.id, entry.sha256);
+          searched.push(`${candidate} (${origin})`);
+        }
       }
       return fetchMissing(
         entry.id,

@@ -1,0 +1,106 @@
+/**
+ * Measures where the default attribute model stops being trustworthy, to choose the thresholds of
+ * the quality flags (src/core/quality.ts). On the UTKFace test split (FACESENSE_DATA/utkface) each face
+ * is analysed as is, shrunk (eye distance down to a few pixels) and blurred (Gaussian σ 1–4), and
+ * gender accuracy and age MAE are reported by bin of eye distance, sharpness, |yaw| and detector
+ * score; on the FER+ test split (FACESENSE_DATA/ferplus, upscaled 4×) emotion accuracy by |yaw|, the
+ * range UTKFace's frontal crops lack.
+ * Run: npm run build && FACESENSE_DATA=... node dist/bench/quality.js [utk faces] [fer+ faces]   (default 300, 1000)
+ */
+import { join } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import type { FaceResult } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
+import { createLoader } from '../src/data/loaders/index.js';
+import { FERPLUS_CLASSES } from '../src/data/loaders/ferplus-folders.js';
+import { UTK_GENDERS } from '../src/data/loaders/utkface.js';
+import type { RgbImage } from '../src/core/types.js';
+
+const data = process.env.FACESENSE_DATA;
+if (data === undefined) throw new Error('set FACESENSE_DATA to the folder holding utkface/');
+const limit = Number(process.argv[2] ?? 300);
+const ferLimit = Number(process.argv[3] ?? 1000);
+
+interface Obs { variant: string; eyePx: number; sharp: number; yaw: number; score: number; genderOk: number; ageErr: number }
+const obs: Obs[] = [];
+
+async function rgb(s: Sharp): Promise<RgbImage> {
+  const { data: d, info } = await s.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(d), width: info.width, height: info.height, channels: 3 };
+}
+
+const analyzer = await createAnalyzer({ tasks: ['age', 'gender'], threads: 1, detect: { scoreThreshold: 0.3, minFacePx: 4 } });
+const loader = await createLoader('utkface', { root: join(data, 'utkface') });
+let n = 0;
+for await (const s of loader.samples()) {
+  if (s.split !== 'test' || s.image.kind !== 'file') continue;
+  if (n++ >= limit) break;
+  const gender = UTK_GENDERS[s.labels['gender'] as number];
+  const age = s.labels['age'] as number;
+  const meta = await sharp(s.image.path).metadata();
+  const w = meta.width ?? 200;
+  const variants: [string, Sharp][] = [['original', sharp(s.image.path)]];
+  for (const k of [2, 3, 4, 6, 8]) variants.push([`shrink/${k}`, sharp(s.image.path).resize(Math.round(w / k))]);
+  for (const sigma of [1, 2, 3, 4]) variants.push([`blur σ${sigma}`, sharp(s.image.path).blur(sigma)]);
+  for (const [variant, img] of variants) {
+    const r = await analyzer.analyze(await rgb(img));
+    const f: FaceResult | undefined = [...r.faces].sort((a, b) => b.boxPx.width - a.boxPx.width)[0];
+    if (f === undefined || f.quality === undefined || f.attributes.gender === undefined || f.attributes.age === undefined) continue;
+    obs.push({ variant, eyePx: f.alignment.eyeDistancePx, sharp: f.quality.sharpness, yaw: Math.abs(f.pose?.yawDeg ?? 0), score: f.score, genderOk: f.attributes.gender.label === gender ? 1 : 0, ageErr: Math.abs(f.attributes.age.value - age) });
+  }
+}
+await analyzer.dispose();
+
+// Yaw: FER+ faces (web photos, many turned) with the emotion model; 48×48 upscaled so YuNet finds them.
+const emo = await createAnalyzer({ tasks: ['emotion'], threads: 1, detect: { scoreThreshold: 0.3, minFacePx: 4 } });
+const fer = await createLoader('ferplus-folders', { root: join(data, 'ferplus') });
+const ferObs: { yaw: number; score: number; sharp: number; ok: number }[] = [];
+let m = 0;
+for await (const s of fer.samples()) {
+  if (s.split !== 'test' || s.image.kind !== 'file' || s.labels['emotion_majority'] === undefined) continue;
+  if (m++ >= ferLimit) break;
+  const r = await emo.analyze(await rgb(sharp(s.image.path).resize(192, 192, { kernel: 'cubic' }).toColourspace('srgb')));
+  const f = r.faces[0];
+  if (f === undefined || f.quality === undefined || f.attributes.emotion === undefined) continue;
+  ferObs.push({ yaw: Math.abs(f.pose?.yawDeg ?? 0), score: f.score, sharp: f.quality.sharpness, ok: f.attributes.emotion.label === FERPLUS_CLASSES[s.labels['emotion_majority'] as number] ? 1 : 0 });
+}
+await emo.dispose();
+console.log(`FER+ test split, ${m} images, ${ferObs.length} with a face found (upscaled 4×)`);
+for (const [title, key, edges] of [
+  ['by |yaw| (degrees)', (o: (typeof ferObs)[number]) => o.yaw, [0, 10, 20, 30, 40, 50, 60, 90]],
+  ['by detector score', (o: (typeof ferObs)[number]) => o.score, [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01]],
+] as const) {
+  console.log(`\nFER+ emotion accuracy ${title}`);
+  for (let i = 0; i < edges.length - 1; i++) {
+    const bin = ferObs.filter((o) => key(o) >= edges[i]! && key(o) < edges[i + 1]!);
+    if (bin.length > 0) console.log(`${`[${edges[i]}, ${edges[i + 1]})`.padEnd(14)} ${String(bin.length).padStart(5)}  ${((bin.reduce((a, o) => a + o.ok, 0) / bin.length) * 100).toFixed(1).padStart(6)}%`);
+  }
+}
+
+function table(title: string, key: (o: Obs) => number, edges: readonly number[], rows: readonly Obs[]): void {
+  console.log(`\n${title} (${rows.length} faces)`);
+  console.log('bin            n      gender acc  age MAE');
+  for (let i = 0; i < edges.length - 1; i++) {
+    const lo = edges[i]!;
+    const hi = edges[i + 1]!;
+    const bin = rows.filter((o) => key(o) >= lo && key(o) < hi);
+    if (bin.length === 0) continue;
+    const acc = bin.reduce((a, o) => a + o.genderOk, 0) / bin.length;
+    const mae = bin.reduce((a, o) => a + o.ageErr, 0) / bin.length;
+    console.log(`${`[${lo}, ${hi})`.padEnd(14)} ${String(bin.length).padStart(5)}  ${(acc * 100).toFixed(1).padStart(9)}%  ${mae.toFixed(2).padStart(7)}`);
+  }
+}
+
+console.log(`UTKFace test split, ${n} images, ${obs.length} analysed faces (variants: original, shrunk 1/2–1/8, blurred σ1–4)`);
+const originals = obs.filter((o) => o.variant === 'original');
+table('by eye distance (px), all variants', (o) => o.eyePx, [0, 6, 8, 10, 12, 14, 16, 20, 25, 30, 40, 60, 1000], obs);
+table('by sharpness (Laplacian variance of the 48×48 crop), all variants', (o) => o.sharp, [0, 10, 20, 30, 40, 60, 80, 120, 200, 400, 1e9], obs);
+table('by |yaw| (degrees), originals', (o) => o.yaw, [0, 10, 20, 30, 40, 50, 60, 90, 180], originals);
+table('by detector score, originals', (o) => o.score, [0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01], originals);
+const byVariant = [...new Set(obs.map((o) => o.variant))];
+console.log('\nby variant');
+for (const v of byVariant) {
+  const b = obs.filter((o) => o.variant === v);
+  const med = (xs: number[]) => xs.sort((a, c) => a - c)[Math.floor(xs.length / 2)]!;
+  console.log(`${v.padEnd(10)} n ${String(b.length).padStart(4)}  eye px ${med(b.map((o) => o.eyePx)).toFixed(1).padStart(6)}  sharpness ${med(b.map((o) => o.sharp)).toFixed(0).padStart(5)}  gender ${((b.reduce((a, o) => a + o.genderOk, 0) / b.length) * 100).toFixed(1)}%  age MAE ${(b.reduce((a, o) => a + o.ageErr, 0) / b.length).toFixed(2)}`);
+}
