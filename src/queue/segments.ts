@@ -1,0 +1,157 @@
+/**
+ * Long videos as time segments processed in parallel, then stitched into one video's tracks.
+ *
+ * Segment k analyses [start_k − overlap, end_k): the overlap frames before its own range warm up
+ * its tracker and smoothers and are used only to link its tracks to segment k−1's, which owns
+ * those frames. A local track of segment k continues the segment k−1 track whose boxes it
+ * overlaps most on the shared frames (mean IoU ≥ threshold, greedy one-to-one: the tracker's own
+ * rule, src/video/tracker.ts); an unlinked track starts a new id. The stitched frames go through
+ * the same summary accumulator as `facesense video`.
+ */
+import type { Analyzer, FaceResult } from '../analyzer.js';
+import { iou } from '../detect/nms.js';
+import type { TaskResult } from '../postprocess.js';
+import type { Box } from '../types.js';
+import { openVideo, type SamplingOptions } from '../video/decode.js';
+import { createFrameAnalyzer, type FrameAnalyzerOptions, type FrameResult, type TrackedFace } from '../video/stream.js';
+import { createSummaryAccumulator, type TrackSummary } from '../video/summary.js';
+import { matchGreedy } from '../video/tracker.js';
+
+export interface SegmentPlan {
+  readonly index: number;
+  /** The segment's own range, seconds. */
+  readonly startSec: number;
+  readonly endSec: number;
+  /** Seconds analysed before startSec to link tracks (0 for the first segment). */
+  readonly overlapSec: number;
+}
+
+export function planSegments(durationSec: number, segmentSec: number, overlapSec: number): SegmentPlan[] {
+  const n = Math.max(1, Math.ceil(durationSec / segmentSec - 1e-9));
+  return Array.from({ length: n }, (_, i) => ({
+    index: i,
+    startSec: i * segmentSec,
+    // The last segment runs to the end of the file whatever the probed duration says.
+    endSec: i === n - 1 ? Number.POSITIVE_INFINITY : (i + 1) * segmentSec,
+    overlapSec: i === 0 ? 0 : Math.min(overlapSec, i * segmentSec),
+  }));
+}
+
+/** One face on one frame of a segment, in a compact serialisable form. */
+export interface SegmentFace {
+  readonly track: number;
+  readonly boxPx: Box;
+  readonly score: number;
+  readonly detected: boolean;
+  readonly attributes: Readonly<Record<string, TaskResult>>;
+  readonly smoothed: Readonly<Record<string, TaskResult>>;
+  readonly skipped?: FaceResult['skipped'];
+}
+
+export interface SegmentFrame {
+  readonly timestampMs: number;
+  readonly faces: readonly SegmentFace[];
+}
+
+export interface SegmentResult {
+  readonly plan: SegmentPlan;
+  readonly frames: readonly SegmentFrame[];
+  readonly damage?: { readonly code: string; readonly message: string };
+}
+
+export type SegmentAnalysisOptions = Omit<FrameAnalyzerOptions, 'sourceName'> & { readonly fps?: number; readonly every?: number };
+
+export async function analyzeSegment(analyzer: Analyzer, path: string, plan: SegmentPlan, o: SegmentAnalysisOptions = {}): Promise<SegmentResult> {
+  const from = plan.startSec - plan.overlapSec;
+  const sampling: SamplingOptions = {
+    ...(o.fps === undefined ? {} : { fps: o.fps }),
+    ...(o.every === undefined ? {} : { every: o.every }),
+    ...(from > 0 ? { startSec: from } : {}),
+    ...(Number.isFinite(plan.endSec) ? { endSec: plan.endSec } : {}),
+  };
+  const reader = await openVideo(path, sampling);
+  const { fps: _fps, every: _every, ...frameOpts } = o;
+  void _fps;
+  void _every;
+  const fa = createFrameAnalyzer(analyzer, { ...frameOpts, sourceName: path });
+  const frames: SegmentFrame[] = [];
+  for await (const f of reader) {
+    const r = await fa.analyzeFrame(f.image, f.timestampMs);
+    frames.push({ timestampMs: r.timestampMs, faces: r.faces.map((x) => ({ track: x.trackId, boxPx: x.boxPx, score: x.score, detected: x.detected, attributes: x.attributes, smoothed: x.smoothed, ...(x.skipped === undefined ? {} : { skipped: x.skipped }) })) });
+  }
+  const damage = reader.damage;
+  return { plan, frames, ...(damage === undefined ? {} : { damage: { code: damage.code, message: damage.message } }) };
+}
+
+/** Frames of one video with tracks linked across segment boundaries; ids numbered from 1 in order of appearance. */
+export function stitchSegments(segments: readonly SegmentResult[], iouThreshold = 0.3): { frames: SegmentFrame[]; links: number } {
+  const sorted = [...segments].sort((a, b) => a.plan.index - b.plan.index);
+  let nextId = 1;
+  let links = 0;
+  let prevMap = new Map<number, number>(); // previous segment: local id → global id
+  let prevOverlap = new Map<number, Map<number, Box>>(); // previous segment: rounded ms → local id → box
+  const out: SegmentFrame[] = [];
+  for (const seg of sorted) {
+    const startMs = seg.plan.startSec * 1000;
+    const endMs = seg.plan.endSec * 1000;
+    const map = new Map<number, number>();
+    // Link: mean IoU over the overlap frames both segments analysed.
+    const mine = new Map<number, Map<number, Box>>();
+    for (const f of seg.frames) if (f.timestampMs < startMs) mine.set(Math.round(f.timestampMs), new Map(f.faces.map((x) => [x.track, x.boxPx])));
+    const prevIds = [...new Set([...prevOverlap.values()].flatMap((m) => [...m.keys()]))];
+    const myIds = [...new Set([...mine.values()].flatMap((m) => [...m.keys()]))];
+    const scores = prevIds.map((p) =>
+      myIds.map((q) => {
+        let sum = 0;
+        let n = 0;
+        for (const [t, boxes] of mine) {
+          const a = prevOverlap.get(t)?.get(p);
+          const b = boxes.get(q);
+          if (a === undefined && b === undefined) continue;
+          n++;
+          if (a !== undefined && b !== undefined) sum += iou(a, b);
+        }
+        return n === 0 ? 0 : sum / n;
+      }),
+    );
+    for (const [pi, qi] of matchGreedy(scores, Math.max(iouThreshold, Number.MIN_VALUE))) {
+      const g = prevMap.get(prevIds[pi]!);
+      if (g === undefined) continue;
+      map.set(myIds[qi]!, g);
+      links++;
+    }
+    const overlapNext = new Map<number, Map<number, Box>>();
+    for (const f of seg.frames) {
+      if (f.timestampMs < startMs || f.timestampMs >= endMs) continue;
+      const faces = f.faces.map((x) => {
+        let g = map.get(x.track);
+        if (g === undefined) map.set(x.track, (g = nextId++));
+        return { ...x, track: g };
+      });
+      out.push({ timestampMs: f.timestampMs, faces: faces.sort((a, b) => a.track - b.track) });
+      overlapNext.set(Math.round(f.timestampMs), new Map(f.faces.map((x) => [x.track, x.boxPx])));
+    }
+    prevMap = map;
+    prevOverlap = overlapNext;
+  }
+  return { frames: out, links };
+}
+
+/** FrameResults for the summary accumulator and the video row writers. */
+export function toFrameResults(frames: readonly SegmentFrame[], size: { widthPx: number; heightPx: number }): FrameResult[] {
+  return frames.map((f, i) => ({
+    frameIndex: i,
+    timestampMs: f.timestampMs,
+    detectionRan: f.faces.some((x) => x.detected),
+    ...size,
+    faces: f.faces.map((x): TrackedFace => ({ boxPx: x.boxPx, score: x.score, alignment: { rollDeg: 0, eyeDistancePx: Number.NaN }, attributes: x.attributes, trackId: x.track, detected: x.detected, smoothed: x.smoothed, ...(x.skipped === undefined ? {} : { skipped: x.skipped }) })),
+    endedTrackIds: [],
+    timings: { decodeMs: 0, detectMs: 0, alignMs: 0, inferMs: 0, totalMs: 0 },
+  }));
+}
+
+export function summariseFrames(frames: readonly SegmentFrame[]): { framesAnalysed: number; framesWithFaces: number; tracks: TrackSummary[] } {
+  const acc = createSummaryAccumulator();
+  for (const f of toFrameResults(frames, { widthPx: 0, heightPx: 0 })) acc.add(f);
+  return { framesAnalysed: acc.framesAnalysed, framesWithFaces: acc.framesWithFaces, tracks: acc.tracks() };
+}
