@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { appendFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { openLedger, recoverLedger } from '../src/batch/ledger.js';
 import { createRateMeter } from '../src/batch/progress.js';
-import { media, SHARED_MODELS, tempDir } from './helpers/media.js';
+import { imageDir } from './helpers/batch-inputs.js';
+import { SHARED_MODELS, tempDir } from './helpers/media.js';
 
 const run = promisify(execFile);
 const BIN = join(process.cwd(), 'bin', 'facesense.js');
@@ -20,23 +21,6 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
     const err = e as { code: number; stdout: string; stderr: string };
     return { code: err.code, stdout: err.stdout, stderr: err.stderr };
   }
-}
-
-/** `n` image inputs (links to the shared photos) plus one that is not an image. */
-export async function imageDir(n: number): Promise<{ dir: string; inputs: string[] }> {
-  const dir = await tempDir('facesense-batch-');
-  const imgs = join(dir, 'images');
-  await mkdir(imgs);
-  const inputs: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const p = join(imgs, `img${String(i).padStart(3, '0')}.jpg`);
-    await symlink(media(i % 2 === 0 ? 'single_face.jpg' : 'multi_face.jpg'), p);
-    inputs.push(p);
-  }
-  const bad = join(imgs, 'zz-not-an-image.jpg');
-  await writeFile(bad, 'not a JPEG\n');
-  inputs.push(bad);
-  return { dir, inputs };
 }
 
 const lines = async (p: string) => (await readFile(p, 'utf8')).split('\n').filter((l) => l !== '');
