@@ -155,3 +155,59 @@ export function summariseFrames(frames: readonly SegmentFrame[]): { framesAnalys
   for (const f of toFrameResults(frames, { widthPx: 0, heightPx: 0 })) acc.add(f);
   return { framesAnalysed: acc.framesAnalysed, framesWithFaces: acc.framesWithFaces, tracks: acc.tracks() };
 }
+
+/** How a stitched run differs from a single-process run of the same video (the track-boundary effects). */
+export interface StitchComparison {
+  readonly framesSingle: number;
+  readonly framesStitched: number;
+  readonly tracksSingle: number;
+  readonly tracksStitched: number;
+  /** Face rows (frame × track) in either run, and how many of them agree on the smoothed class label of each class task. */
+  readonly rows: number;
+  readonly rowsSameLabel: number;
+  /** Largest difference of a per-track mean class score between matched tracks. */
+  readonly maxMeanScoreDiff: number;
+  /** Matched tracks whose dominant class label differs. */
+  readonly dominantChanged: number;
+}
+
+export function compareStitched(single: readonly SegmentFrame[], stitched: readonly SegmentFrame[]): StitchComparison {
+  const a = summariseFrames(single);
+  const b = summariseFrames(stitched);
+  // Rows are matched by time and box (IoU ≥ 0.5), since track ids differ between the runs.
+  const byTime = new Map(stitched.map((f) => [Math.round(f.timestampMs), f]));
+  let rows = 0;
+  let same = 0;
+  const pairs = new Map<string, number>();
+  for (const f of single) {
+    const g = byTime.get(Math.round(f.timestampMs));
+    for (const x of f.faces) {
+      rows++;
+      const y = g?.faces.find((c) => iou(c.boxPx, x.boxPx) >= 0.5);
+      if (y === undefined) continue;
+      pairs.set(`${x.track}:${y.track}`, (pairs.get(`${x.track}:${y.track}`) ?? 0) + 1);
+      const tasks = Object.keys(x.smoothed).filter((t) => x.smoothed[t]?.kind === 'class');
+      const lbl = (r: TaskResult | undefined) => (r?.kind === 'class' ? r.label : undefined);
+      if (tasks.every((t) => lbl(x.smoothed[t]) === lbl(y.smoothed[t]))) same++;
+    }
+  }
+  // Each single-run track is matched with the stitched track it shares most rows with.
+  let maxDiff = 0;
+  let dominantChanged = 0;
+  for (const ta of a.tracks) {
+    let best: [number, number] | undefined;
+    for (const [k, n] of pairs) {
+      const [p, q] = k.split(':').map(Number) as [number, number];
+      if (p === ta.trackId && (best === undefined || n > best[1])) best = [q, n];
+    }
+    const tb = best === undefined ? undefined : b.tracks.find((t) => t.trackId === best[0]);
+    if (tb === undefined) continue;
+    for (const [task, s] of Object.entries(ta.tasks)) {
+      const o = tb.tasks[task];
+      if (s.kind !== 'class' || o?.kind !== 'class') continue;
+      if (s.dominant !== o.dominant) dominantChanged++;
+      for (const [l, v] of Object.entries(s.meanScores)) maxDiff = Math.max(maxDiff, Math.abs(v - (o.meanScores[l] ?? 0)));
+    }
+  }
+  return { framesSingle: a.framesAnalysed, framesStitched: b.framesAnalysed, tracksSingle: a.tracks.length, tracksStitched: b.tracks.length, rows, rowsSameLabel: same, maxMeanScoreDiff: maxDiff, dominantChanged };
+}
