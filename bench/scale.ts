@@ -80,7 +80,7 @@ try {
   const redisStats = async () => {
     const info = await r.info();
     const num = (k: string) => Number(new RegExp(`^${k}:(\\S+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-    const calls = [...info.matchAll(/^cmdstat_\w+:calls=(\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    const calls = [...(await r.info('commandstats')).matchAll(/^cmdstat_\w+:calls=(\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
     return { cpu: num('used_cpu_sys') + num('used_cpu_user'), mem: num('used_memory'), calls };
   };
 

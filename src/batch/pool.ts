@@ -57,6 +57,7 @@ export function runPool(paths: readonly string[], onRecord: (r: ResultRecord) =>
   let finish!: () => void;
   let fail!: (e: unknown) => void;
   const finished = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
+  finished.catch(() => undefined); // the caller may stop at `tasks`' rejection and never await this
   const live = new Set<ChildProcess>();
   const writes: Promise<void>[] = [];
 

@@ -86,7 +86,8 @@ export async function runLocalBatch(o: LocalBatchOptions): Promise<LocalBatchSum
   }
   const manifest: BatchManifest = stored ?? { version: 1, createdAt: new Date().toISOString(), inputs: o.inputs, analysis: o.analysis };
   if (manifest.inputs.length === 0) throw new BatchError('BATCH_STATE', 'no inputs given', { source: o.outDir });
-  if (stored === undefined) await writeAtomic(files.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+  // A new batch's manifest is written once its models have loaded, so settings that cannot work
+  // (an unknown task, a missing model) leave no batch behind that only --resume would accept.
 
   const done = new Set<string>();
   const total = emptyTally();
@@ -125,6 +126,7 @@ export async function runLocalBatch(o: LocalBatchOptions): Promise<LocalBatchSum
       await writeAtomic(files.manifest, `${JSON.stringify({ ...manifest, tasks }, null, 2)}\n`);
     }
     await run.finished;
+    if (stored === undefined && pending.length === 0) await writeAtomic(files.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
     finished = total.inputs === pending.length + listingErrors.length + alreadyDone;
   } finally {
     await ledger.close();

@@ -83,30 +83,49 @@ export async function analyzeSegment(analyzer: Analyzer, path: string, plan: Seg
   return { plan, frames, ...(damage === undefined ? {} : { damage: { code: damage.code, message: damage.message } }) };
 }
 
+/**
+ * The same frame decoded by two ffmpeg runs (one seeking) gets timestamps a few hundredths of a
+ * millisecond apart (showinfo rounds pts_time): frames are matched within this tolerance.
+ */
+const SAME_FRAME_MS = 2;
+
+/** Index of the frame whose time is within SAME_FRAME_MS of `t` in time-sorted `frames`, or -1. */
+function frameAt(frames: readonly { readonly timestampMs: number }[], t: number): number {
+  let lo = 0;
+  let hi = frames.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const d = frames[mid]!.timestampMs - t;
+    if (Math.abs(d) <= SAME_FRAME_MS) return mid;
+    if (d < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
 /** Frames of one video with tracks linked across segment boundaries; ids numbered from 1 in order of appearance. */
 export function stitchSegments(segments: readonly SegmentResult[], iouThreshold = 0.3): { frames: SegmentFrame[]; links: number } {
   const sorted = [...segments].sort((a, b) => a.plan.index - b.plan.index);
   let nextId = 1;
   let links = 0;
   let prevMap = new Map<number, number>(); // previous segment: local id → global id
-  let prevOverlap = new Map<number, Map<number, Box>>(); // previous segment: rounded ms → local id → box
+  let prevFrames: readonly SegmentFrame[] = []; // previous segment's frames, local ids
+  let lastMs = Number.NEGATIVE_INFINITY; // the last frame emitted: later segments continue after it
   const out: SegmentFrame[] = [];
   for (const seg of sorted) {
-    const startMs = seg.plan.startSec * 1000;
-    const endMs = seg.plan.endSec * 1000;
     const map = new Map<number, number>();
-    // Link: mean IoU over the overlap frames both segments analysed.
-    const mine = new Map<number, Map<number, Box>>();
-    for (const f of seg.frames) if (f.timestampMs < startMs) mine.set(Math.round(f.timestampMs), new Map(f.faces.map((x) => [x.track, x.boxPx])));
-    const prevIds = [...new Set([...prevOverlap.values()].flatMap((m) => [...m.keys()]))];
-    const myIds = [...new Set([...mine.values()].flatMap((m) => [...m.keys()]))];
+    // Frames this segment shares with the previous one: its warm-up, up to the last frame emitted.
+    const shared = seg.frames.filter((f) => f.timestampMs <= lastMs + SAME_FRAME_MS).map((f) => ({ mine: f, prev: prevFrames[frameAt(prevFrames, f.timestampMs)] }));
+    const prevIds = [...new Set(shared.flatMap((p) => p.prev?.faces.map((x) => x.track) ?? []))];
+    const myIds = [...new Set(shared.flatMap((p) => p.mine.faces.map((x) => x.track)))];
+    // Link: mean IoU over the shared frames where either track is present.
     const scores = prevIds.map((p) =>
       myIds.map((q) => {
         let sum = 0;
         let n = 0;
-        for (const [t, boxes] of mine) {
-          const a = prevOverlap.get(t)?.get(p);
-          const b = boxes.get(q);
+        for (const { mine, prev } of shared) {
+          const a = prev?.faces.find((x) => x.track === p)?.boxPx;
+          const b = mine.faces.find((x) => x.track === q)?.boxPx;
           if (a === undefined && b === undefined) continue;
           n++;
           if (a !== undefined && b !== undefined) sum += iou(a, b);
@@ -120,19 +139,18 @@ export function stitchSegments(segments: readonly SegmentResult[], iouThreshold 
       map.set(myIds[qi]!, g);
       links++;
     }
-    const overlapNext = new Map<number, Map<number, Box>>();
     for (const f of seg.frames) {
-      if (f.timestampMs < startMs || f.timestampMs >= endMs) continue;
+      if (f.timestampMs <= lastMs + SAME_FRAME_MS) continue;
       const faces = f.faces.map((x) => {
         let g = map.get(x.track);
         if (g === undefined) map.set(x.track, (g = nextId++));
         return { ...x, track: g };
       });
       out.push({ timestampMs: f.timestampMs, faces: faces.sort((a, b) => a.track - b.track) });
-      overlapNext.set(Math.round(f.timestampMs), new Map(f.faces.map((x) => [x.track, x.boxPx])));
+      lastMs = f.timestampMs;
     }
     prevMap = map;
-    prevOverlap = overlapNext;
+    prevFrames = seg.frames;
   }
   return { frames: out, links };
 }
@@ -175,12 +193,11 @@ export function compareStitched(single: readonly SegmentFrame[], stitched: reado
   const a = summariseFrames(single);
   const b = summariseFrames(stitched);
   // Rows are matched by time and box (IoU ≥ 0.5), since track ids differ between the runs.
-  const byTime = new Map(stitched.map((f) => [Math.round(f.timestampMs), f]));
   let rows = 0;
   let same = 0;
   const pairs = new Map<string, number>();
   for (const f of single) {
-    const g = byTime.get(Math.round(f.timestampMs));
+    const g = stitched[frameAt(stitched, f.timestampMs)];
     for (const x of f.faces) {
       rows++;
       const y = g?.faces.find((c) => iou(c.boxPx, x.boxPx) >= 0.5);
