@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { createPostgresSink } from '../src/results/postgres.js';
 import { recordOf } from '../src/results/records.js';
 import { imageDir } from '../test/helpers/batch-inputs.js';

@@ -7,9 +7,9 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { analyzeSegment, compareStitched, planSegments, stitchSegments } from '../src/queue/segments.js';
-import { probeVideo } from '../src/video/probe.js';
+import { probeVideo } from '../src/node/video/probe.js';
 
 const MEDIA = resolve(process.cwd(), '..', 'shared', 'media');
 const { values } = parseArgs({ options: { 'segment-sec': { type: 'string', default: '5' }, 'overlap-sec': { type: 'string', default: '0.5' }, json: { type: 'boolean', default: false } } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { analyzeSegment, compareStitched, planSegments, stitchSegments, type SegmentFrame, type SegmentResult } from '../src/queue/segments.js';
 import { media, SHARED_MODELS } from './helpers/media.js';
 

@@ -2,8 +2,9 @@
  * A `batch run` worker process: loads one analyzer and analyses the paths its parent sends over
  * IPC, one result record per path. It exits when the parent goes away (even after kill -9).
  */
-import { createAnalyzer, type Analyzer } from '../analyzer.js';
-import { FacesenseError } from '../errors.js';
+import type { Analyzer } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { FacesenseError } from '../core/errors.js';
 import { recordOf } from '../results/records.js';
 import { toAnalyzerOptions } from './options.js';
 import type { ChildReply, ParentMessage } from './pool.js';

@@ -3,9 +3,12 @@
  * blank lines and `#` comments ignored), each expanded like `facesense analyze` does. Paths are
  * kept as given, so a path is the key of its result record; a path listed twice is analysed once.
  */
-import { readFile } from 'node:fs/promises';
-import { ImageDecodeError } from '../errors.js';
+import { ImageDecodeError, isFacesenseError } from '../core/errors.js';
 import { expandInputs, type InputEntry } from '../cli/inputs.js';
+import { readRegularFile } from '../io/safe-read.js';
+
+/** Largest list file read: 64 MiB is about a million paths; a larger one is refused, not read into memory. */
+const MAX_LIST_BYTES = 64 * 1024 * 1024;
 
 export function isListFile(arg: string): boolean {
   return /\.(txt|lst|list)$/i.test(arg);
@@ -18,9 +21,10 @@ export async function* batchInputs(args: readonly string[]): AsyncGenerator<Inpu
     if (isListFile(arg)) {
       let text: string;
       try {
-        text = await readFile(arg, 'utf8');
+        // Bounded regular-file read: a device, FIFO or huge file named as a list is an error record.
+        text = new TextDecoder().decode(await readRegularFile(arg, { maxBytes: MAX_LIST_BYTES }));
       } catch (cause) {
-        yield { path: arg, error: new ImageDecodeError('INPUT_NOT_FOUND', `cannot read the list file (${(cause as NodeJS.ErrnoException).code})`, { source: arg, cause }) };
+        yield { path: arg, error: isFacesenseError(cause) ? cause : new ImageDecodeError('INPUT_UNREADABLE', `cannot read the list file (${String(cause)})`, { source: arg, cause }) };
         continue;
       }
       const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));

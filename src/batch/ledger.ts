@@ -9,7 +9,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, truncate, type FileHandle } from 'node:fs/promises';
-import { BatchError } from '../errors.js';
+import { BatchError } from '../core/errors.js';
 
 export interface Ledger<T> {
   /** Appends a record; resolves once it is written and synced to disk. */

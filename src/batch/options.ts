@@ -2,9 +2,11 @@
  * Analysis settings of a batch as a plain serialisable value: stored in the batch directory (so a
  * resumed batch analyses the rest the same way), sent to worker processes and put in queue jobs.
  */
-import type { AnalyzerOptions, DetectorName } from '../analyzer.js';
-import { OptionError } from '../errors.js';
-import { detectOptions, optionalNumber } from '../cli/options.js';
+import type { DetectorName } from '../core/analyzer.js';
+import { OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
+import type { NodeAnalyzerOptions } from '../node/analyzer.js';
+import { detectOptions } from '../cli/options.js';
 
 export interface BatchAnalysisOptions {
   readonly detector: DetectorName;
@@ -57,8 +59,8 @@ export function analysisOptionsFromArgs(values: {
   const detector = values.detector ?? 'yunet';
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${detector}")`);
   const detect = detectOptions(values as Parameters<typeof detectOptions>[0]);
-  const pixelLimit = optionalNumber('pixel-limit', values['pixel-limit']);
-  const refine = optionalNumber('refine', values.refine);
+  const pixelLimit = parseNumberOption('pixel-limit', values['pixel-limit'], RULES.pixelLimit);
+  const refine = parseNumberOption('refine', values.refine, RULES.refineLandmarks);
   return {
     detector: detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -72,7 +74,7 @@ export function analysisOptionsFromArgs(values: {
 }
 
 /** AnalyzerOptions for createAnalyzer; `threads` is per process, so it is not part of the batch. */
-export function toAnalyzerOptions(o: BatchAnalysisOptions, threads?: number): AnalyzerOptions {
+export function toAnalyzerOptions(o: BatchAnalysisOptions, threads?: number): NodeAnalyzerOptions {
   return {
     detector: o.detector,
     ...(o.tasks === undefined ? {} : { tasks: o.tasks }),

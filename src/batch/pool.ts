@@ -5,7 +5,7 @@
  * WORKER_CRASHED record instead of stopping the batch.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { BatchError, FacesenseError, type ErrorCode } from '../errors.js';
+import { BatchError, FacesenseError, type ErrorCode } from '../core/errors.js';
 import type { ResultRecord } from '../results/records.js';
 import type { BatchAnalysisOptions } from './options.js';
 

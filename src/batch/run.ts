@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { BatchError } from '../errors.js';
+import { BatchError } from '../core/errors.js';
 import { emptyTally, exportRecords, recordOf, tally, type RecordTally, type ResultRecord } from '../results/records.js';
 import { batchInputs } from './inputs.js';
 import { openLedger, recoverLedger } from './ledger.js';

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { BatchError, OptionError } from '../errors.js';
+import { BatchError, OptionError } from '../core/errors.js';
 import { analysisOptionsFromArgs, ANALYSIS_ARGS, ANALYSIS_USAGE } from '../batch/options.js';
 import { batchInputs } from '../batch/inputs.js';
 import { formatDuration } from '../batch/progress.js';
@@ -11,10 +11,11 @@ import { exportRecords } from '../results/records.js';
 import { openSink, type SinkSpec } from '../results/sink.js';
 import { batchStatus, cancelBatch, checkBatchId, DEFAULT_QUEUE, openQueue, readMeta, retryFailed, submitBatch, type JobData } from '../queue/batches.js';
 import { planSegments, stitchSegments, summariseFrames, toFrameResults, type SegmentAnalysisOptions, type SegmentResult } from '../queue/segments.js';
-import { probeVideo } from '../video/probe.js';
-import { videoCsvHeader, videoCsvRow } from '../video/rows.js';
-import { parseSmoothing } from '../video/smooth.js';
+import { probeVideo } from '../node/video/probe.js';
+import { videoCsvHeader, videoCsvRow } from '../core/video/rows.js';
+import { parseSmoothing } from '../core/video/smooth.js';
 import { csvLine } from './format.js';
+import { parseNumberOption } from '../core/validate.js';
 import { optionalNumber, positiveInt } from './options.js';
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.mpg', '.mpeg', '.ts']);
@@ -167,8 +168,9 @@ async function submit(args: string[]): Promise<number> {
   const overlapSec = optionalNumber('overlap-sec', values['overlap-sec']) ?? 0.5;
   if (!(segmentSec > 0) || !(overlapSec >= 0) || overlapSec >= segmentSec) throw new OptionError('--segment-sec must be > 0 and --overlap-sec in [0, segment)');
   const num = (n: string, v: string | undefined) => optionalNumber(n, v);
-  const fps = num('fps', values.fps);
-  const every = num('every', values.every);
+  // The same bounds as `facesense video` (src/cli/video.ts).
+  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
+  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
   const detectEvery = num('detect-every', values['detect-every']);
   const iou = num('iou', values.iou);
   const maxMissed = num('max-missed', values['max-missed']);

@@ -1,12 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BatchError, OptionError } from '../errors.js';
+import { BatchError, OptionError } from '../core/errors.js';
 import { analysisOptionsFromArgs, ANALYSIS_ARGS, ANALYSIS_USAGE } from '../batch/options.js';
 import { formatDuration, formatProgress } from '../batch/progress.js';
 import { batchFiles, readManifest, runLocalBatch } from '../batch/run.js';
 import { recoverLedger } from '../batch/ledger.js';
 import { exportRecords, type ResultRecord } from '../results/records.js';
-import { optionalNumber, positiveInt } from './options.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
+import { positiveInt } from './options.js';
 
 export const BATCH_USAGE = `Usage: facesense batch <command> [options]
 
@@ -93,7 +94,7 @@ async function batchRun(args: string[]): Promise<number> {
   if (values.out === undefined) throw new OptionError('--out DIR is required');
   if (positionals.length === 0 && !values.resume) throw new OptionError('give at least one image file, directory or list file');
   const workers = positiveInt('workers', values.workers, 1);
-  const threads = optionalNumber('threads', values.threads);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
   const abort = new AbortController();
   // First Ctrl-C / SIGTERM: hand out no more inputs, finish those in flight, keep the log consistent.
   const stop = () => {

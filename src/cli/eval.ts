@@ -1,11 +1,13 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { checkOutputTarget } from '../io/outputs.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../analyzer.js';
+import { type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import { APPEARANCE_CLASSES } from '../data/loaders/utkface.js';
 import type { DatasetLoader, LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
-import { FacesenseError, OptionError } from '../errors.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
 import { ageMetrics } from '../eval/age.js';
 import { renderFigures } from '../eval/charts.js';
 import {
@@ -30,9 +32,9 @@ import { computeMetrics, type AgeEvalReport, type AnyEvalReport, type EvalRecord
 import { signed, summaryLines } from '../eval/summary.js';
 import { reportTables } from '../eval/tables.js';
 import { parseTrainingLog, type TrainingLogRow } from '../eval/training-log.js';
-import { createModelStore } from '../models/store.js';
-import type { TaskResult } from '../postprocess.js';
-import type { ImageInput } from '../types.js';
+import { createModelStore } from '../node/models/store.js';
+import type { TaskResult } from '../core/postprocess.js';
+import type { ImageInput } from '../core/types.js';
 import { positiveInt } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -481,6 +483,7 @@ export async function runEval(args: string[]): Promise<number> {
   // Read the log first: a typo should fail before minutes of inference, not after.
   const trainingLog = trainingLogFile === undefined ? undefined : { file: trainingLogFile, rows: parseTrainingLog(await readTextOption(trainingLogFile, '--training-log'), trainingLogFile) };
   const o: EvalOptions = { ...parsed, trainingLog };
+  if (o.out !== undefined) await checkOutputTarget('--out', o.out);
 
   const loader = await createLoader(o.dataset, { root: o.root, ...(o.appearance === undefined ? {} : { appearance: o.appearance }), ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }) });
   const target = pickTarget(loader, o);

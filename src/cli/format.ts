@@ -1,5 +1,5 @@
-import type { BatchItem, FaceResult } from '../analyzer.js';
-import type { TaskResult } from '../postprocess.js';
+import type { BatchItem, FaceResult } from '../core/analyzer.js';
+import type { TaskResult } from '../core/postprocess.js';
 
 export type OutputFormat = 'json' | 'jsonl' | 'csv';
 

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 import { DEFAULT_QUEUE } from '../queue/batches.js';
 import { createQueueWorker } from '../queue/worker.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import { optionalNumber, positiveInt } from './options.js';
 
 export const WORKER_USAGE = `Usage: facesense worker --redis URL [options]
@@ -41,7 +42,7 @@ export async function runWorker(args: string[]): Promise<number> {
     return 0;
   }
   if (values.redis === undefined) throw new OptionError('--redis URL is required');
-  const threads = optionalNumber('threads', values.threads);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
   const lockMs = optionalNumber('lock-ms', values['lock-ms']);
   const log = (line: string) => process.stderr.write(`[worker ${process.pid}] ${line}\n`);
   const w = createQueueWorker({

@@ -8,7 +8,7 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BatchError, OptionError, type ErrorCode } from '../errors.js';
+import { BatchError, OptionError, type ErrorCode } from '../core/errors.js';
 import type { BatchAnalysisOptions } from '../batch/options.js';
 import type { TaskInfo } from '../batch/pool.js';
 import type { SinkSpec } from '../results/sink.js';

@@ -8,14 +8,14 @@
  * rule, src/video/tracker.ts); an unlinked track starts a new id. The stitched frames go through
  * the same summary accumulator as `facesense video`.
  */
-import type { Analyzer, FaceResult } from '../analyzer.js';
-import { iou } from '../detect/nms.js';
-import type { TaskResult } from '../postprocess.js';
-import type { Box } from '../types.js';
-import { openVideo, type SamplingOptions } from '../video/decode.js';
-import { createFrameAnalyzer, type FrameAnalyzerOptions, type FrameResult, type TrackedFace } from '../video/stream.js';
-import { createSummaryAccumulator, type TrackSummary } from '../video/summary.js';
-import { matchGreedy } from '../video/tracker.js';
+import type { Analyzer, FaceResult } from '../core/analyzer.js';
+import { iou } from '../core/detect/nms.js';
+import type { TaskResult } from '../core/postprocess.js';
+import type { Box } from '../core/types.js';
+import { openVideo, type SamplingOptions } from '../node/video/decode.js';
+import { createFrameAnalyzer, type FrameAnalyzerOptions, type FrameResult, type TrackedFace } from '../core/video/stream.js';
+import { createSummaryAccumulator, type TrackSummary } from '../core/video/summary.js';
+import { matchGreedy } from '../core/video/tracker.js';
 
 export interface SegmentPlan {
   readonly index: number;

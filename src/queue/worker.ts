@@ -10,8 +10,9 @@
  * another worker. `close()` (SIGTERM) takes no new job and lets the current ones finish.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { createAnalyzer, type Analyzer } from '../analyzer.js';
-import { FacesenseError, isFacesenseError } from '../errors.js';
+import type { Analyzer } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { FacesenseError, isFacesenseError } from '../core/errors.js';
 import { toAnalyzerOptions } from '../batch/options.js';
 import { recordOf, type ResultRecord } from '../results/records.js';
 import { openSink, type ResultSink } from '../results/sink.js';

@@ -3,8 +3,8 @@
  * --format jsonl` prints (`itemToJson`). Every sink (batch directory, shared --out directory,
  * PostgreSQL) stores these and exports them back to the CLI's JSONL and CSV.
  */
-import type { BatchItem, ImageResult } from '../analyzer.js';
-import { FacesenseError, type ErrorCode } from '../errors.js';
+import type { BatchItem, ImageResult } from '../core/analyzer.js';
+import { FacesenseError, type ErrorCode } from '../core/errors.js';
 import { csvHeader, csvLine, csvRows, itemToJson } from '../cli/format.js';
 
 export type ResultRecord =
