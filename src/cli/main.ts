@@ -9,6 +9,8 @@ Usage: facesense <command> [options]
 
 Commands:
   analyze <inputs>...   detect faces in photos and read their attributes
+  batch <command>       large batches: resumable local runs (batch run), BullMQ queue (batch submit ...)
+  worker                process queued batch jobs (BullMQ on Redis)
   prepare               turn a dataset into a training pack
   merge-packs           join training packs for a joint multi-task network
   prepare-sequences     per-frame embeddings of a dataset's sequences (for sequence models)
@@ -32,6 +34,8 @@ type Command = (args: string[]) => Promise<number>;
 /** Commands are loaded lazily so that `analyze` does not pay for the others' imports. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   analyze: async () => runAnalyze,
+  batch: async () => (await import('./batch.js')).runBatch,
+  worker: async () => (await import('./worker.js')).runWorker,
   prepare: async () => (await import('./prepare.js')).runPrepare,
   'merge-packs': async () => (await import('./merge-packs.js')).runMergePacks,
   'prepare-sequences': async () => (await import('./prepare-sequences.js')).runPrepareSequences,

@@ -23,7 +23,11 @@ export type ErrorCode =
   | 'VIDEO_ENCODE_FAILED'
   | 'DEPENDENCY_MISSING'
   | 'DISPOSED'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'WORKER_CRASHED'
+  | 'BATCH_STATE'
+  | 'BATCH_NOT_FOUND'
+  | 'JOB_INVALID';
 
 export class FacesenseError extends Error {
   override readonly name: string = 'FacesenseError';
@@ -71,6 +75,11 @@ export class DatasetError extends FacesenseError {
 /** A video cannot be read or written, is damaged part-way, or ffmpeg/ffprobe is missing (src/video/). */
 export class VideoError extends FacesenseError {
   override readonly name = 'VideoError';
+}
+
+/** A batch directory, queue or job is not in a state the command can work with (src/batch/, src/queue/). */
+export class BatchError extends FacesenseError {
+  override readonly name = 'BatchError';
 }
 
 export function isFacesenseError(e: unknown): e is FacesenseError {

@@ -1,0 +1,154 @@
+/**
+ * A queue worker: takes jobs of every batch from the queue, analyses them with an analyzer for the
+ * batch's settings (kept while batches share settings) and writes the results to the batch's sink.
+ *
+ * Faults: an input that cannot be analysed (missing on this machine, not an image, damaged) is a
+ * poison input: its job goes straight to the failed set with the typed error code and is not
+ * retried. Anything else (database down, disk full) is transient: BullMQ retries it with
+ * exponential backoff (JOB_OPTIONS), then dead-letters it as TRANSIENT. A worker that dies holds
+ * its job's lock until it expires (`lockDurationMs`); the job is then stalled and handed to
+ * another worker. `close()` (SIGTERM) takes no new job and lets the current ones finish.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Analyzer } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { FacesenseError, isFacesenseError } from '../core/errors.js';
+import { toAnalyzerOptions } from '../batch/options.js';
+import { recordOf, type ResultRecord } from '../results/records.js';
+import { openSink, type ResultSink } from '../results/sink.js';
+import { keys, readMeta, redisConnection, DEFAULT_QUEUE, type FailedJob, type JobData } from './batches.js';
+import { analyzeSegment } from './segments.js';
+
+export interface WorkerOptions {
+  readonly redisUrl: string;
+  readonly queue?: string;
+  /** Jobs in flight in this process. @default 1 */
+  readonly concurrency?: number;
+  /** ONNX Runtime threads per model. @default one per core */
+  readonly threads?: number;
+  /** How long a job's lock lasts without renewal: the time to notice a dead worker. @default 30000 */
+  readonly lockDurationMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface QueueWorker {
+  readonly worker: Worker;
+  close(): Promise<void>;
+}
+
+/** The input errors that will fail again on any retry. */
+const POISON = new Set(['INPUT_NOT_FOUND', 'INPUT_UNREADABLE', 'INPUT_EMPTY', 'UNSUPPORTED_FORMAT', 'CORRUPT_IMAGE', 'PIXEL_LIMIT_EXCEEDED', 'INVALID_PIXELS', 'CORRUPT_VIDEO', 'JOB_INVALID']);
+
+export function createQueueWorker(o: WorkerOptions): QueueWorker {
+  const name = o.queue ?? DEFAULT_QUEUE;
+  const log = o.log ?? (() => undefined);
+  const redis = redisConnection(o.redisUrl);
+  redis.on('error', () => undefined);
+  const ctx = { redis, prefix: name };
+  // One analyzer and one sink at a time, replaced when a job of a batch with other settings comes.
+  let current: { key: string; analyzer: Promise<Analyzer> } | undefined;
+  const sinks = new Map<string, Promise<ResultSink>>();
+
+  async function analyzerFor(batchId: string, meta: Awaited<ReturnType<typeof readMeta>>): Promise<Analyzer> {
+    const key = JSON.stringify(meta.analysis);
+    if (current?.key !== key) {
+      const old = current;
+      current = { key, analyzer: createAnalyzer(toAnalyzerOptions(meta.analysis, o.threads)) };
+      void old?.analyzer.then((a) => a.dispose(), () => undefined);
+    }
+    const a = await current.analyzer;
+    if (meta.tasks === undefined) await redis.hsetnx(keys(name, batchId).meta, 'tasks', JSON.stringify(a.tasks.map((t) => ({ task: t.task, model: t.model, labels: t.labels }))));
+    return a;
+  }
+  function sinkFor(meta: Awaited<ReturnType<typeof readMeta>>): Promise<ResultSink> {
+    const key = JSON.stringify(meta.sink);
+    let s = sinks.get(key);
+    if (s === undefined) {
+      s = openSink(meta.sink);
+      sinks.set(key, s);
+      s.catch(() => sinks.delete(key)); // a database not up yet: the retry opens it again
+    }
+    return s;
+  }
+
+  async function deadLetter(job: Job<JobData>, f: FailedJob): Promise<void> {
+    await redis.hset(keys(name, job.data.batchId).failed, job.id!, JSON.stringify(f));
+  }
+
+  async function process(job: Job<JobData>): Promise<void> {
+    const { batchId } = job.data;
+    const meta = await readMeta(ctx, batchId).catch((e: unknown) => {
+      throw isFacesenseError(e) ? new UnrecoverableError(`[${e.code}] ${e.message}`) : e;
+    });
+    if (meta.cancelled === true) return;
+    await redis.hsetnx(keys(name, batchId).meta, 'startedAt', String(Date.now()));
+    const analyzer = await analyzerFor(batchId, meta);
+    const sink = await sinkFor(meta);
+    if (job.data.kind === 'images') {
+      const records: ResultRecord[] = [];
+      let i = 0;
+      for (const path of job.data.paths) {
+        try {
+          records.push(recordOf({ ok: true, source: path, result: await analyzer.analyze(path) }));
+        } catch (e) {
+          if (!(e instanceof FacesenseError)) throw e;
+          records.push(recordOf({ ok: false, source: path, error: e }));
+        }
+        await job.updateProgress({ done: ++i, total: job.data.paths.length });
+      }
+      await sink.writeImages(batchId, job.id!, records);
+      // A one-image job whose image is poison is dead-lettered with the code (its error record is stored too).
+      const only = records.length === 1 ? records[0]! : undefined;
+      if (only !== undefined && !only.ok && POISON.has(only.error.code)) {
+        await deadLetter(job, { jobId: job.id!, code: only.error.code, message: only.error.message, source: only.source });
+        throw new UnrecoverableError(`[${only.error.code}] ${only.error.message}`);
+      }
+    } else {
+      const { path, segment } = job.data;
+      let r;
+      try {
+        r = await analyzeSegment(analyzer, path, segment, meta.video);
+      } catch (e) {
+        if (isFacesenseError(e) && POISON.has(e.code)) {
+          await deadLetter(job, { jobId: job.id!, code: e.code, message: e.message, source: path });
+          throw new UnrecoverableError(`[${e.code}] ${e.message}`);
+        }
+        throw e;
+      }
+      await sink.writeSegment(batchId, { source: path, index: segment.index, startMs: segment.startSec * 1000, endMs: segment.endSec * 1000, data: r });
+    }
+    await redis.sadd(keys(name, batchId).done, job.id!);
+  }
+
+  const wconn = redisConnection(o.redisUrl);
+  wconn.on('error', () => undefined);
+  const worker = new Worker<JobData>(name, process, {
+    connection: wconn,
+    concurrency: Math.max(1, o.concurrency ?? 1),
+    lockDuration: o.lockDurationMs ?? 30_000,
+    stalledInterval: Math.min(o.lockDurationMs ?? 30_000, 30_000),
+    // A job whose worker died is given to another up to this many times before it is dead-lettered.
+    maxStalledCount: 3,
+  });
+  worker.on('error', (e) => log(`queue connection: ${e.message}`));
+  worker.on('ready', () => log(`connected to ${o.redisUrl}, queue "${name}"`));
+  worker.on('completed', (job) => log(`done ${job.id}`));
+  worker.on('failed', (job, err) => {
+    if (job === undefined) return;
+    log(`failed ${job.id} (attempt ${job.attemptsMade}): ${err.message}`);
+    // Transient faults that used up their attempts are dead-lettered too.
+    if (!(err instanceof UnrecoverableError) && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      void deadLetter(job, { jobId: job.id!, code: 'TRANSIENT', message: err.message }).catch(() => undefined);
+    }
+  });
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await current?.analyzer.then((a) => a.dispose(), () => undefined);
+      for (const s of sinks.values()) await s.then((x) => x.close(), () => undefined);
+      wconn.disconnect();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { openLedger, recoverLedger } from '../src/batch/ledger.js';
+import { createRateMeter } from '../src/batch/progress.js';
+import { imageDir } from './helpers/batch-inputs.js';
+import { SHARED_MODELS, tempDir } from './helpers/media.js';
+
+const run = promisify(execFile);
+const BIN = join(process.cwd(), 'bin', 'facesense.js');
+const env = { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' };
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const lines = async (p: string) => (await readFile(p, 'utf8')).split('\n').filter((l) => l !== '');
+
+test('ledger: a torn last line is cut away on recovery, earlier records are kept', async () => {
+  const dir = await tempDir();
+  const path = join(dir, 'log.jsonl');
+  const l = await openLedger<{ source: string }>(path);
+  await Promise.all(['a', 'b', 'c'].map((source) => l.append({ source })));
+  await l.close();
+  await appendFile(path, '{"source":"d","ok":tr');
+  const seen: string[] = [];
+  const r = await recoverLedger<{ source: string }>(path, (x) => seen.push(x.source));
+  assert.deepEqual(seen.sort(), ['a', 'b', 'c']);
+  assert.equal(r.truncatedBytes, '{"source":"d","ok":tr'.length);
+  assert.equal((await readFile(path, 'utf8')).split('\n').length, 4, 'file ends after the third record');
+  await writeFile(path, '{"source":"a"}\nbroken\n{"source":"c"}\n');
+  await assert.rejects(recoverLedger(path, () => undefined), { code: 'BATCH_STATE' });
+});
+
+test('rate meter: rate over the recent window and ETA', () => {
+  let t = 0;
+  const m = createRateMeter(100, 30, () => t);
+  t = 10_000;
+  m.tick(20);
+  const s = m.snapshot();
+  assert.equal(s.rate, 2);
+  assert.equal(s.etaSec, 40);
+});
+
+test('batch run: kill -9 mid-run, --resume gives exactly one record per input', { timeout: 240_000 }, async () => {
+  const { dir, inputs } = await imageDir(40);
+  const out = join(dir, 'out');
+  const child = spawn(process.execPath, [BIN, 'batch', 'run', join(dir, 'images'), '--out', out, '--workers', '2', '--threads', '1'], { env, detached: true, stdio: 'ignore' });
+  const results = join(out, 'results.jsonl');
+  const t0 = Date.now();
+  let before = 0;
+  while (before < 6) {
+    assert.ok(Date.now() - t0 < 120_000, 'batch made no progress');
+    assert.equal(child.exitCode, null, 'batch ended before it could be killed');
+    await new Promise((r) => setTimeout(r, 100));
+    before = await lines(results).then((l) => l.length, () => 0);
+  }
+  process.kill(-child.pid!, 'SIGKILL'); // the whole process group: parent and workers
+  await new Promise((r) => child.once('exit', r));
+  const killedAt = (await lines(results)).length;
+  assert.ok(killedAt < inputs.length, `killed before the end (${killedAt} of ${inputs.length})`);
+  // A crash can tear the line being written: simulate the worst case.
+  await appendFile(results, '{"ok":true,"source":"' + inputs[inputs.length - 2]);
+
+  const again = await cli(['batch', 'run', join(dir, 'images'), '--out', out]);
+  assert.equal(again.code, 1, 'a second run without --resume refuses the directory');
+  assert.match(again.stderr, /BATCH_STATE/);
+  const resumed = await cli(['batch', 'run', '--out', out, '--resume', '--workers', '2', '--threads', '1']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, new RegExp(`${inputs.length} inputs have a record \\(${killedAt} from before, ${inputs.length - killedAt} now\\)`));
+  const records = (await lines(results)).map((l) => JSON.parse(l) as { source: string; ok: boolean; faces?: unknown[]; error?: { code: string } });
+  const counts = new Map<string, number>();
+  for (const r of records) counts.set(r.source, (counts.get(r.source) ?? 0) + 1);
+  assert.deepEqual([...counts.keys()].sort(), [...inputs].sort(), 'no gap');
+  assert.ok([...counts.values()].every((n) => n === 1), 'no duplicate');
+  const bad = records.find((r) => r.source.endsWith('zz-not-an-image.jpg'));
+  assert.equal(bad?.error?.code, 'UNSUPPORTED_FORMAT');
+  assert.equal(records.filter((r) => r.ok).reduce((a, r) => a + (r.faces?.length ?? 0), 0), 20 * 1 + 20 * 5);
+  const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as { inputs: number; failed: number; interrupted: boolean };
+  assert.deepEqual([summary.inputs, summary.failed, summary.interrupted], [inputs.length, 1, false]);
+  const csv = await lines(join(out, 'results.csv'));
+  assert.equal(csv.length, 1 + 20 + 100 + 1, 'CSV: header, a row per face, a row for the bad input');
+  const exported = await cli(['batch', 'export', out, '--format', 'jsonl']);
+  assert.equal(exported.stdout.trim().split('\n').length, inputs.length);
+});
