@@ -20,7 +20,17 @@ export type ErrorCode =
   | 'CORRUPT_VIDEO'
   | 'VIDEO_TOOL_MISSING'
   | 'VIDEO_ENCODE_FAILED'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'DURATION_LIMIT_EXCEEDED'
+  // The HTTP service's own conditions (src/server/): the request, not the input, is at fault.
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'CANCELLED'
+  | 'RATE_LIMITED';
 
 export class FacesenseError extends Error {
   override readonly name: string = 'FacesenseError';

@@ -1,11 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type BatchItem, type DetectorName } from '../analyzer.js';
-import { writeAnnotated } from '../annotate.js';
+import { createAnalyzer, type DetectorName } from '../analyzer.js';
 import { OptionError } from '../errors.js';
-import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
+import { batchDocument, runBatch } from '../jobs/batch.js';
+import type { OutputFormat } from './format.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { createProgress } from './progress.js';
@@ -94,37 +93,20 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const progress = createProgress('analyze');
   try {
     // Task labels for CSV columns come from the loaded models, so the header is known up front.
-    const tasks = analyzer.tasks;
-    if (format === 'csv') await write(`${csvLine(csvHeader(tasks))}\n`);
-    if (format === 'json') await write('[\n');
-    const listingErrors: BatchItem[] = [];
-    const paths = (async function* () {
-      for await (const e of expandInputs(positionals)) {
-        if ('error' in e) listingErrors.push({ ok: false, source: e.path, error: e.error });
-        else yield e.path;
-      }
-    })();
-    const emit = async (item: BatchItem) => {
-      images++;
-      if (item.ok) faces += item.result.faces.length;
-      else failed++;
-      if (format === 'csv') for (const row of csvRows(item, tasks)) await write(`${csvLine(row)}\n`);
-      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item))}${format === 'jsonl' ? '\n' : ''}`);
+    const doc = batchDocument(format, analyzer.tasks);
+    await write(doc.head());
+    const concurrency = optionalNumber('concurrency', values.concurrency) ?? 2;
+    const items = runBatch(analyzer, expandInputs(positionals), {
+      concurrency,
+      ...(values.annotate === undefined ? {} : { annotateDir: values.annotate }),
+      onProgress: (p) => ({ items: images, failed, faces } = p),
+    });
+    for await (const item of items) {
+      await write(doc.item(item));
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
-    };
-    const concurrency = optionalNumber('concurrency', values.concurrency) ?? 2;
-    for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
-      for (const e of listingErrors.splice(0)) await emit(e);
-      if (item.ok && values.annotate !== undefined) {
-        const ext = extname(item.source).toLowerCase();
-        const target = join(values.annotate, `${basename(item.source, extname(item.source))}.annotated${['.png', '.webp'].includes(ext) ? ext : '.jpg'}`);
-        await writeAnnotated(item.source, item.result.faces, target);
-      }
-      await emit(item);
     }
-    for (const e of listingErrors.splice(0)) await emit(e);
-    if (format === 'json') await write('\n]\n');
+    await write(doc.tail());
   } finally {
     progress.done();
     await analyzer.dispose();
