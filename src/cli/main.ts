@@ -19,6 +19,7 @@ Commands:
   embed                 a model's embeddings of a dataset split (.npy) and their PCA / UMAP maps
   filters               first-layer filters as images; filter similarity between models (paper 000)
   sweep-report <table>  a sweep's metric over two grid keys as a heat map (paper 000's studies)
+  serve                 an HTTP service: images, video jobs, a live WebSocket stream (OpenAPI at /docs)
 
 Run \`facesense <command> --help\` for a command's options.`;
 
@@ -39,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   embed: async () => (await import('./embed.js')).runEmbed,
   explain: async () => (await import('./explain.js')).runExplain,
   'sweep-report': async () => (await import('./sweep-report.js')).runSweepReport,
+  serve: async () => (await import('./serve.js')).runServe,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
