@@ -41,6 +41,8 @@ export interface VideoJobOptions {
   readonly sequenceWindow?: string;
   /** Write the annotated MP4 here. */
   readonly annotatePath?: string;
+  /** Name of the video in the summary, notes and messages (a service's upload lives at an internal path). @default the file path */
+  readonly sourceName?: string;
   /** Refuse videos longer than this (after `startSec`/`endSec`), before any frame is decoded. */
   readonly maxDurationSec?: number;
 }
@@ -90,10 +92,11 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
 
   // Probe before loading models: a file that is not a video fails in milliseconds.
   const reader = await openVideo(file, sampling);
-  const { info } = reader;
+  const name = o.sourceName ?? file;
+  const info = name === file ? reader.info : { ...reader.info, source: name };
   const span = (sampling.endSec ?? (info.durationMs ?? 0) / 1000) - (sampling.startSec ?? 0);
   if (o.maxDurationSec !== undefined && span > o.maxDurationSec) {
-    throw new FacesenseError('DURATION_LIMIT_EXCEEDED', `the video (range) is ${span.toFixed(1)} s long, over the limit of ${o.maxDurationSec} s`, { source: file });
+    throw new FacesenseError('DURATION_LIMIT_EXCEEDED', `the video (range) is ${span.toFixed(1)} s long, over the limit of ${o.maxDurationSec} s`, { source: name });
   }
   const seq: LoadedSequenceModel | undefined = o.sequenceModel === undefined ? undefined : await loadSequenceModel(o.sequenceModel, store, o.threads === undefined ? {} : { threads: o.threads });
   const models = [...(o.models ?? []), ...(seq === undefined ? [] : [seq.frameModelPath])];
@@ -125,7 +128,7 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
       // With a shared analyzer the per-call options carry what a job's own analyzer would have been built with.
       ...(o.analyzer !== undefined && o.detect !== undefined ? { detect: o.detect } : {}),
       ...(o.analyzer !== undefined && o.tta !== undefined ? { tta: o.tta } : {}),
-      sourceName: file,
+      sourceName: name,
     });
     const tasks = sequencer === undefined || sequenceWindow === 'track' ? analyzer.tasks : [...analyzer.tasks, { task: sequencer.task, labels: sequencer.labels }];
     const expected = span * (reader.sampledFps ?? 0);
@@ -154,12 +157,12 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
     });
     const damage = reader.damage;
     const notes: string[] = [];
-    if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${file} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
-    else if (tracks.length === 0) notes.push(`no faces found in ${file}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
+    if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${name} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
+    else if (tracks.length === 0) notes.push(`no faces found in ${name}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
     if (damage !== undefined) notes.push(`${damage.message} [${damage.code}]`);
     const seconds = (Date.now() - t0) / 1000;
     const summary = {
-      source: file,
+      source: name,
       video: info,
       sampling: { ...sampling, sampledFps: reader.sampledFps ?? null, detectEvery: o.detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(smoothing) },
       tasks: analyzer.tasks.map((t) => ({ task: t.task, model: t.model })),
@@ -174,13 +177,13 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
     };
     const timelines = acc.timelines();
     const description =
-      `video ${file}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
+      `video ${name}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
       `${tracks.length} track(s), ${faceRows} face rows in ${seconds.toFixed(1)} s (${(acc.framesAnalysed / Math.max(seconds, 1e-3)).toFixed(1)} frames/s; ` +
       `tasks ${analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'}` +
       `${seq === undefined || sequencer === undefined ? '' : `, ${sequencer.task}←${seq.classifier.manifest.id} over ${sequenceWindow === 'track' ? 'whole tracks' : `${sequenceWindow}-frame windows`}`})`;
     return {
       summary,
-      timelineHtml: () => timelineHtml({ source: file, durationMs: info.durationMs, smoothing: formatSmoothing(smoothing), tracks, timelines, notes }),
+      timelineHtml: () => timelineHtml({ source: name, durationMs: info.durationMs, smoothing: formatSmoothing(smoothing), tracks, timelines, notes }),
       info,
       framesAnalysed: acc.framesAnalysed,
       trackCount: tracks.length,

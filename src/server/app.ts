@@ -69,7 +69,7 @@ export interface ServerOptions {
   /** Origins allowed by CORS (`*` for any); none: no CORS headers. */
   readonly corsOrigins?: readonly string[];
   /** pino options, or false for no logs. @default { level: 'info' } */
-  readonly logger?: boolean | { readonly level?: string };
+  readonly logger?: boolean | { readonly level?: string; readonly stream?: NodeJS.WritableStream };
   /** Event-loop delay at which new requests get 503 (under-pressure). @default 1000 ms */
   readonly maxEventLoopDelayMs?: number;
 }
@@ -103,7 +103,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   const store = options.modelsDir === undefined ? {} : { modelsDir: options.modelsDir };
 
   const app = Fastify({
-    logger: options.logger === false ? false : { level: (typeof options.logger === 'object' ? options.logger.level : undefined) ?? 'info', redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] },
+    logger:
+      options.logger === false
+        ? false
+        : {
+            level: (typeof options.logger === 'object' ? options.logger.level : undefined) ?? 'info',
+            ...(typeof options.logger === 'object' && options.logger.stream !== undefined ? { stream: options.logger.stream } : {}),
+            redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+          },
     // A client's own request id is kept (to follow a request across services) when it looks like one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -223,6 +230,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
         raw = { ...raw, ...fields };
         if (inputs.length === 0) throw httpError('INPUT_EMPTY', 'the multipart request has no file part; send images as file fields');
       } else {
+        if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send an image');
         if (!Buffer.isBuffer(req.body)) throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the image as the raw body (image/*, application/octet-stream) or several as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
         const q = req.query as Record<string, unknown>;
         inputs.push({ name: typeof q.name === 'string' && q.name !== '' ? q.name : 'upload', bytes: req.body });
@@ -235,7 +243,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
         tasks: analyzer.tasks,
         items: await Promise.all(inputs.map((i) => queue.run(() => analyzeItem(analyzer, i.bytes, i.name, callOpts), timeoutMs))),
       }));
-      for (const it of items) metrics.analysed(it);
+      for (const it of items) metrics.analysed(it, req.isMultipart());
       // One raw image that fails is the request's failure; in a multipart batch each file answers for itself.
       const only = items[0]!;
       if (!req.isMultipart() && !only.ok) return sendError(reply, only.error);
@@ -260,6 +268,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
         raw = { ...raw, ...fields };
         upload = file.file;
       } else {
+        if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send a video');
         if (req.body === undefined || req.body === null || Buffer.isBuffer(req.body) || typeof (req.body as Readable).pipe !== 'function') {
           throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the video as the raw body (video/*, application/octet-stream) or as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
         }

@@ -50,7 +50,6 @@ export interface JobManagerOptions {
   readonly ttlMs?: number;
   readonly maxDurationSec?: number;
   readonly maxAttempts?: number;
-  readonly threads?: number;
   readonly onEvent?: (event: string, job: JobRecord, detail?: unknown) => void;
 }
 
@@ -140,6 +139,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
             ...(analyzer === undefined ? {} : { analyzer }),
             ...(v.annotate ? { annotatePath: join(d, 'annotated.mp4') } : {}),
             ...(o.maxDurationSec === undefined ? {} : { maxDurationSec: o.maxDurationSec }),
+            sourceName: job.source,
           },
           {
             signal,
@@ -162,8 +162,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
           },
         );
       const result = await o.pool.use(choice, (a) => run(a));
-      const summary = { ...result.summary, source: job.source };
-      await writeFile(join(d, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      await writeFile(join(d, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
       await writeFile(join(d, 'timeline.html'), result.timelineHtml());
       job.result = {
         framesAnalysed: result.framesAnalysed,
@@ -184,7 +183,8 @@ export function createJobManager(o: JobManagerOptions): JobManager {
         job.error = { code: 'CANCELLED', message: 'cancelled by the client' };
       } else {
         job.state = 'failed';
-        job.error = e instanceof FacesenseError ? { code: e.code, message: e.message } : { code: 'INTERNAL', message: 'internal error while analysing; see the server log' };
+        // Messages name the upload as the client named it, not its path on this server.
+        job.error = e instanceof FacesenseError ? { code: e.code, message: e.message.split(join(d, 'input')).join(job.source) } : { code: 'INTERNAL', message: 'internal error while analysing; see the server log' };
         if (!(e instanceof FacesenseError)) o.onEvent?.('crashed', job, e);
       }
     } finally {

@@ -8,7 +8,8 @@ import type { AnalysisQueue } from './queue.js';
 export interface Metrics {
   readonly contentType: string;
   observe(req: FastifyRequest, reply: FastifyReply): void;
-  analysed(item: BatchItem): void;
+  /** An analysed image; `countError: false` when the error is answered (and counted) as the request's own. */
+  analysed(item: BatchItem, countError?: boolean): void;
   /** Faces on a stream frame. */
   frame(faces: number): void;
   error(code: string): void;
@@ -42,10 +43,10 @@ export function createMetrics(): Metrics {
       requests.inc({ route, method: req.method, status: String(reply.statusCode) });
       latency.observe({ route, method: req.method }, reply.elapsedTime / 1000);
     },
-    analysed(item) {
+    analysed(item, countError = true) {
       images.inc({ outcome: item.ok ? 'ok' : 'error' });
       if (item.ok) faces.inc(item.result.faces.length);
-      else errors.inc({ code: item.error.code });
+      else if (countError) errors.inc({ code: item.error.code });
     },
     frame(n) {
       frames.inc();

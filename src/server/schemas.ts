@@ -16,7 +16,7 @@ const modelQuery = {
   'min-face': s('ignore faces smaller than N px (default 20)'),
   tta: s('true: average each face with its mirror image'),
 };
-const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] };
+const idParams = { type: 'object', properties: { id: { type: 'string', description: 'job id (a UUID)' } }, required: ['id'] };
 const security = [{ apiKey: [] }, { bearer: [] }];
 
 export const ROUTE_SCHEMAS = {
@@ -76,6 +76,7 @@ export const ROUTE_SCHEMAS = {
     tags: ['stream'],
     security,
     querystring: { type: 'object', properties: { ...modelQuery, 'detect-every': s('detector on every Nth frame'), smooth: s('ema:ALPHA | window:N | none'), iou: s('least IoU to continue a track'), 'max-missed': s('detection rounds a track may be missed') } },
+    response: { 101: { description: 'switched to the WebSocket protocol' }, 426: error, ...errors(401) },
   },
   models: { summary: 'Models loaded by default: ids, tasks, labels, metrics, terms', tags: ['service'], security, response: { 200: { description: 'models', type: 'object', additionalProperties: true }, ...errors(401) } },
   health: { summary: 'Liveness (/healthz) or readiness (/readyz: 503 while closing or at capacity)', tags: ['service'], response: { 200: { description: 'ok', type: 'object', additionalProperties: true }, 503: { description: 'not ready', type: 'object', additionalProperties: true } } },

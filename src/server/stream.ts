@@ -50,7 +50,17 @@ function parseHeader(text: string): RawHeader {
 }
 
 export function registerStream(app: FastifyInstance, d: StreamDeps): void {
-  app.get('/v1/stream', { websocket: true, schema: ROUTE_SCHEMAS.stream }, (socket: WebSocket, req) => {
+  // A plain route with a WebSocket handler (not `websocket: true`, which hides it from the OpenAPI document).
+  app.route({
+    method: 'GET',
+    url: '/v1/stream',
+    schema: ROUTE_SCHEMAS.stream,
+    handler: async (req, reply) =>
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send({ error: { code: 'INVALID_OPTION', message: 'this route is a WebSocket: connect with an Upgrade: websocket request' }, requestId: String(req.id) }),
+    wsHandler: (socket: WebSocket, req) => {
     const send = (msg: Record<string, unknown>) => socket.readyState === socket.OPEN && socket.send(JSON.stringify(msg));
     const fail = (e: unknown, frame?: number) => {
       if (!(e instanceof FacesenseError)) {
@@ -94,6 +104,7 @@ export function registerStream(app: FastifyInstance, d: StreamDeps): void {
       let header: RawHeader | undefined;
       let seq = 0;
       const t0 = performance.now();
+      let lastTs = 0;
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (!isBinary) {
           try {
@@ -120,7 +131,9 @@ export function registerStream(app: FastifyInstance, d: StreamDeps): void {
               if (h.width * h.height > d.pixelLimit) throw new ImageDecodeError('PIXEL_LIMIT_EXCEEDED', `frame is ${h.width}×${h.height}, over the pixel limit`, { source: `stream frame ${frame}` });
               image = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: h.width, height: h.height, channels: h.channels };
             }
-            const ts = h?.timestampMs ?? performance.now() - t0;
+            // Frames without a timestamp get the time since the connection opened, never before the last one.
+            const ts = h?.timestampMs ?? Math.max(performance.now() - t0, lastTs);
+            lastTs = ts;
             const r = await d.queue.run(() => frames.analyzeFrame(image, ts), d.timeoutMs);
             d.metrics.frame(r.faces.length);
             send({ type: 'frame', frame, ...r });
@@ -140,5 +153,6 @@ export function registerStream(app: FastifyInstance, d: StreamDeps): void {
       fail(e);
       socket.close(1008, 'bad options');
     }
+    },
   });
 }
