@@ -97,6 +97,16 @@ async function startServer(): Promise<{ proc: ChildProcess; url: string }> {
   return { proc, url };
 }
 
+/** Waits until the server has nothing running or waiting (a finished load run may leave queued work). */
+async function idle(url: string): Promise<void> {
+  for (;;) {
+    const r = await fetch(`${url}/readyz`).catch(() => undefined);
+    const q = r?.ok === true ? ((await r.json()) as { queue: { active: number; waiting: number } }).queue : undefined;
+    if (q !== undefined && q.active === 0 && q.waiting === 0) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? Number.NaN : Number(m[1]) / 1024;
@@ -133,17 +143,18 @@ async function main(): Promise<void> {
     { name: 'multi_face.jpg 1000×667, 5 faces', bytes: multi },
     { name: 'single_face 640×480 JPEG, 1 face', bytes: single },
   ];
-  const library = new Map<string, number>();
-  for (const img of images) library.set(img.name, await libraryRate(img.bytes, Math.min(duration, 10)));
-
   const { proc, url } = await startServer();
+  let codes = '';
   try {
     // Warm up (first runs of ONNX Runtime sessions are slow) before RSS and throughput.
     await load(url, single, 1, { amount: 20 });
     for (const img of images) {
-      const lib = library.get(img.name)!;
+      // Measured right before the image's HTTP cells, on the same machine load (the server idles meanwhile).
+      await idle(url);
+      const lib = await libraryRate(img.bytes, Math.min(duration, 10));
       cells.push({ bench: `library ${img.name}, ${concurrency} in flight`, imagesPerSec: lib, ok: 0, status503: 0, otherErrors: 0, note: 'analyzer.analyze(bytes) in this process' });
       for (const c of connections) {
+        await idle(url);
         const r = await load(url, img.bytes, c, { duration });
         const rate = r.ok / r.seconds;
         cells.push({
@@ -160,6 +171,7 @@ async function main(): Promise<void> {
       }
     }
     const capacity = concurrency + queue;
+    await idle(url);
     const rss0 = rssMiB(proc.pid!);
     const over = await load(url, single, 4 * capacity, { duration });
     const rss1 = rssMiB(proc.pid!);
@@ -174,10 +186,14 @@ async function main(): Promise<void> {
       otherErrors: over.other,
       note: `RSS ${rss0.toFixed(0)} → ${rss1.toFixed(0)} MiB`,
     });
+    await idle(url);
     const before = rssMiB(proc.pid!);
     const n = await load(url, single, 8, { amount: rssRequests });
     const afterN = rssMiB(proc.pid!);
     cells.push({ bench: `HTTP RSS before/after ${rssRequests} requests (8 connections, 640×480)`, imagesPerSec: n.ok / n.seconds, ok: n.ok, status503: n.s503, otherErrors: n.other, note: `RSS ${before.toFixed(0)} → ${afterN.toFixed(0)} MiB` });
+    // Why the server said 503 (OVERLOADED: queue full; TIMEOUT: waited too long; under-pressure also answers OVERLOADED).
+    const m = await (await fetch(`${url}/metrics`)).text();
+    codes = [...m.matchAll(/^facesense_errors_total\{code="(\w+)"\} (\d+)/gm)].map((x) => `${x[1]} ${x[2]}`).join(', ');
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -190,7 +206,7 @@ async function main(): Promise<void> {
   const f = (v: number | undefined, d = 1) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(d));
   const lines = [`| bench | images/s | p50 ms | p95 ms | p99 ms | 2xx | 503 | other errors | note |`, `|---|---:|---:|---:|---:|---:|---:|---:|---|`];
   for (const c of cells) lines.push(`| ${c.bench} | ${f(c.imagesPerSec)} | ${f(c.p50Ms, 0)} | ${f(c.p95Ms, 0)} | ${f(c.p99Ms, 0)} | ${c.ok} | ${c.status503} | ${c.otherErrors} | ${c.note} |`);
-  process.stdout.write(`${lines.join('\n')}\n\n${duration} s per cell; server: facesense serve --concurrency ${concurrency} --queue ${queue}; Node ${process.version}\n`);
+  process.stdout.write(`${lines.join('\n')}\n\n${duration} s per cell; server: facesense serve --concurrency ${concurrency} --queue ${queue}; Node ${process.version}; server errors by code: ${codes || 'none'}\n`);
 }
 
 await main();

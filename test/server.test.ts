@@ -4,7 +4,7 @@
  * the WebSocket stream, the OpenAPI document, and HTTP results equal to the CLI's.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -365,5 +365,52 @@ test('serve: the WebSocket stream tracks a real clip\'s frames (raw RGB and JPEG
   } finally {
     ws.close();
     await analyzer.dispose();
+  }
+});
+
+test('facesense serve (the CLI): keys from a file, and a kill -9 mid-job leaves the job to the next start, which finishes it', async () => {
+  const dir = await tempDir('facesense-serve-cli-');
+  const keys = join(dir, 'keys.txt');
+  await writeFile(keys, '# one a line\nsecret-from-file\n');
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--api-keys-file', keys, '--data-dir', join(dir, 'data'), '--log-level', 'warn'], {
+    env: { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let jobId = '';
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code, signal) => r(signal === 'SIGKILL' ? -9 : code)));
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      let err = '';
+      proc.stderr.on('data', (c: Buffer) => {
+        err += c.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(err);
+        if (m !== null) res(m[1]!);
+      });
+      void exited.then((code) => rej(new Error(`serve exited ${code}: ${err}`)));
+    });
+    assert.equal((await fetch(`${url}/v1/models`)).status, 401);
+    const headers = { 'x-api-key': 'secret-from-file' };
+    const res = await fetch(`${url}/v1/videos?fps=6`, { method: 'POST', headers: { ...headers, 'content-type': 'video/mp4' }, body: await readFile(media('single_face.mp4')) });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as JobView;
+    jobId = id;
+    for (;;) {
+      const j = (await (await fetch(`${url}/v1/jobs/${id}`, { headers })).json()) as JobView;
+      if (j.state === 'running' && j.progress.frames > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    proc.kill('SIGKILL');
+    assert.equal(await exited, -9);
+  } finally {
+    proc.kill('SIGKILL');
+  }
+  const next = await start({ dataDir: join(dir, 'data') });
+  try {
+    const done = await waitJob(next.url, jobId, (j) => j.state === 'done' || j.state === 'failed');
+    assert.equal(done.state, 'done');
+    assert.equal(done.attempts, 2, 'started again after the kill');
+    assert.equal(done.result!.tracks, 1);
+  } finally {
+    await next.server.close();
   }
 });

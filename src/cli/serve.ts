@@ -24,6 +24,7 @@ Options:
   --data-dir DIR          video jobs' files and state (default: ./facesense-data)
   --job-ttl-sec S         finished jobs are deleted after S seconds (default: 86400)
   --video-slots N         video jobs analysed at once (default: 1)
+  --jobs-per-client N     unfinished video jobs per API key or address; more get 429 (default: 4)
   --cors-origin ORIGIN    allow this origin (repeatable; * for any; default: no CORS)
   --tasks a,b             default tasks (default: every installed default task)
   --model ID|PATH         default extra model (repeatable)
@@ -54,6 +55,7 @@ export async function runServe(args: string[]): Promise<number> {
       'data-dir': { type: 'string', default: 'facesense-data' },
       'job-ttl-sec': { type: 'string' },
       'video-slots': { type: 'string' },
+      'jobs-per-client': { type: 'string' },
       'cors-origin': { type: 'string', multiple: true },
       tasks: { type: 'string' },
       model: { type: 'string', multiple: true },
@@ -95,6 +97,7 @@ export async function runServe(args: string[]): Promise<number> {
     dataDir: values['data-dir'],
     ...opt('jobTtlSec', int('job-ttl-sec')),
     ...opt('videoSlots', int('video-slots')),
+    ...opt('jobsPerClient', int('jobs-per-client')),
     ...opt('corsOrigins', values['cors-origin']),
     ...opt('tasks', values.tasks?.split(',').map((t) => t.trim()).filter(Boolean)),
     ...opt('models', values.model),

@@ -241,7 +241,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       const callOpts = { detect: o.detect, ...(o.tta === undefined ? {} : { tta: o.tta }) };
       const { items, tasks } = await pool.use(o.choice, async (analyzer) => ({
         tasks: analyzer.tasks,
-        items: await Promise.all(inputs.map((i) => queue.run(() => analyzeItem(analyzer, i.bytes, i.name, callOpts), timeoutMs))),
+        items: await Promise.all(
+          inputs.map((i) =>
+            queue.run(async () => {
+              // A client that gave up while its request waited does not cost an analysis.
+              if (req.raw.socket?.destroyed === true) throw new FacesenseError('CANCELLED', 'the client closed the connection');
+              return analyzeItem(analyzer, i.bytes, i.name, callOpts);
+            }, timeoutMs),
+          ),
+        ),
       }));
       for (const it of items) metrics.analysed(it, req.isMultipart());
       // One raw image that fails is the request's failure; in a multipart batch each file answers for itself.

@@ -16,6 +16,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_PIXELS: 422,
   CORRUPT_VIDEO: 422,
   RATE_LIMITED: 429,
+  // nginx's 'client closed request': the client is gone, the status only shows in logs and metrics.
+  CANCELLED: 499,
   OVERLOADED: 503,
   TIMEOUT: 503,
   DISPOSED: 503,
