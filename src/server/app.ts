@@ -218,46 +218,62 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   // ---- images
   await app.register(async (scope) => {
     for (const type of ['application/octet-stream', /^image\//]) scope.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
-    scope.post('/v1/analyze', { schema: ROUTE_SCHEMAS.analyze }, async (req, reply) => {
-      const inputs: { name: string; bytes: Buffer }[] = [];
-      let raw: RawOptions = req.query as RawOptions;
-      if (req.isMultipart()) {
-        const fields: Record<string, string[]> = {};
-        for await (const part of req.parts()) {
-          if (part.type === 'file') inputs.push({ name: part.filename || `${part.fieldname}#${inputs.length}`, bytes: await part.toBuffer() });
-          else (fields[part.fieldname] ??= []).push(String(part.value));
+    scope.post(
+      '/v1/analyze',
+      {
+        schema: ROUTE_SCHEMAS.analyze,
+        // Refused before the body is read: under overload a refusal must cost next to nothing.
+        onRequest: async (_req, reply) => {
+          if (queue.full) return sendError(reply, new FacesenseError('OVERLOADED', `the server is at capacity (${queue.active} analyses running, ${queue.waiting} waiting); retry later`), 503);
+        },
+      },
+      async (req, reply) => {
+        const inputs: { name: string; bytes: Buffer }[] = [];
+        let raw: RawOptions = req.query as RawOptions;
+        if (req.isMultipart()) {
+          const fields: Record<string, string[]> = {};
+          let total = 0;
+          for await (const part of req.parts()) {
+            if (part.type === 'file') {
+              const bytes = await part.toBuffer();
+              // Each file is limited by the plugin; the request as a whole by --max-body too.
+              total += bytes.length;
+              if (total > maxBody) throw httpError('BODY_TOO_LARGE', `the files of this request add up to more than ${maxBody} bytes; send fewer per request`);
+              inputs.push({ name: part.filename || `${part.fieldname}#${inputs.length}`, bytes });
+            } else (fields[part.fieldname] ??= []).push(String(part.value));
+          }
+          raw = { ...raw, ...fields };
+          if (inputs.length === 0) throw httpError('INPUT_EMPTY', 'the multipart request has no file part; send images as file fields');
+        } else {
+          if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send an image');
+          if (!Buffer.isBuffer(req.body)) throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the image as the raw body (image/*, application/octet-stream) or several as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
+          const q = req.query as Record<string, unknown>;
+          inputs.push({ name: typeof q.name === 'string' && q.name !== '' ? q.name : 'upload', bytes: req.body });
         }
-        raw = { ...raw, ...fields };
-        if (inputs.length === 0) throw httpError('INPUT_EMPTY', 'the multipart request has no file part; send images as file fields');
-      } else {
-        if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send an image');
-        if (!Buffer.isBuffer(req.body)) throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the image as the raw body (image/*, application/octet-stream) or several as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
-        const q = req.query as Record<string, unknown>;
-        inputs.push({ name: typeof q.name === 'string' && q.name !== '' ? q.name : 'upload', bytes: req.body });
-      }
-      const o = imageOptions(raw);
-      const accept = req.headers.accept ?? '';
-      const format = o.format ?? (/\btext\/csv\b/.test(accept) ? 'csv' : /\bapplication\/x-ndjson\b/.test(accept) ? 'jsonl' : 'json');
-      const callOpts = { detect: o.detect, ...(o.tta === undefined ? {} : { tta: o.tta }) };
-      const { items, tasks } = await pool.use(o.choice, async (analyzer) => ({
-        tasks: analyzer.tasks,
-        items: await Promise.all(
-          inputs.map((i) =>
-            queue.run(async () => {
-              // A client that gave up while its request waited does not cost an analysis.
-              if (req.raw.socket?.destroyed === true) throw new FacesenseError('CANCELLED', 'the client closed the connection');
-              return analyzeItem(analyzer, i.bytes, i.name, callOpts);
-            }, timeoutMs),
+        const o = imageOptions(raw);
+        const accept = req.headers.accept ?? '';
+        const format = o.format ?? (/\btext\/csv\b/.test(accept) ? 'csv' : /\bapplication\/x-ndjson\b/.test(accept) ? 'jsonl' : 'json');
+        const callOpts = { detect: o.detect, ...(o.tta === undefined ? {} : { tta: o.tta }) };
+        const { items, tasks } = await pool.use(o.choice, async (analyzer) => ({
+          tasks: analyzer.tasks,
+          items: await Promise.all(
+            inputs.map((i) =>
+              queue.run(async () => {
+                // A client that gave up while its request waited does not cost an analysis.
+                if (req.raw.socket?.destroyed === true) throw new FacesenseError('CANCELLED', 'the client closed the connection');
+                return analyzeItem(analyzer, i.bytes, i.name, callOpts);
+              }, timeoutMs),
+            ),
           ),
-        ),
-      }));
-      for (const it of items) metrics.analysed(it, req.isMultipart());
-      // One raw image that fails is the request's failure; in a multipart batch each file answers for itself.
-      const only = items[0]!;
-      if (!req.isMultipart() && !only.ok) return sendError(reply, only.error);
-      const doc = batchDocument(format, tasks);
-      return reply.type(doc.contentType).send(doc.head() + items.map((it: BatchItem) => doc.item(it)).join('') + doc.tail());
-    });
+        }));
+        for (const it of items) metrics.analysed(it, req.isMultipart());
+        // One raw image that fails is the request's failure; in a multipart batch each file answers for itself.
+        const only = items[0]!;
+        if (!req.isMultipart() && !only.ok) return sendError(reply, only.error);
+        const doc = batchDocument(format, tasks);
+        return reply.type(doc.contentType).send(doc.head() + items.map((it: BatchItem) => doc.item(it)).join('') + doc.tail());
+      },
+    );
   });
 
   // ---- video jobs
@@ -375,8 +391,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   });
   app.get('/healthz', { schema: ROUTE_SCHEMAS.health }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: ROUTE_SCHEMAS.health }, async (_req, reply) => {
-    const full = queue.waiting >= queue.capacity - concurrency;
-    if (closing || full) return reply.code(503).header('retry-after', String(queue.retryAfterSec())).send({ status: closing ? 'closing' : 'at capacity', queue: { active: queue.active, waiting: queue.waiting } });
+    if (closing || queue.full) return reply.code(503).header('retry-after', String(queue.retryAfterSec())).send({ status: closing ? 'closing' : 'at capacity', queue: { active: queue.active, waiting: queue.waiting } });
     return { status: 'ready', queue: { active: queue.active, waiting: queue.waiting }, jobs: jobs.counts() };
   });
   app.get('/metrics', { schema: ROUTE_SCHEMAS.metrics }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));

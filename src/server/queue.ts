@@ -10,6 +10,8 @@ export interface AnalysisQueue {
   readonly active: number;
   readonly waiting: number;
   readonly capacity: number;
+  /** True when a new analysis would be refused now. */
+  readonly full: boolean;
   /** Seconds a new request would wait, from recent service times (≥ 1). */
   retryAfterSec(): number;
   /** Resolves when nothing runs or waits. */
@@ -39,6 +41,9 @@ export function createAnalysisQueue(concurrency: number, maxWaiting: number): An
       return waiters.length;
     },
     capacity: concurrency + maxWaiting,
+    get full() {
+      return active >= concurrency && waiters.length >= maxWaiting;
+    },
     retryAfterSec: () => Math.max(1, Math.ceil(((waiters.length + 1) * meanMs) / concurrency / 1000)),
     async run<T>(fn: () => Promise<T>, waitMs?: number): Promise<T> {
       if (active >= concurrency) {
