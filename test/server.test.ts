@@ -377,7 +377,7 @@ test('facesense serve (the CLI): keys from a file, and a kill -9 mid-job leaves 
   const dir = await tempDir('facesense-serve-cli-');
   const keys = join(dir, 'keys.txt');
   await writeFile(keys, '# one a line\nsecret-from-file\n');
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--api-keys-file', keys, '--data-dir', join(dir, 'data'), '--log-level', 'warn'], {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--api-keys-file', keys, '--data-dir', join(dir, 'data'), '--log-level', 'warn', '--max-event-loop-delay', '30000'], {
     env: { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -31,6 +31,8 @@ Options:
   --detector NAME         default detector: yunet | yunet-640 | viola-jones | none (default: yunet)
   --threads N             ONNX Runtime threads per model (default: one per core)
   --models-dir DIR        where models are looked up first (default: $FACESENSE_MODELS)
+  --max-event-loop-delay MS
+                          answer 503 while the event loop lags more than MS (default: 1000; 0: off)
   --log-level LEVEL       pino level: fatal|error|warn|info|debug|silent (default: info)
   -h, --help              this text
 
@@ -62,6 +64,7 @@ export async function runServe(args: string[]): Promise<number> {
       detector: { type: 'string' },
       threads: { type: 'string' },
       'models-dir': { type: 'string' },
+      'max-event-loop-delay': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -104,6 +107,7 @@ export async function runServe(args: string[]): Promise<number> {
     ...opt('detector', values.detector as DetectorName | undefined),
     ...opt('threads', int('threads')),
     ...opt('modelsDir', values['models-dir']),
+    ...opt('maxEventLoopDelayMs', values['max-event-loop-delay'] === undefined ? undefined : values['max-event-loop-delay'] === '0' ? 0 : positiveInt('max-event-loop-delay', values['max-event-loop-delay'], 1000)),
     logger: values['log-level'] === 'silent' ? false : { level: values['log-level'] },
   });
   const url = await server.listen();

@@ -70,7 +70,7 @@ export interface ServerOptions {
   readonly corsOrigins?: readonly string[];
   /** pino options, or false for no logs. @default { level: 'info' } */
   readonly logger?: boolean | { readonly level?: string; readonly stream?: NodeJS.WritableStream };
-  /** Event-loop delay at which new requests get 503 (under-pressure). @default 1000 ms */
+  /** Event-loop delay at which new requests get 503 (under-pressure); 0: off. @default 1000 ms */
   readonly maxEventLoopDelayMs?: number;
 }
 
@@ -170,6 +170,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
     await app.register(cors, { origin: options.corsOrigins.includes('*') ? '*' : [...options.corsOrigins], exposedHeaders: ['x-request-id', 'retry-after', 'location'] });
   }
   await app.register(underPressure, {
+    // 0 turns the check off (under-pressure's own convention).
     maxEventLoopDelay: options.maxEventLoopDelayMs ?? 1000,
     retryAfter: 1,
     exposeStatusRoute: false,
