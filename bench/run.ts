@@ -6,11 +6,13 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { createAnalyzer, type Analyzer } from '../src/analyzer.js';
-import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/detect/types.js';
-import { createYunetDetector } from '../src/detect/yunet.js';
-import { createModelStore } from '../src/models/store.js';
-import type { RawImage, RgbImage } from '../src/types.js';
+import { type Analyzer } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
+import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
+import { createYunetDetector } from '../src/node/platform.js';
+import { createModelStore } from '../src/node/models/store.js';
+import type { RawImage, RgbImage } from '../src/core/types.js';
+import { benchBrowser } from './browser.js';
 import { benchVideo } from './video.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
   await benchDetector('yunet', yunet, frame, group);
   await yunet.dispose();
   try {
-    const { createViolaJonesDetector } = await import('../src/detect/viola-jones/index.js');
+    const { createViolaJonesDetector } = await import('../src/node/detect/viola-jones/index.js');
     const vj = await createViolaJonesDetector();
     await benchDetector('viola-jones', vj, frame, group);
     await vj.dispose();
@@ -134,6 +136,12 @@ async function main(): Promise<void> {
   const perRefined = await timeMs(() => refined.analyze(raw), 10);
   rows.push({ bench: 'full pipeline 640×480, refineLandmarks 2', value: 1000 / perRefined, unit: 'images/s', note: `${perRefined.toFixed(1)} ms/image` });
   await refined.dispose();
+
+  try {
+    rows.push(...(await benchBrowser(MEDIA)));
+  } catch (e) {
+    rows.push({ bench: 'browser (headless Chromium)', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
+  }
 
   const cpu = cpus();
   const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, Node ${process.version}`;

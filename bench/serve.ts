@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
 const MEDIA = join(SHARED, 'media');

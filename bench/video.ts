@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import type { Analyzer } from '../src/analyzer.js';
-import { createAnalyzer } from '../src/analyzer.js';
-import { openVideo } from '../src/video/decode.js';
-import { createFrameAnalyzer } from '../src/video/stream.js';
+import type { Analyzer } from '../src/core/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
+import { openVideo } from '../src/node/video/decode.js';
+import { createFrameAnalyzer } from '../src/core/video/stream.js';
 
 export interface VideoBenchRow { bench: string; value: number; unit: string; note: string }
 

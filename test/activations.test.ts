@@ -5,12 +5,13 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { ModelError, OptionError } from '../src/errors.js';
-import { createClassifier, pickActivations } from '../src/infer.js';
+import { ModelError, OptionError } from '../src/core/errors.js';
+import { pickActivations } from '../src/core/infer.js';
+import { createClassifier } from '../src/node/platform.js';
 import { activationPicture, argmax, channelMeans, layerMaps, layerSummary, meanMap, resizeMap, topIndices } from '../src/interpret/activations.js';
 import { stackRows, tileGrid } from '../src/interpret/heatmap.js';
-import { validateManifest, type ModelManifest } from '../src/models/manifest.js';
-import type { Image8 } from '../src/types.js';
+import { validateManifest, type ModelManifest } from '../src/core/models/manifest.js';
+import type { Image8 } from '../src/core/types.js';
 import { linearManifest, linearModel, onnxModel, tensor, writeModel } from './fixtures/onnx-builder.js';
 import { SHARED_MODELS, tempDir } from './helpers/media.js';
 

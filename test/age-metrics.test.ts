@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bandLabel, CHILD_AGE_BANDS, FAIRFACE_AGE_BANDS, FAIRNESS_AGE_BANDS, PAPER000_AGE_BANDS } from '../src/age-bands.js';
+import { bandLabel, CHILD_AGE_BANDS, FAIRFACE_AGE_BANDS, FAIRNESS_AGE_BANDS, PAPER000_AGE_BANDS } from '../src/core/age-bands.js';
 import { ageMetrics, bandScore, cumulativeScore, meanAbsoluteError, meanSignedError, rootMeanSquaredError } from '../src/eval/age.js';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} ≠ ${b}`);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { alignFace, cropTransform, invertAffine, mapToInput, warpAffine } from '../src/align.js';
-import { createYunetDetector } from '../src/detect/yunet.js';
-import { refineLandmarks } from '../src/detect/refine.js';
-import { DEFAULT_DETECT_OPTIONS } from '../src/detect/types.js';
-import type { Detection, RgbImage } from '../src/types.js';
+import { alignFace, cropTransform, invertAffine, mapToInput, warpAffine } from '../src/core/align.js';
+import { createYunetDetector } from '../src/node/platform.js';
+import { refineLandmarks } from '../src/core/detect/refine.js';
+import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
+import type { Detection, RgbImage } from '../src/core/types.js';
 import { loadRgb, media, SHARED_MODELS } from './helpers/media.js';
 import { join } from 'node:path';
 

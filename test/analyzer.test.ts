@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { copyFile, writeFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { createAnalyzer } from '../src/analyzer.js';
-import { FacesenseError, ModelError, OptionError } from '../src/errors.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
+import { FacesenseError, ModelError, OptionError } from '../src/core/errors.js';
 import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';
 
@@ -110,10 +110,14 @@ test('embeddings: the trunk features of every model that declares them, per face
     assert.equal(r.faces.length, 5);
     const vectors = r.faces.map((f) => f.embeddings?.['emotion-ferplus']);
     for (const v of vectors) {
-      assert.ok(v instanceof Float32Array && v.length === 256 && v.every(Number.isFinite));
+      assert.ok(Array.isArray(v) && v.length === 256 && v.every(Number.isFinite));
       assert.ok(v.some((x) => x !== 0));
     }
     assert.notDeepEqual(vectors[0], vectors[1]);
+    // Plain arrays: the JSON of a result is the same in Node, the browser, the CLI and over HTTP.
+    const json = JSON.parse(JSON.stringify(r.faces[0])) as { embeddings: Record<string, unknown> };
+    assert.ok(Array.isArray(json.embeddings['emotion-ferplus']), 'embeddings serialise as JSON arrays, not {"0": …} objects');
+    assert.deepEqual(json.embeddings['emotion-ferplus'], vectors[0]);
     assert.ok(!('tiny-emotion' in r.faces[0]!.embeddings!), 'a model without an embedding output adds none');
   } finally {
     await analyzer.dispose();
@@ -149,4 +153,21 @@ test('a task two models list is answered by the first one given, not overwritten
   const tinyFirst = await scores([TINY, linear]);
   assert.deepEqual(tinyFirst.tasks, ['emotion←tiny-emotion']);
   assert.deepEqual(tinyFirst.scores, alone.tiny.scores);
+});
+
+test('detectorInputSide: a smaller detector input finds the same face, boxes in original pixels; bad values are OptionErrors', async () => {
+  const full = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
+  const small = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1, detectorInputSide: 320 });
+  try {
+    const a = (await full.analyze(media('single_face.jpg'))).faces;
+    const b = (await small.analyze(media('single_face.jpg'))).faces;
+    assert.equal(a.length, 1);
+    assert.equal(b.length, 1);
+    const [p, q] = [a[0]!.boxPx, b[0]!.boxPx];
+    assert.ok(Math.abs(p.x - q.x) < 0.05 * p.width && Math.abs(p.width - q.width) < 0.1 * p.width, `${JSON.stringify(p)} vs ${JSON.stringify(q)}`);
+  } finally {
+    await full.dispose();
+    await small.dispose();
+  }
+  for (const bad of [0, 31, 100.5, Number.NaN]) await assert.rejects(createAnalyzer({ models: [TINY], tasks: ['emotion'], store, detectorInputSide: bad }), OptionError);
 });

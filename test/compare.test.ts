@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { asComparableReport, compareReports, type ComparableReport, type Comparison } from '../src/eval/compare.js';
-import { OptionError } from '../src/errors.js';
+import { OptionError } from '../src/core/errors.js';
 import { writeClassFolders } from './fixtures/datasets.js';
 import { SHARED_MODELS, tempDir } from './helpers/media.js';
 

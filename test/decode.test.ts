@@ -3,8 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { decodeImage } from '../src/decode.js';
-import { ImageDecodeError } from '../src/errors.js';
+import { decodeImage } from '../src/node/decode.js';
+import { ImageDecodeError } from '../src/core/errors.js';
 import { media, tempDir } from './helpers/media.js';
 
 async function expectCode(p: Promise<unknown>, code: string, mentions?: string) {

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { OptionError } from '../src/errors.js';
+import { OptionError } from '../src/core/errors.js';
 import { asComparableReport } from '../src/eval/compare.js';
 import type { AgeEvalReport, EvalReport } from '../src/eval/report.js';
 import { UTK_EVAL_AGES, writeRgb, writeUtkfaceEval } from './fixtures/datasets.js';

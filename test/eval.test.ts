@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { DatasetError } from '../src/errors.js';
+import { DatasetError } from '../src/core/errors.js';
 import type { EvalReport } from '../src/eval/report.js';
 import { parseTrainingLog } from '../src/eval/training-log.js';
 import { writeClassFolders } from './fixtures/datasets.js';

@@ -5,11 +5,11 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { OptionError } from '../src/errors.js';
+import { OptionError } from '../src/core/errors.js';
 import { enlarge, heatColour, overlayHeat, sideBySide } from '../src/interpret/heatmap.js';
 import { fillValues, largestDrop, occlude, occlusionSensitivity, patchStarts } from '../src/interpret/occlusion.js';
-import { softmax } from '../src/postprocess.js';
-import type { Image8 } from '../src/types.js';
+import { softmax } from '../src/core/postprocess.js';
+import type { Image8 } from '../src/core/types.js';
 import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';
 import { hasShared, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { ModelError } from '../src/errors.js';
+import { ModelError } from '../src/core/errors.js';
 import { bestMatches, chanceMeanBest, cosine, cosineMatrix, filterGrid, filterRows, grayEquivalent, greedyPairing } from '../src/interpret/filters.js';
 import { firstConvWeight, parseOnnxGraph, readFirstConvWeight } from '../src/interpret/onnx-weights.js';
 import { convModel, onnxModel, tensor, writeModel } from './fixtures/onnx-builder.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { alignFace } from '../src/align.js';
+import { alignFace } from '../src/core/align.js';
 import { measureFraming } from '../src/data/framing.js';
-import { createYunetDetector } from '../src/detect/yunet.js';
-import { DEFAULT_DETECT_OPTIONS } from '../src/detect/types.js';
+import { createYunetDetector } from '../src/node/platform.js';
+import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
 import { loadRgb, media, SHARED_MODELS } from './helpers/media.js';
 
 test('measureFraming recovers the eye placement of crops made with a known framing', async () => {

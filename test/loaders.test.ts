@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DatasetError, OptionError } from '../src/errors.js';
+import { DatasetError, OptionError } from '../src/core/errors.js';
 import { parseCsvLine, seededShuffle } from '../src/data/loaders/common.js';
 import { assignSubjectFolds, createCkplusLoader, subjectFolds } from '../src/data/loaders/ckplus.js';
 import { createFer2013CsvLoader, FER2013_CLASSES, parseFerPixels } from '../src/data/loaders/fer2013-csv.js';

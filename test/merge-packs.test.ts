@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { mergePacks } from '../src/data/merge-packs.js';
 import type { PackMeta } from '../src/data/pack.js';
 import type { TargetSpec } from '../src/data/types.js';
-import { DatasetError } from '../src/errors.js';
+import { DatasetError } from '../src/core/errors.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 
 const EMOTION: TargetSpec = { name: 'emotion', kind: 'distribution', classes: ['neutral', 'happiness'] };

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DatasetError } from '../src/errors.js';
+import { DatasetError } from '../src/core/errors.js';
 import { decodeNpy, encodeNpy, encodeNpyHeader, NpyWriter, parseNpyHeader, readNpy, writeNpy } from '../src/io/npy.js';
 
 /** Builds a v1.0 file by hand, the way the format spec describes it, independent of encodeNpyHeader. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { estimatePose, projectMeanFace } from '../src/pose.js';
-import type { Landmarks5 } from '../src/types.js';
+import { estimatePose, projectMeanFace } from '../src/core/pose.js';
+import type { Landmarks5 } from '../src/core/types.js';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) < tol, `${what}: ${a.toFixed(2)} vs ${b}`);
 

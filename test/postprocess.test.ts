@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ModelError } from '../src/errors.js';
-import { validateManifest, type ModelOutput, type ValueBands } from '../src/models/manifest.js';
-import { bandIndex, decodeOutput, resultKind, valueBands } from '../src/postprocess.js';
+import { ModelError } from '../src/core/errors.js';
+import { validateManifest, type ModelOutput, type ValueBands } from '../src/core/models/manifest.js';
+import { bandIndex, decodeOutput, resultKind, valueBands } from '../src/core/postprocess.js';
 
 // The bands training/outputs.py writes into age manifests.
 const PAPER000: ValueBands = {

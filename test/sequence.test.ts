@@ -7,11 +7,11 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { foldOfSplit, groupSequences, type SequencePackMeta } from '../src/data/sequence-pack.js';
 import type { Sample } from '../src/data/types.js';
-import { DatasetError, ModelError } from '../src/errors.js';
+import { DatasetError, ModelError } from '../src/core/errors.js';
 import { readNpy } from '../src/io/npy.js';
-import { validateManifest, type ModelManifest } from '../src/models/manifest.js';
-import { softmax } from '../src/postprocess.js';
-import type { FrameResult, TrackedFace } from '../src/video/stream.js';
+import { validateManifest, type ModelManifest } from '../src/core/models/manifest.js';
+import { softmax } from '../src/core/postprocess.js';
+import type { FrameResult, TrackedFace } from '../src/core/video/stream.js';
 import {
   checkFrameModel,
   createSequenceClassifier,
@@ -20,7 +20,7 @@ import {
   resolveSequenceModel,
   validateSequenceManifest,
   type SequenceManifest,
-} from '../src/video/sequence.js';
+} from '../src/node/video/sequence.js';
 import { writeCkplus48, writeCkplusOriginal } from './fixtures/datasets.js';
 import { hasShared, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 
@@ -171,7 +171,7 @@ describe('sequence models', () => {
       smoothed: {},
       trackId,
       detected: true,
-      ...(e === undefined ? {} : { embeddings: { 'emotion-ferplus': e } }),
+      ...(e === undefined ? {} : { embeddings: { 'emotion-ferplus': Array.from(e) } }),
     });
     const frame = (i: number, faces: TrackedFace[], ended: number[] = []): FrameResult => ({
       frameIndex: i,

@@ -13,10 +13,10 @@ import { promisify } from 'node:util';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import sharp from 'sharp';
 import WebSocket from 'ws';
-import { createAnalyzer } from '../src/analyzer.js';
+import { createAnalyzer } from '../src/node/analyzer.js';
 import { createServer, type FacesenseServer, type ServerOptions } from '../src/server/app.js';
-import { openVideo } from '../src/video/decode.js';
-import { createFrameAnalyzer } from '../src/video/stream.js';
+import { openVideo } from '../src/node/video/decode.js';
+import { createFrameAnalyzer } from '../src/core/video/stream.js';
 import { media, SHARED_MODELS, tempDir } from './helpers/media.js';
 
 process.env.FACESENSE_MODELS ??= SHARED_MODELS;

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { validateManifest } from '../src/models/manifest.js';
-import { checkFrameModel, validateSequenceManifest } from '../src/video/sequence.js';
+import { validateManifest } from '../src/core/models/manifest.js';
+import { checkFrameModel, validateSequenceManifest } from '../src/node/video/sequence.js';
 
 // Issue 3's rules for committed models: each ≤ 20 MB, each with a model card, and the manifest
 // must describe the file that is committed next to it (and a sequence model must fit the shipped

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OptionError } from '../src/errors.js';
-import type { TaskResult } from '../src/postprocess.js';
-import { formatSmoothing, parseSmoothing, smoothStep, type SmootherState, type SmoothingSpec } from '../src/video/smooth.js';
+import { OptionError } from '../src/core/errors.js';
+import type { TaskResult } from '../src/core/postprocess.js';
+import { formatSmoothing, parseSmoothing, smoothStep, type SmootherState, type SmoothingSpec } from '../src/core/video/smooth.js';
 
 const cls = (happy: number): TaskResult => ({ kind: 'class', label: happy >= 0.5 ? 'happy' : 'sad', score: Math.max(happy, 1 - happy), scores: { happy, sad: 1 - happy } });
 

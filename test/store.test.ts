@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ModelError } from '../src/errors.js';
-import { getWeightsEntry, isWeightsId, WEIGHTS_REGISTRY } from '../src/models/registry.js';
-import { createModelStore } from '../src/models/store.js';
-import type { DownloadProgress, ModelStoreOptions } from '../src/models/store.js';
+import { ModelError } from '../src/core/errors.js';
+import { getWeightsEntry, isWeightsId, WEIGHTS_REGISTRY } from '../src/core/models/registry.js';
+import { createModelStore } from '../src/node/models/store.js';
+import type { DownloadProgress, ModelStoreOptions } from '../src/node/models/store.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

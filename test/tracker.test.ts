@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Box } from '../src/types.js';
-import { initialTrackerState, matchGreedy, updateTracks, type TrackerState } from '../src/video/tracker.js';
+import type { Box } from '../src/core/types.js';
+import { initialTrackerState, matchGreedy, updateTracks, type TrackerState } from '../src/core/video/tracker.js';
 
 type D = { boxPx: Box; name: string };
 const box = (x: number, y: number, s = 100): Box => ({ x, y, width: s, height: s });

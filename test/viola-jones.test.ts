@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { DEFAULT_DETECT_OPTIONS } from '../src/detect/types.js';
-import type { DetectOptions, FaceDetector } from '../src/detect/types.js';
+import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
+import type { DetectOptions, FaceDetector } from '../src/core/detect/types.js';
 import {
   allocateIntegral,
   compileCascade,
@@ -28,10 +28,10 @@ import {
   scanImage,
   synthesiseLandmarks,
   WINDOW_REJECTED,
-} from '../src/detect/viola-jones/index.js';
-import type { HaarCascade, IntegralImage } from '../src/detect/viola-jones/index.js';
-import { ModelError, OptionError } from '../src/errors.js';
-import type { Box, Detection, RgbImage } from '../src/types.js';
+} from '../src/node/detect/viola-jones/index.js';
+import type { HaarCascade, IntegralImage } from '../src/node/detect/viola-jones/index.js';
+import { ModelError, OptionError } from '../src/core/errors.js';
+import type { Box, Detection, RgbImage } from '../src/core/types.js';
 
 const MEDIA = resolve(process.cwd(), '..', 'shared', 'media');
 const HAAR_DIR = '/usr/share/opencv4/haarcascades';

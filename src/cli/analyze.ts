@@ -1,12 +1,14 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type DetectorName } from '../analyzer.js';
-import { OptionError } from '../errors.js';
-import { batchDocument, runBatch } from '../jobs/batch.js';
-import type { OutputFormat } from './format.js';
+import { type DetectorName } from '../core/analyzer.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
+import { checkOutputFile } from '../io/outputs.js';
+import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
-import { detectOptions, optionalNumber } from './options.js';
+import { detectOptions } from './options.js';
 import { createProgress } from './progress.js';
 
 export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
@@ -68,9 +70,14 @@ export async function runAnalyze(args: string[]): Promise<number> {
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const detect = detectOptions(values);
-  const threads = optionalNumber('threads', values.threads);
-  const pixelLimit = optionalNumber('pixel-limit', values['pixel-limit']);
-  const refine = optionalNumber('refine', values.refine);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
+  const pixelLimit = parseNumberOption('pixel-limit', values['pixel-limit'], RULES.pixelLimit);
+  const refine = parseNumberOption('refine', values.refine, RULES.refineLandmarks);
+  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2;
+  // Output locations are checked before any model loads or image is read.
+  if (values.out !== undefined) await checkOutputFile('--out', values.out);
+  const annotate = values.annotate === undefined ? {} : { annotateDir: values.annotate };
+  await checkBatchOutputs(annotate);
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -84,7 +91,6 @@ export async function runAnalyze(args: string[]): Promise<number> {
   });
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
-  if (values.annotate !== undefined) await mkdir(values.annotate, { recursive: true });
 
   let images = 0;
   let failed = 0;
@@ -95,11 +101,13 @@ export async function runAnalyze(args: string[]): Promise<number> {
     // Task labels for CSV columns come from the loaded models, so the header is known up front.
     const doc = batchDocument(format, analyzer.tasks);
     await write(doc.head());
-    const concurrency = optionalNumber('concurrency', values.concurrency) ?? 2;
     const items = runBatch(analyzer, expandInputs(positionals), {
       concurrency,
-      ...(values.annotate === undefined ? {} : { annotateDir: values.annotate }),
+      ...annotate,
       onProgress: (p) => ({ items: images, failed, faces } = p),
+      // A failed annotated copy costs only that copy: the result is still written.
+      onAnnotateError: (source, target, e) =>
+        process.stderr.write(`warning: ${source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`),
     });
     for await (const item of items) {
       await write(doc.item(item));

@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FacesenseError, OptionError } from '../errors.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
 import { renderFigures } from '../eval/charts.js';
 import { asComparableReport, compareReports, type Comparison } from '../eval/compare.js';
 import { compareFigureSpecs, compareHtml, pp } from '../eval/report-html.js';

@@ -8,10 +8,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../analyzer.js';
+import { type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import type { LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
-import { FacesenseError, ModelError, OptionError } from '../errors.js';
+import { FacesenseError, ModelError, OptionError } from '../core/errors.js';
 import { renderSvg } from '../eval/charts.js';
 import { esc, page, table } from '../eval/report-html.js';
 import { toCsv } from '../eval/tables.js';
@@ -19,8 +20,8 @@ import { writeNpy } from '../io/npy.js';
 import { labelledScatter } from '../interpret/figures.js';
 import { fitPca, projectPca } from '../interpret/pca.js';
 import { DEFAULT_UMAP, umap2d } from '../interpret/umap.js';
-import { createModelStore } from '../models/store.js';
-import type { ImageInput } from '../types.js';
+import { createModelStore } from '../node/models/store.js';
+import type { ImageInput } from '../core/types.js';
 import { positiveInt } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -83,7 +84,7 @@ export function biggestFace(r: ImageResult, modelId: string): { embedding: Float
   const embedding = face.embeddings?.[modelId];
   if (embedding === undefined) return `no ${modelId} embedding`;
   const top = Object.values(face.attributes).find((a) => a.kind === 'class');
-  return { embedding, predicted: top?.kind === 'class' ? top.label : '' };
+  return { embedding: Float32Array.from(embedding), predicted: top?.kind === 'class' ? top.label : '' };
 }
 
 export function parseProjections(value: string): Projection[] {

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isLayoutName, LAYOUTS } from '../data/loaders/index.js';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 import { DEFAULT_MIN_GROUP_SIZE, GROUP_ATTRIBUTES } from '../eval/fairness.js';
 import { summaryLines } from '../eval/summary.js';
 import { parseTrainingLog } from '../eval/training-log.js';
 import { runEvaluation, writeEvalReport, type EvalOptions } from '../jobs/eval.js';
+import { checkOutputTarget } from '../io/outputs.js';
 import { positiveInt } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -124,6 +125,7 @@ export async function runEval(args: string[]): Promise<number> {
   // Read the log first: a typo should fail before minutes of inference, not after.
   const trainingLog = trainingLogFile === undefined ? undefined : { file: trainingLogFile, rows: parseTrainingLog(await readTextOption(trainingLogFile, '--training-log'), trainingLogFile) };
   const o: EvalOptions = { ...parsed, trainingLog };
+  if (o.out !== undefined) await checkOutputTarget('--out', o.out);
 
   const progress = createProgress('eval');
   let done = 0;

@@ -8,19 +8,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { alignFace } from '../align.js';
-import { createAnalyzer, type DetectorName, type FaceResult } from '../analyzer.js';
-import { decodeImage } from '../decode.js';
-import { OptionError } from '../errors.js';
-import { createClassifier, pickActivations, type Classifier } from '../infer.js';
+import { alignFace } from '../core/align.js';
+import { type DetectorName, type FaceResult } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { decodeImage } from '../node/decode.js';
+import { OptionError } from '../core/errors.js';
+import { pickActivations, type Classifier } from '../core/infer.js';
+import { createClassifier } from '../node/platform.js';
 import { activationPicture, layerMaps, layerSummary } from '../interpret/activations.js';
 import { enlarge, heatImage, overlayHeat, sideBySide } from '../interpret/heatmap.js';
 import { largestDrop, OCCLUSION_FILLS, occlusionSensitivity, type OcclusionFill, type OcclusionMap } from '../interpret/occlusion.js';
 import { encodePng } from '../interpret/png.js';
-import type { ActivationOutput, ModelManifest, ModelOutput } from '../models/manifest.js';
-import { createModelStore } from '../models/store.js';
-import { decodeOutput } from '../postprocess.js';
-import type { Detection, Image8, RgbImage } from '../types.js';
+import type { ActivationOutput, ModelManifest, ModelOutput } from '../core/models/manifest.js';
+import { createModelStore } from '../node/models/store.js';
+import { decodeOutput } from '../core/postprocess.js';
+import type { Detection, Image8, RgbImage } from '../core/types.js';
 import { positiveInt } from './options.js';
 
 export const EXPLAIN_USAGE = `Usage: facesense explain <image> --model ID|PATH --out DIR [options]

@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 import { renderSvg } from '../eval/charts.js';
 import { esc, page, table } from '../eval/report-html.js';
 import { toCsv } from '../eval/tables.js';
@@ -13,7 +13,7 @@ import { bestMatches, cosineMatrix, filterGrid, filterRows, grayEquivalent, gree
 import { similarityHeatmap } from '../interpret/figures.js';
 import { readFirstConvWeight, type ConvWeight } from '../interpret/onnx-weights.js';
 import { encodePng, pngDataUri } from '../interpret/png.js';
-import { createModelStore } from '../models/store.js';
+import { createModelStore } from '../node/models/store.js';
 
 export const FILTERS_USAGE = `Usage: facesense filters --model ID|PATH [--model ID|PATH ...] --out DIR
 

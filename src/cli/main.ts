@@ -1,4 +1,4 @@
-import { FacesenseError } from '../errors.js';
+import { FacesenseError } from '../core/errors.js';
 import { ANALYZE_USAGE, runAnalyze } from './analyze.js';
 
 const USAGE = `facesense — face attribute analysis and the toolkit to train and evaluate its models

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { mergePacks } from '../data/merge-packs.js';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 
 export const MERGE_PACKS_USAGE = `Usage: facesense merge-packs --pack DIR --pack DIR [--pack DIR ...] --out DIR
 

@@ -6,12 +6,13 @@
  * Exit codes: 0 done, 1 dataset or model problem, 2 usage error.
  */
 import { parseArgs } from 'node:util';
-import { createAnalyzer, type Analyzer, type DetectorName } from '../analyzer.js';
+import { type Analyzer, type DetectorName } from '../core/analyzer.js';
+import { createAnalyzer } from '../node/analyzer.js';
 import { createCkplusLoader, DEFAULT_CKPLUS_FOLDS, DEFAULT_CKPLUS_SEED } from '../data/loaders/ckplus.js';
 import { writeSequencePack, type FrameFn } from '../data/sequence-pack.js';
-import { ModelError, OptionError } from '../errors.js';
+import { ModelError, OptionError } from '../core/errors.js';
 import { buildLabelMap } from '../eval/label-map.js';
-import { createModelStore } from '../models/store.js';
+import { createModelStore } from '../node/models/store.js';
 import { positiveInt } from './options.js';
 
 export const DEFAULT_SEQUENCE_FRAME_MODEL = 'emotion-ferplus';
@@ -54,7 +55,7 @@ export function analyzerFrameFn(analyzer: Analyzer, modelId: string, task: strin
     const r = face.attributes[task];
     if (embedding === undefined) throw new ModelError('MODEL_INVALID', `model ${modelId} returned no embedding`, { source: sample.image.path });
     if (r?.kind !== 'class') throw new ModelError('MODEL_INVALID', `model ${modelId} returned no class scores for task ${task}`, { source: sample.image.path });
-    return { embedding, scores: Float32Array.from(labels, (l) => r.scores[l] ?? 0) };
+    return { embedding: Float32Array.from(embedding), scores: Float32Array.from(labels, (l) => r.scores[l] ?? 0) };
   };
 }
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isFacesenseError, ModelError, OptionError } from '../errors.js';
+import { isFacesenseError, ModelError, OptionError } from '../core/errors.js';
 import { findUp } from '../data/loaders/common.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
 import { UTK_CHIP_EYES } from '../data/loaders/utkface.js';
@@ -16,11 +16,12 @@ import { writePack, type PackMeta, type PackOptions, type PackProgress } from '.
 import { addFramingToPack } from '../data/framing.js';
 import { createFaceCrop, type AlignedCropSpec, type FaceCropOptions, type NoFacePolicy } from '../data/face-crop.js';
 import type { LayoutName } from '../data/types.js';
-import type { FaceDetector } from '../detect/types.js';
-import { createYunetDetector } from '../detect/yunet.js';
-import { createModelStore } from '../models/store.js';
-import { WEIGHTS_REGISTRY } from '../models/registry.js';
+import type { FaceDetector } from '../core/detect/types.js';
+import { createYunetDetector } from '../node/platform.js';
+import { createModelStore } from '../node/models/store.js';
+import { WEIGHTS_REGISTRY } from '../core/models/registry.js';
 import { positiveInt } from './options.js';
+import { checkOutputTarget } from '../io/outputs.js';
 
 /**
  * Framing of `--crop aligned`, close to the UTKFace chips' own (YuNet medians: eyes 0.395 of the
@@ -273,6 +274,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
   const out = values.out ?? '';
   const strict = values.strict;
   try {
+    await checkOutputTarget('--out', out);
     const loader = await createLoader(layout, {
       root,
       strict,
@@ -307,6 +309,11 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
         },
       });
       io.stdout(formatSummary(result.meta, result.dir, result.elapsedMs));
+      if (Object.values(result.meta.splits).every((sp) => sp.count === 0)) {
+        // An empty pack is not a success: nothing could be trained or measured from it.
+        io.stderr(`facesense prepare: DatasetError [DATASET_INVALID] ${root}: no usable sample (${result.meta.skipped.count} skipped); the pack in ${result.dir} is empty\n`);
+        return 1;
+      }
       if (result.meta.preprocessing.crop.mode === 'none') io.stdout(`${await recordFraming(result.dir)}\n`);
       return 0;
     } finally {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { DetectorName } from '../analyzer.js';
-import { OptionError } from '../errors.js';
+import type { DetectorName } from '../core/analyzer.js';
+import { OptionError } from '../core/errors.js';
 import { positiveInt } from './options.js';
 
 export const SERVE_USAGE = `Usage: facesense serve [options]

@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isFacesenseError, OptionError } from '../errors.js';
+import { isFacesenseError, OptionError } from '../core/errors.js';
 import { isDirectory } from '../data/loaders/common.js';
 import { DEFAULT_UTK_SPLIT_FILE, DEFAULT_UTK_SPLIT_SEED, writeUtkfaceSplitFile } from '../data/loaders/utkface.js';
 import type { PrepareIO } from './prepare.js';

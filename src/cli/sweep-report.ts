@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FacesenseError, OptionError } from '../errors.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
 import { renderSvg } from '../eval/charts.js';
 import { esc, page, table } from '../eval/report-html.js';
 import { toCsv } from '../eval/tables.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 
 export const TRAIN_USAGE = `Usage: facesense train --config FILE [options]
 

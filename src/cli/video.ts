@@ -1,17 +1,19 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { DetectorName } from '../analyzer.js';
-import { OptionError } from '../errors.js';
+import type { DetectorName } from '../core/analyzer.js';
+import { OptionError } from '../core/errors.js';
 import { runVideoJob, type VideoJobStart } from '../jobs/video.js';
-import { csvLine } from './format.js';
+import { csvLine } from '../core/format.js';
 import { detectOptions, optionalNumber } from './options.js';
+import { checkOutputFile } from '../io/outputs.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import { createProgress } from './progress.js';
-import type { SamplingOptions } from '../video/decode.js';
-import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../video/rows.js';
-import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../video/smooth.js';
-import { DEFAULT_DETECT_EVERY } from '../video/stream.js';
-import { DEFAULT_TRACKER_OPTIONS } from '../video/tracker.js';
+import type { SamplingOptions } from '../node/video/decode.js';
+import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
+import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../core/video/smooth.js';
+import { DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
+import { DEFAULT_TRACKER_OPTIONS } from '../core/video/tracker.js';
 
 export const VIDEO_USAGE = `Usage: facesense video <file> [options]
 
@@ -101,8 +103,8 @@ export async function runVideo(args: string[]): Promise<number> {
   const format = values.format;
   if (format !== 'csv' && format !== 'jsonl') throw new OptionError(`--format must be csv or jsonl (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
-  const fps = optionalNumber('fps', values.fps);
-  const every = optionalNumber('every', values.every);
+  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
+  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
   const startSec = optionalNumber('start', values.start);
   const endSec = optionalNumber('end', values.end);
   const sampling: SamplingOptions = { ...(fps === undefined ? {} : { fps }), ...(every === undefined ? {} : { every }), ...(startSec === undefined ? {} : { startSec }), ...(endSec === undefined ? {} : { endSec }) };
@@ -110,8 +112,12 @@ export async function runVideo(args: string[]): Promise<number> {
   const detectEvery = optionalNumber('detect-every', values['detect-every']);
   const iou = optionalNumber('iou', values.iou);
   const maxMissed = optionalNumber('max-missed', values['max-missed']);
-  const threads = optionalNumber('threads', values.threads);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
   const detect = detectOptions(values);
+  // Every output location is checked before the video is probed or a model loaded.
+  for (const [option, path] of [['--out', values.out], ['--summary', values.summary], ['--timeline', values.timeline], ['--annotate', values.annotate]] as const) {
+    if (path !== undefined) await checkOutputFile(option, path);
+  }
 
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   // A reader that stops early (`| head`) closes stdout: stop analysing instead of crashing.

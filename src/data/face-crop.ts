@@ -3,10 +3,10 @@
  * `CropFn`): training crops are made by the same detector, the same eye-based similarity transform
  * and the same sampler (src/align.ts) as the faces the exported model will see in photos.
  */
-import { alignFace } from '../align.js';
-import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from '../detect/types.js';
-import type { CropSpec } from '../models/manifest.js';
-import type { Detection, Point, RgbImage } from '../types.js';
+import { alignFace } from '../core/align.js';
+import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from '../core/detect/types.js';
+import type { CropSpec } from '../core/models/manifest.js';
+import type { Detection, Point, RgbImage } from '../core/types.js';
 import type { CropFn } from './pack.js';
 
 export type AlignedCropSpec = Extract<CropSpec, { mode: 'aligned' }>;

@@ -1,10 +1,10 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readNpy } from '../io/npy.js';
-import type { FaceDetector } from '../detect/types.js';
-import { DEFAULT_DETECT_OPTIONS } from '../detect/types.js';
-import { warpAffine } from '../align.js';
-import type { Image8 } from '../types.js';
+import type { FaceDetector } from '../core/detect/types.js';
+import { DEFAULT_DETECT_OPTIONS } from '../core/detect/types.js';
+import { warpAffine } from '../core/align.js';
+import type { Image8 } from '../core/types.js';
 
 /** Where the eyes sit in a dataset's pre-cropped faces, as fractions of the crop (see CropSpec `aligned`). */
 export interface Framing {

@@ -8,7 +8,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 import { readNpy, writeNpy, type NpyArray } from '../io/npy.js';
 import type { PackMeta, SplitMeta } from './pack.js';
 import type { TargetSpec } from './types.js';

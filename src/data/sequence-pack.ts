@@ -9,7 +9,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 import { NpyWriter } from '../io/npy.js';
 import { ProblemLog } from './loaders/common.js';
 import type { DatasetLoader, Problem, Sample } from './types.js';

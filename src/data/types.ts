@@ -2,7 +2,7 @@
  * Plain data shared by the dataset loaders and the pack writer. A loader turns one on-disk layout
  * into `Sample`s; the pack writer never needs to know which layout they came from.
  */
-import type { Image8 } from '../types.js';
+import type { Image8 } from '../core/types.js';
 
 /** Target kinds of the pack format (docs/pack-format.md). */
 export type TargetKind = 'class' | 'distribution' | 'multilabel' | 'regression';

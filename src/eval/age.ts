@@ -3,9 +3,9 @@
  * hand-computed cases in test/age-metrics.test.ts. Band hits use the same rounding as the
  * analyzer's reported bands (postprocess.ts `bandIndex`).
  */
-import { FAIRFACE_AGE_BANDS, PAPER000_AGE_BANDS } from '../age-bands.js';
-import type { ValueBands } from '../models/manifest.js';
-import { bandIndex } from '../postprocess.js';
+import { FAIRFACE_AGE_BANDS, PAPER000_AGE_BANDS } from '../core/age-bands.js';
+import type { ValueBands } from '../core/models/manifest.js';
+import { bandIndex } from '../core/postprocess.js';
 import { meanCI, type MeanCI } from './bootstrap.js';
 import { confusionMatrix, rowNormalise } from './metrics.js';
 

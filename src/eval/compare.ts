@@ -5,7 +5,7 @@
  * they hold per-sample results for different samples, and a normal approximation for reports
  * written before per-sample results were stored. Pure.
  */
-import { OptionError } from '../errors.js';
+import { OptionError } from '../core/errors.js';
 import { bootstrapDifference, DEFAULT_BOOTSTRAP, normalDifference } from './bootstrap.js';
 
 /** What compare reads from a report.json; the optional fields are absent from format-1 reports. */

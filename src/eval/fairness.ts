@@ -3,7 +3,7 @@
  * between groups of each attribute. Pure: the caller gives each evaluated sample's group labels
  * and a function that measures any subset of samples.
  */
-import { bandLabel, CHILD_AGE_BANDS, FAIRNESS_AGE_BANDS } from '../age-bands.js';
+import { bandLabel, CHILD_AGE_BANDS, FAIRNESS_AGE_BANDS } from '../core/age-bands.js';
 import type { Sample } from '../data/types.js';
 import { cumulativeScore, meanAbsoluteError, meanSignedError } from './age.js';
 import { classificationReport } from './metrics.js';

@@ -1,5 +1,5 @@
 /** Reads the per-epoch log the trainer writes (runs/<name>/log.csv), for training-curve figures. */
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 
 export const TRAINING_LOG_COLUMNS = ['epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'lr', 'seconds', 'images_per_s'] as const;
 export type TrainingLogRow = Readonly<Record<(typeof TRAINING_LOG_COLUMNS)[number], number>>;

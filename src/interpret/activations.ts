@@ -4,8 +4,8 @@
  * of them over the crop. Pure arithmetic on the classifier's output rows; the pictures reuse the
  * heat colours and blending of heatmap.ts.
  */
-import type { ActivationOutput } from '../models/manifest.js';
-import type { Image8, RgbImage } from '../types.js';
+import type { ActivationOutput } from '../core/models/manifest.js';
+import type { Image8, RgbImage } from '../core/types.js';
 import { enlarge, heatImage, overlayHeat, sideBySide, stackRows, tileGrid } from './heatmap.js';
 
 /** One face's maps of one layer: `channels` maps of `height` × `width`, channel-major. */

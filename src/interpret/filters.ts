@@ -4,7 +4,7 @@
  * Pure functions over a Conv weight (dims out × in × kH × kW).
  */
 import { seededRandom } from '../data/loaders/common.js';
-import type { RgbImage } from '../types.js';
+import type { RgbImage } from '../core/types.js';
 import type { FloatTensor } from './onnx-weights.js';
 
 /** Each filter flattened (in × kH × kW numbers), one row per output channel. */

@@ -2,7 +2,7 @@
  * Heat maps as pictures: a saliency map coloured over its crop. Pure pixel arithmetic; PNG encoding
  * is png.ts's.
  */
-import type { Image8, RgbImage } from '../types.js';
+import type { Image8, RgbImage } from '../core/types.js';
 
 /**
  * Colour of a signed value t in −1..1: positive (the prediction relies on it) from dark red

@@ -4,8 +4,8 @@
  * record how much the explained class's probability drops. Regions whose occlusion costs the most
  * are those the prediction rests on. Pure apart from the `score` callback that runs the model.
  */
-import { OptionError } from '../errors.js';
-import type { Image8 } from '../types.js';
+import { OptionError } from '../core/errors.js';
+import type { Image8 } from '../core/types.js';
 
 /** What replaces the occluded pixels: mid-gray (128), the crop's own mean per channel, or black. */
 export type OcclusionFill = 'gray' | 'mean' | 'black';

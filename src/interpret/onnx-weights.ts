@@ -4,7 +4,7 @@
  * https://github.com/onnx/onnx/blob/main/onnx/onnx.proto
  */
 import { readFile } from 'node:fs/promises';
-import { FacesenseError, ModelError } from '../errors.js';
+import { FacesenseError, ModelError } from '../core/errors.js';
 import { protoFields, utf8, varints, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, type ProtoField } from './protobuf.js';
 
 /** A float tensor: `dims` in ONNX order (Conv weights: out, in, kH, kW), data row-major. */

@@ -4,7 +4,7 @@
  * unknown fields are simply skipped, so newer ONNX files read as well as old ones.
  * https://protobuf.dev/programming-guides/encoding/
  */
-import { ModelError } from '../errors.js';
+import { ModelError } from '../core/errors.js';
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;

@@ -4,7 +4,7 @@
  * metric, for paper 000's depth × width (and similar) figures. Pure: text in, grid out.
  */
 import { parseCsvLine } from '../data/loaders/common.js';
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 
 export interface SweepTable {
   readonly source: string;

@@ -8,7 +8,7 @@
  */
 import { open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { DatasetError } from '../errors.js';
+import { DatasetError } from '../core/errors.js';
 
 export type NpyDtype = 'uint8' | 'int64' | 'float32';
 

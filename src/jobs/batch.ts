@@ -4,11 +4,12 @@
  * service both write, so the two give the same bytes for the same items.
  */
 import { basename, extname, join } from 'node:path';
-import type { Analyzer, AnalyzeOptions, BatchItem } from '../analyzer.js';
-import { writeAnnotated } from '../annotate.js';
-import { FacesenseError } from '../errors.js';
-import type { ImageInput } from '../types.js';
-import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from '../cli/format.js';
+import type { Analyzer, AnalyzeOptions, BatchItem } from '../core/analyzer.js';
+import { FacesenseError } from '../core/errors.js';
+import type { ImageInput } from '../core/types.js';
+import { checkOutputDir } from '../io/outputs.js';
+import { writeAnnotated } from '../node/annotate.js';
+import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from '../core/format.js';
 
 /** An input to analyse, or a problem found while listing inputs (reported as that input's error item). */
 export type BatchEntry = { readonly path: string } | { readonly path: string; readonly error: FacesenseError };
@@ -24,11 +25,27 @@ export interface BatchJobOptions {
   readonly concurrency?: number;
   /** Per-call analysis options (detection, TTA). */
   readonly analyze?: AnalyzeOptions;
-  /** Write each analysed image with its boxes and labels into this directory. */
+  /**
+   * Write each analysed image with its boxes and labels into this directory (checked, and created
+   * if missing, before the first input is read: see {@link checkBatchOutputs}).
+   */
   readonly annotateDir?: string;
-  /** Stops before the next input is started; items already in flight are still yielded. */
+  /**
+   * Stops before the next input is started; inputs already in flight end as ABORTED items, and the
+   * batch then throws ABORTED (the analyzer's lifecycle).
+   */
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: BatchProgress) => void;
+  /**
+   * An annotated copy that cannot be written costs only that copy: the item is still yielded, and
+   * this is told why. Without it the failure is ignored.
+   */
+  readonly onAnnotateError?: (source: string, target: string, error: unknown) => void;
+}
+
+/** The batch's output locations are usable (the annotate directory exists or is created, and is writable): call before any work. */
+export async function checkBatchOutputs(options: Pick<BatchJobOptions, 'annotateDir'>, optionName = '--annotate'): Promise<void> {
+  if (options.annotateDir !== undefined) await checkOutputDir(optionName, options.annotateDir);
 }
 
 /** Analyses one input into a batch item: bad input becomes the item's typed error, a bug is rethrown. */
@@ -48,16 +65,23 @@ export function annotatedPath(dir: string, source: string): string {
 }
 
 /**
- * Runs the analyzer over `entries` with bounded concurrency, yielding one item per entry in order
- * (listing errors where they were found).
+ * Runs the analyzer over `entries` with bounded concurrency, yielding one item per entry in the
+ * order the entries were listed (a listing error comes out where it was found, between the results
+ * of the paths listed before and after it).
  */
 export async function* runBatch(analyzer: Analyzer, entries: Iterable<BatchEntry> | AsyncIterable<BatchEntry>, options: BatchJobOptions = {}): AsyncGenerator<BatchItem> {
-  const listingErrors: BatchItem[] = [];
+  await checkBatchOutputs(options);
+  // Listing errors and paths in listing order: each result is yielded after the listing errors
+  // found before its path.
+  const listed: (BatchItem | 'path')[] = [];
   const paths = (async function* () {
     for await (const e of entries) {
       if (options.signal?.aborted === true) return;
-      if ('error' in e) listingErrors.push({ ok: false, source: e.path, error: e.error });
-      else yield e.path;
+      if ('error' in e) listed.push({ ok: false, source: e.path, error: e.error });
+      else {
+        listed.push('path');
+        yield e.path;
+      }
     }
   })();
   let items = 0;
@@ -70,12 +94,33 @@ export async function* runBatch(analyzer: Analyzer, entries: Iterable<BatchEntry
     options.onProgress?.({ items, failed, faces });
     return item;
   };
-  for await (const item of analyzer.analyzeMany(paths, { ...options.analyze, concurrency: options.concurrency ?? 2 })) {
-    for (const e of listingErrors.splice(0)) yield counted(e);
-    if (item.ok && options.annotateDir !== undefined) await writeAnnotated(item.source, item.result.faces, annotatedPath(options.annotateDir, item.source));
+  /** The listing errors queued before the next path (all of them at the end). */
+  const listedErrors = (upToPath: boolean): BatchItem[] => {
+    const out: BatchItem[] = [];
+    while (listed.length > 0) {
+      const head = listed.shift()!;
+      if (head === 'path') {
+        if (upToPath) break;
+        continue;
+      }
+      out.push(head);
+    }
+    return out;
+  };
+  const analyzeOpts = { ...options.analyze, ...(options.signal === undefined ? {} : { signal: options.signal }), concurrency: options.concurrency ?? 2 };
+  for await (const item of analyzer.analyzeMany(paths, analyzeOpts)) {
+    for (const e of listedErrors(true)) yield counted(e);
+    if (item.ok && options.annotateDir !== undefined) {
+      const target = annotatedPath(options.annotateDir, item.source);
+      try {
+        await writeAnnotated(item.source, item.result.faces, target);
+      } catch (e) {
+        options.onAnnotateError?.(item.source, target, e);
+      }
+    }
     yield counted(item);
   }
-  for (const e of listingErrors.splice(0)) yield counted(e);
+  for (const e of listedErrors(false)) yield counted(e);
 }
 
 type TaskColumns = readonly { readonly task: string; readonly labels: readonly string[] }[];

@@ -6,11 +6,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../analyzer.js';
+import type { Analyzer, DetectorName, ImageResult } from '../core/analyzer.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import type { TaskResult } from '../core/postprocess.js';
+import type { ImageInput } from '../core/types.js';
 import { createLoader } from '../data/loaders/index.js';
 import { APPEARANCE_CLASSES } from '../data/loaders/utkface.js';
 import type { DatasetLoader, LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
-import { FacesenseError, OptionError } from '../errors.js';
 import { ageMetrics } from '../eval/age.js';
 import { renderFigures } from '../eval/charts.js';
 import {
@@ -34,9 +36,9 @@ import { computeMetrics, type AgeEvalReport, type AnyEvalReport, type EvalRecord
 import { signed } from '../eval/summary.js';
 import { reportTables } from '../eval/tables.js';
 import type { TrainingLogRow } from '../eval/training-log.js';
-import { createModelStore } from '../models/store.js';
-import type { TaskResult } from '../postprocess.js';
-import type { ImageInput } from '../types.js';
+import { checkOutputTarget } from '../io/outputs.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import { createModelStore } from '../node/models/store.js';
 
 /** `--split all`: every sample, whatever split the loader gives it (cross-dataset measurement). */
 export const ALL_SPLITS = 'all';
@@ -378,6 +380,8 @@ function pickTarget(loader: DatasetLoader, o: EvalOptions): TargetSpec {
 
 /** Measures `o.model` on the dataset split; `o.out` is not written here (see writeEvalReport). */
 export async function runEvaluation(o: EvalOptions, hooks: EvalHooks = {}): Promise<EvalOutcome> {
+  // The report's location is checked before any work, so minutes of inference do not end in a failed write.
+  if (o.out !== undefined) await checkOutputTarget('--out', o.out);
   const loader = await createLoader(o.dataset, { root: o.root, ...(o.appearance === undefined ? {} : { appearance: o.appearance }), ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }) });
   const target = pickTarget(loader, o);
   const { attributes, unknown } = pickAttributes(o.groups, target.name);

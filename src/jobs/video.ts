@@ -3,19 +3,21 @@
  * optionally an annotated copy. The caller receives each frame through `onFrame` and writes its
  * rows however it likes (the CLI to stdout or a file, the HTTP service into its job directory).
  */
-import { createAnalyzer, type Analyzer, type DetectorName } from '../analyzer.js';
-import type { DetectOptions } from '../detect/types.js';
-import { FacesenseError, OptionError } from '../errors.js';
-import type { ModelStoreOptions } from '../models/store.js';
-import { openVideo, type SamplingOptions } from '../video/decode.js';
-import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../video/encode.js';
-import type { VideoInfo } from '../video/probe.js';
-import { createTrackSequencer, loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequenceResult, type TrackSequencer } from '../video/sequence.js';
-import { DEFAULT_SMOOTHING, formatSmoothing, type SmoothingSpec } from '../video/smooth.js';
-import { createFrameAnalyzer, DEFAULT_DETECT_EVERY, type FrameResult } from '../video/stream.js';
-import { createSummaryAccumulator } from '../video/summary.js';
-import { timelineHtml } from '../video/timeline.js';
-import type { TrackerOptions } from '../video/tracker.js';
+import type { Analyzer, DetectorName } from '../core/analyzer.js';
+import type { DetectOptions } from '../core/detect/types.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import { DEFAULT_SMOOTHING, formatSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
+import { createFrameAnalyzer, DEFAULT_DETECT_EVERY, type FrameResult } from '../core/video/stream.js';
+import { createSummaryAccumulator } from '../core/video/summary.js';
+import { timelineHtml } from '../core/video/timeline.js';
+import type { TrackerOptions } from '../core/video/tracker.js';
+import { checkOutputFile } from '../io/outputs.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import type { ModelStoreOptions } from '../node/models/store.js';
+import { openVideo, type SamplingOptions } from '../node/video/decode.js';
+import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
+import type { VideoInfo } from '../node/video/probe.js';
+import { createTrackSequencer, loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequenceResult, type TrackSequencer } from '../node/video/sequence.js';
 
 export interface VideoJobOptions {
   readonly sampling?: SamplingOptions;
@@ -39,7 +41,7 @@ export interface VideoJobOptions {
   readonly sequenceModel?: string;
   /** `N` or `track` (default: the model's training length). */
   readonly sequenceWindow?: string;
-  /** Write the annotated MP4 here. */
+  /** Write the annotated MP4 here (its location is checked before the video is probed). */
   readonly annotatePath?: string;
   /** Name of the video in the summary, notes and messages (a service's upload lives at an internal path). @default the file path */
   readonly sourceName?: string;
@@ -57,7 +59,10 @@ export interface VideoJobStart {
 }
 
 export interface VideoJobHooks {
-  /** Stops after the current frame; the job then throws the signal's reason. */
+  /**
+   * Stops after the current frame (the decoder stops too); the job then throws the signal's reason,
+   * or ABORTED from the decoder.
+   */
   readonly signal?: AbortSignal;
   readonly onStart?: (start: VideoJobStart) => void | Promise<void>;
   /** Each analysed frame; return `false` to stop early (a closed output), which is not an error. */
@@ -89,9 +94,11 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
   const store = o.store ?? {};
   const { signal } = hooks;
   signal?.throwIfAborted();
+  // The output location is checked before any work: a video is not analysed in full only to fail on its copy.
+  if (o.annotatePath !== undefined) await checkOutputFile('--annotate', o.annotatePath);
 
   // Probe before loading models: a file that is not a video fails in milliseconds.
-  const reader = await openVideo(file, sampling);
+  const reader = await openVideo(file, signal === undefined ? sampling : { ...sampling, signal });
   const name = o.sourceName ?? file;
   const info = name === file ? reader.info : { ...reader.info, source: name };
   const span = (sampling.endSec ?? (info.durationMs ?? 0) / 1000) - (sampling.startSec ?? 0);

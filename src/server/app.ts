@@ -2,7 +2,7 @@
  * `facesense serve`: the HTTP service. One Fastify instance per `createServer` call (no module
  * state): routes for images (`/v1/analyze`), video jobs (`/v1/videos`, `/v1/jobs/…`), a live
  * WebSocket stream (`/v1/stream`), models, health, metrics and the OpenAPI document. Results are
- * written by the same code as the CLI's (src/jobs/batch.ts, src/video/rows.ts).
+ * written by the same code as the CLI's (src/jobs/batch.ts, src/core/format.ts, src/core/video/rows.ts).
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -16,10 +16,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Analyzer, BatchItem, DetectorName } from '../analyzer.js';
-import { FacesenseError, isFacesenseError } from '../errors.js';
+import type { Analyzer, BatchItem, DetectorName } from '../core/analyzer.js';
+import { FacesenseError, isFacesenseError } from '../core/errors.js';
 import { analyzeItem, batchDocument } from '../jobs/batch.js';
-import { createModelStore } from '../models/store.js';
+import { createModelStore } from '../node/models/store.js';
 import { createAnalysisQueue, type AnalysisQueue } from './queue.js';
 import { createAnalyzerPool, type AnalyzerPool } from './pool.js';
 import { createJobManager, JOB_ID, type JobManager, type JobRecord } from './jobs.js';

@@ -1,5 +1,5 @@
 /** HTTP status of each typed error code, and the JSON error body every route answers with. */
-import { FacesenseError, type ErrorCode } from '../errors.js';
+import { FacesenseError, type ErrorCode } from '../core/errors.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_OPTION: 400,

@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { csvLine } from '../cli/format.js';
-import { FacesenseError } from '../errors.js';
+import { csvLine } from '../core/format.js';
+import { FacesenseError } from '../core/errors.js';
 import { runVideoJob } from '../jobs/video.js';
-import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../video/rows.js';
+import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
 import { videoOptions, type RawOptions } from './options.js';
 import type { AnalyzerPool } from './pool.js';
 

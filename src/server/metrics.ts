@@ -1,7 +1,7 @@
 /** Prometheus metrics, one registry per server (no global registry: several servers can share a process). */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { BatchItem } from '../analyzer.js';
+import type { BatchItem } from '../core/analyzer.js';
 import type { JobManager } from './jobs.js';
 import type { AnalysisQueue } from './queue.js';
 

@@ -1,9 +1,9 @@
 /** Request options (query string or multipart fields) → analysis options, named as the CLI's flags. */
-import type { DetectorName } from '../analyzer.js';
+import type { DetectorName } from '../core/analyzer.js';
 import { detectOptions, optionalNumber } from '../cli/options.js';
-import { OptionError } from '../errors.js';
-import type { SamplingOptions } from '../video/decode.js';
-import { parseSmoothing, type SmoothingSpec } from '../video/smooth.js';
+import { OptionError } from '../core/errors.js';
+import type { SamplingOptions } from '../node/video/decode.js';
+import { parseSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
 import type { ModelChoice } from './pool.js';
 
 export type RawOptions = Readonly<Record<string, string | readonly string[] | undefined>>;

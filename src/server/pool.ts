@@ -3,8 +3,9 @@
  * `maxExtra` others are kept for clients that ask for other models or tasks, the least recently
  * used unused one disposed to make room.
  */
-import { createAnalyzer, type Analyzer, type AnalyzerOptions, type DetectorName } from '../analyzer.js';
-import { FacesenseError } from '../errors.js';
+import type { Analyzer, DetectorName } from '../core/analyzer.js';
+import { createAnalyzer, type NodeAnalyzerOptions as AnalyzerOptions } from '../node/analyzer.js';
+import { FacesenseError } from '../core/errors.js';
 
 export interface ModelChoice {
   readonly detector?: DetectorName;

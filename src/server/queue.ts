@@ -2,7 +2,7 @@
  * The bounded analysis queue: at most `concurrency` analyses run, at most `maxWaiting` wait; one
  * more is refused at once with OVERLOADED (503 + Retry-After) instead of holding its body in memory.
  */
-import { FacesenseError } from '../errors.js';
+import { FacesenseError } from '../core/errors.js';
 
 export interface AnalysisQueue {
   /** Runs `fn` when a slot is free; throws OVERLOADED when the queue is full, TIMEOUT when it waited past `waitMs`. */

@@ -7,16 +7,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { optionalNumber } from '../cli/options.js';
-import { decodeImage } from '../decode.js';
-import { FacesenseError, ImageDecodeError, OptionError } from '../errors.js';
-import { parseSmoothing } from '../video/smooth.js';
-import { createFrameAnalyzer, type FrameAnalyzer } from '../video/stream.js';
+import { decodeImage } from '../node/decode.js';
+import { FacesenseError, ImageDecodeError, OptionError } from '../core/errors.js';
+import { parseSmoothing } from '../core/video/smooth.js';
+import { createFrameAnalyzer, type FrameAnalyzer } from '../core/video/stream.js';
 import type { Metrics } from './metrics.js';
 import { imageOptions, type RawOptions } from './options.js';
 import type { AnalyzerPool } from './pool.js';
 import type { AnalysisQueue } from './queue.js';
 import { ROUTE_SCHEMAS } from './schemas.js';
-import type { RawImage } from '../types.js';
+import type { RawImage } from '../core/types.js';
 
 const MAX_PENDING = 2;
 

@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import type { RgbImage } from '../../src/types.js';
+import type { RgbImage } from '../../src/core/types.js';
 
 /** ../shared beside the repo (CI and developers have it there). */
 export const SHARED = resolve(process.cwd(), '..', 'shared');

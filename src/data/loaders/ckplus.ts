@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OptionError } from '../../errors.js';
+import { OptionError } from '../../core/errors.js';
 import type { DatasetLoader, LoaderOptions, Sample, TargetSpec } from '../types.js';
 import { compareStrings, isDirectory, listDir, makeLoader, seededShuffle, type ProblemLog } from './common.js';
 

@@ -4,7 +4,7 @@
  * with an empty image name has no FER+ image (the FER+ authors dropped it) and is excluded.
  * Targets and exclusions are the same as the folder layout (see ferplus-folders.ts).
  */
-import { DatasetError } from '../../errors.js';
+import { DatasetError } from '../../core/errors.js';
 import type { DatasetLoader, LoaderOptions, Sample } from '../types.js';
 import { FER_USAGE_SPLITS, makeLoader, parseCsvLine, readLines } from './common.js';
 import { fer2013CsvPath, readFer2013Csv } from './fer2013-csv.js';

@@ -1,5 +1,5 @@
 /** Layout name → loader, for `facesense prepare --layout`. */
-import { OptionError } from '../../errors.js';
+import { OptionError } from '../../core/errors.js';
 import type { DatasetLoader, LayoutName } from '../types.js';
 import { createCkplusLoader } from './ckplus.js';
 import { createFer2013CsvLoader } from './fer2013-csv.js';

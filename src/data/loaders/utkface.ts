@@ -12,8 +12,8 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bandLabel, FAIRFACE_AGE_BANDS } from '../../age-bands.js';
-import { DatasetError } from '../../errors.js';
+import { bandLabel, FAIRFACE_AGE_BANDS } from '../../core/age-bands.js';
+import { DatasetError } from '../../core/errors.js';
 import type { DatasetLoader, LabelValue, LoaderOptions, Sample, SampleGroups, TargetSpec } from '../types.js';
 import { compareSplits, compareStrings, findUp, isDirectory, isImageFile, listDir, makeLoader, parseNonNegativeInt, ProblemLog, readLines, seededShuffle } from './common.js';
 

@@ -1,0 +1,410 @@
+import { alignFace } from './align.js';
+import { refineLandmarks } from './detect/refine.js';
+import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
+import { createYunetDetector } from './detect/yunet.js';
+import { FacesenseError, ModelError, OptionError } from './errors.js';
+import { createClassifier, type Classifier } from './infer.js';
+import { WEIGHTS_REGISTRY } from './models/registry.js';
+import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
+import { estimatePose, type HeadPose } from './pose.js';
+import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
+import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
+import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
+import { createLifecycle, type Lifecycle } from './lifecycle.js';
+
+export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
+
+/**
+ * The model each task uses unless `models` says otherwise. A task whose default model is not
+ * installed is left out when `tasks` is not given, and is an error when it is asked for.
+ */
+export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
+  emotion: 'emotion-ferplus',
+  age: 'attributes-utkface',
+  gender: 'attributes-utkface',
+  ethnicity: 'attributes-utkface',
+  glasses: 'attributes-utkface',
+  beard: 'attributes-utkface',
+  moustache: 'attributes-utkface',
+});
+
+/** Load-time options. Every default is here, in one place. */
+export interface AnalyzerOptions {
+  /** Face detector, or `none` to treat every input as one already-cropped face. @default 'yunet' */
+  readonly detector?: DetectorName | FaceDetector;
+  /** Tasks to run, e.g. `['emotion']`. @default every task in DEFAULT_TASK_MODELS whose model is installed */
+  readonly tasks?: readonly string[];
+  /** Model ids or paths to load; each adds the tasks its manifest lists (overriding the defaults; the first listed answers a task two of them list). @default [] */
+  readonly models?: readonly string[];
+  /** ONNX Runtime intra-op threads per session. @default 0 (one per core) */
+  readonly threads?: number;
+  /**
+   * YuNet's input: images whose longer side exceeds this are scaled down before detection (boxes
+   * come back in original pixels). Smaller is faster (detection cost grows with the pixels) and
+   * misses faces under about 10 px after scaling: 320 suits a webcam with a face near it.
+   * @default 640
+   */
+  readonly detectorInputSide?: number;
+  /** Default detection options for every call. @default DEFAULT_DETECT_OPTIONS */
+  readonly detect?: Partial<DetectOptions>;
+  /**
+   * Rounds of landmark refinement per face (src/detect/refine.ts): re-detects on an upright
+   * window so rotated faces are aligned to within ~0.5° instead of 3–5° at ±25°. Each round costs
+   * six detector runs on a 256×256 window per face. @default 0
+   */
+  readonly refineLandmarks?: number;
+  /** Pixel limit of the decode stage. @default 100_000_000 */
+  readonly pixelLimit?: number;
+  /** Average each face's outputs with its mirror image (test-time augmentation). @default false */
+  readonly tta?: boolean;
+  /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
+  readonly minEyeDistancePx?: number;
+  /**
+   * Also return each face's embedding (trunk features, the heads' input) from every model whose
+   * manifest declares one, as `FaceResult.embeddings[modelId]`: the input of sequence models,
+   * projections and face-to-face comparisons. @default false
+   */
+  readonly embeddings?: boolean;
+}
+
+/** Per-call options. */
+export interface AnalyzeOptions {
+  readonly detect?: Partial<DetectOptions>;
+  readonly tta?: boolean;
+  /** Name for error messages and the result's `source` when the input is not a path. */
+  readonly sourceName?: string;
+  /**
+   * Skip the detect stage and classify these faces (pixels of this input) instead: video
+   * track-only frames (src/video/stream.ts) reuse the boxes and landmarks of an earlier frame.
+   * @default undefined (run the detector)
+   */
+  readonly detections?: readonly Detection[];
+  /** Abort the call: it rejects (analyzeMany: in-flight inputs end) with a FacesenseError `ABORTED`. */
+  readonly signal?: AbortSignal;
+}
+
+export interface FaceResult {
+  readonly boxPx: Box;
+  readonly score: number;
+  readonly landmarksPx?: Landmarks5;
+  /** In-plane rotation of the eye line (positive: clockwise in the image) and eye distance. */
+  readonly alignment: { readonly rollDeg: number; readonly eyeDistancePx: number };
+  /** Head pose from the landmarks (absent without landmarks); see src/pose.ts for its accuracy. */
+  readonly pose?: HeadPose;
+  /** One entry per task that ran on this face. */
+  readonly attributes: Readonly<Record<string, TaskResult>>;
+  /**
+   * With `AnalyzerOptions.embeddings`: model id → this face's embedding, as a plain array so a
+   * result serialises to the same JSON in Node, in a browser, from the CLI and over HTTP.
+   */
+  readonly embeddings?: Readonly<Record<string, readonly number[]>>;
+  /** Set when the face was found but not classified, with the reason. */
+  readonly skipped?: { readonly code: 'FACE_TOO_SMALL'; readonly message: string };
+}
+
+export interface StageTimings {
+  decodeMs: number;
+  detectMs: number;
+  alignMs: number;
+  inferMs: number;
+  totalMs: number;
+}
+
+export interface ImageResult {
+  readonly source: string;
+  readonly widthPx: number;
+  readonly heightPx: number;
+  readonly faces: readonly FaceResult[];
+  readonly timings: StageTimings;
+}
+
+/** One item of `analyzeMany`: a result, or the typed error for that input alone. */
+export type BatchItem =
+  | { readonly ok: true; readonly source: string; readonly result: ImageResult }
+  | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
+
+/** `I`: the inputs the platform's decoder accepts (Node: path, encoded bytes, raw pixels). */
+export interface Analyzer<I = ImageInput> {
+  readonly detectorName: string;
+  /** Tasks this analyzer runs, in order, each with the id of the model that answers it and the kind of result it gives. */
+  readonly tasks: readonly { readonly task: string; readonly model: string; readonly labels: readonly string[]; readonly kind: TaskResult['kind'] }[];
+  analyze(input: I, options?: AnalyzeOptions): Promise<ImageResult>;
+  /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
+  analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
+  /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
+  classifyCrops(crops: readonly I[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  /** As classifyCrops, but a crop that cannot be decoded is its own typed error; the others are still classified. */
+  classifyCropsSettled(crops: readonly I[], options?: { tta?: boolean }): Promise<CropItem[]>;
+  /** Waits for in-flight calls to finish, then releases the models; later calls fail with `DISPOSED`. */
+  dispose(): Promise<void>;
+}
+
+/** One item of `classifyCropsSettled`: a crop's attributes, or the typed error for that crop alone. */
+export type CropItem = { readonly ok: true; readonly attributes: Record<string, TaskResult> } | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
+
+/**
+ * The analyzer on a given platform: its inference backend, decoder and model source come from
+ * outside (src/node/analyzer.ts and src/web/ wire theirs), so this module runs anywhere.
+ */
+export async function createAnalyzerWith<I>(platform: Platform<I>, options: AnalyzerOptions = {}): Promise<Analyzer<I>> {
+  checkAnalyzerOptions(options);
+  const store = platform.models;
+  const sessionOpts = options.threads === undefined ? {} : { threads: options.threads };
+  const minEye = options.minEyeDistancePx ?? 8;
+  const pixelLimit = options.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
+  const baseDetect: DetectOptions = { ...DEFAULT_DETECT_OPTIONS, ...options.detect };
+
+  const classifiers: Classifier[] = [];
+  let detector: FaceDetector | undefined;
+  const life: Lifecycle = createLifecycle();
+  try {
+    const plan = await planModels(store, options);
+    for (const m of plan) classifiers.push(await createClassifier(platform.backend, m.model, m.manifest, { ...sessionOpts, sourceName: typeof m.model === 'string' ? m.model : m.id }));
+    const side = options.detectorInputSide; // checked by checkAnalyzerOptions
+    detector = await openDetector(platform, options.detector ?? 'yunet', { ...sessionOpts, ...(side === undefined ? {} : { maxInputSide: side }) });
+  } catch (e) {
+    await Promise.all(classifiers.map((c) => c.dispose()));
+    throw e;
+  }
+  const wanted = options.tasks === undefined ? undefined : new Set(options.tasks);
+  // A task is answered by the first model that lists it: explicit `models` come before the
+  // defaults, so a default loaded for other tasks (attributes-utkface for glasses) does not
+  // overwrite what an explicit model (an age/gender/ethnicity model) answers.
+  const owner = new Map<string, Classifier>();
+  for (const c of classifiers) for (const o of c.manifest.outputs) if (!owner.has(o.task)) owner.set(o.task, c);
+  const answers = (c: Classifier, task: string) => owner.get(task) === c && (wanted === undefined || wanted.has(task));
+  const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
+
+  const checkOpen = life.checkOpen;
+
+  interface Classified {
+    readonly attributes: Record<string, TaskResult>;
+    readonly embeddings: Record<string, readonly number[]>;
+  }
+
+  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Classified[]> {
+    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
+    for (const c of classifiers) {
+      const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
+      const { outputs, embeddings } = await c.run(crops.get(c) ?? [], { tta, embedding });
+      for (const o of c.manifest.outputs) {
+        if (!answers(c, o.task)) continue;
+        outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
+      }
+      embeddings?.forEach((e, i) => (faces[i]!.embeddings[c.manifest.id] = Array.from(e)));
+    }
+    return faces;
+  }
+
+  async function detectFaces(image: RgbImage, detect: DetectOptions): Promise<(Detection | undefined)[]> {
+    if (detector === undefined) return [undefined];
+    const found = await detector.detect(image, detect);
+    const rounds = options.refineLandmarks ?? 0;
+    if (rounds <= 0) return found;
+    const refined: Detection[] = [];
+    for (const d of found) refined.push(await refineLandmarks(detector, image, d, detect, { iterations: rounds }));
+    return refined;
+  }
+
+  function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+    return life.run(async () => {
+      checkAnalyzeOptions(opts);
+      return analyzeOne(input, opts);
+    });
+  }
+
+  async function analyzeOne(input: I, opts: AnalyzeOptions): Promise<ImageResult> {
+    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : input === null || typeof input !== 'object' ? '<input>' : '<pixels>'));
+    life.checkAborted(opts.signal, source);
+    const t0 = performance.now();
+    const image = await platform.decode(input, { pixelLimit, sourceName: source });
+    life.checkAborted(opts.signal, source);
+    const t1 = performance.now();
+    const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
+    life.checkAborted(opts.signal, source);
+    const t2 = performance.now();
+    const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
+    const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
+    for (const det of detections) {
+      const d: Detection = det ?? { boxPx: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 };
+      const eyeDistancePx = eyeDistance(d.landmarksPx);
+      const small = det !== undefined && eyeDistancePx < minEye;
+      if (!small) {
+        for (const c of classifiers) {
+          const { input: mi } = c.manifest;
+          crops.get(c)!.push(alignFace(image, det, { width: mi.width, height: mi.height, channels: mi.channels, crop: mi.crop }).image);
+        }
+      }
+      faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
+    }
+    const t3 = performance.now();
+    const classified = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
+    const t4 = performance.now();
+    let k = 0;
+    const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
+      const lm = det.landmarksPx;
+      const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined ? {} : { landmarksPx: lm, pose: estimatePose(lm) }), alignment };
+      return small
+        ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
+        : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
+    });
+    return {
+      source,
+      widthPx: image.width,
+      heightPx: image.height,
+      faces: results,
+      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3, totalMs: t4 - t0 },
+    };
+  }
+
+  async function* analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
+    checkOpen();
+    checkAnalyzeOptions(opts);
+    if (inputs === null || typeof inputs !== 'object' || !(Symbol.iterator in inputs || Symbol.asyncIterator in inputs)) {
+      throw new OptionError('analyzeMany needs an iterable or async iterable of inputs');
+    }
+    const limit = Math.max(1, opts.concurrency ?? 2);
+    const window: Promise<BatchItem>[] = [];
+    let i = 0;
+    const start = (input: I): Promise<BatchItem> => {
+      const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
+      i++;
+      const item = analyze(input, { ...opts, sourceName: source }).then(
+        (result): BatchItem => ({ ok: true, source, result }),
+        (e: unknown): BatchItem => {
+          if (e instanceof FacesenseError) return { ok: false, source, error: e };
+          throw e; // a bug, not bad input: do not disguise it as a per-file error
+        },
+      );
+      // Handled when its turn comes; until then a rejection must not count as unhandled.
+      item.catch(() => undefined);
+      return item;
+    };
+    // The caller may stop early (break), the inputs may throw, or the signal may fire: the inputs
+    // already started still end as items (or are awaited), so nothing rejects unhandled.
+    let failure: { error: unknown } | undefined;
+    try {
+      try {
+        for await (const input of inputs) {
+          if (opts.signal?.aborted === true) break;
+          window.push(start(input));
+          if (window.length >= limit) yield await window.shift()!;
+        }
+      } catch (e) {
+        failure = { error: e };
+      }
+      while (window.length > 0) yield await window.shift()!;
+      if (failure !== undefined) throw failure.error;
+      life.checkAborted(opts.signal, opts.sourceName ?? '<batch>');
+    } finally {
+      await Promise.allSettled(window);
+    }
+  }
+
+  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+    const items = await classifyCropsSettled(inputs, opts);
+    const bad = items.find((it) => !it.ok);
+    if (bad !== undefined && !bad.ok) throw bad.error;
+    return items.map((it) => (it.ok ? it.attributes : {}));
+  }
+
+  function classifyCropsSettled(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<CropItem[]> {
+    return life.run(async () => {
+      if (!Array.isArray(inputs)) throw new OptionError('classifyCrops needs an array of inputs');
+      checkAnalyzeOptions(opts);
+      const settled = await Promise.allSettled(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+      const good = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const classified = await classifyDecoded(good, opts);
+      let k = 0;
+      return settled.map((r, j): CropItem => {
+        if (r.status === 'fulfilled') return { ok: true, attributes: classified[k++]! };
+        if (r.reason instanceof FacesenseError) return { ok: false, source: r.reason.source ?? `<crop ${j}>`, error: r.reason };
+        throw r.reason; // a bug, not bad input
+      });
+    });
+  }
+
+  async function classifyDecoded(images: RgbImage[], opts: { tta?: boolean }): Promise<Record<string, TaskResult>[]> {
+    const crops = new Map<Classifier, Image8[]>(
+      classifiers.map((c) => {
+        const mi = c.manifest.input;
+        return [c, images.map((img) => alignFace(img, undefined, { width: mi.width, height: mi.height, channels: mi.channels, crop: { mode: 'none' } }).image)];
+      }),
+    );
+    return (await classify(crops, images.length, opts.tta ?? options.tta ?? false)).map((f) => f.attributes);
+  }
+
+  function withEmbeddings(face: FaceResult, c: Classified): FaceResult {
+    return options.embeddings === true ? { ...face, embeddings: c.embeddings } : face;
+  }
+
+  function dispose(): Promise<void> {
+    return life.dispose(async () => {
+      await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+    });
+  }
+
+  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, classifyCropsSettled, dispose };
+}
+
+function eyeDistance(lm: Landmarks5 | undefined): number {
+  return lm === undefined ? Number.NaN : Math.hypot(lm.leftEye.x - lm.rightEye.x, lm.leftEye.y - lm.rightEye.y);
+}
+
+function rollOf(lm: Landmarks5): number {
+  return (Math.atan2(lm.leftEye.y - lm.rightEye.y, lm.leftEye.x - lm.rightEye.x) * 180) / Math.PI;
+}
+
+async function openDetector<I>(platform: Platform<I>, choice: DetectorName | FaceDetector, opts: { threads?: number; maxInputSide?: number }): Promise<FaceDetector | undefined> {
+  if (typeof choice !== 'string') return choice;
+  const store = platform.models;
+  const own = platform.detectors?.[choice];
+  if (own !== undefined) return own();
+  switch (choice) {
+    case 'none':
+      return undefined;
+    case 'viola-jones':
+      throw new OptionError('the viola-jones detector reads OpenCV\'s Haar files and is only available in Node; use yunet');
+    case 'yunet-640':
+      return createYunetDetector(platform.backend, { ...opts, model: await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']) });
+    case 'yunet': {
+      // The dynamic-size export is faster (no padding to 640×640) but has no public URL; fall back
+      // to the downloadable fixed-size export when it is not installed.
+      let model: ModelData;
+      try {
+        model = await store.resolveFile(WEIGHTS_REGISTRY.yunet);
+      } catch (e) {
+        if (!(e instanceof ModelError) || e.code !== 'MODEL_NOT_FOUND') throw e;
+        model = await store.resolveFile(WEIGHTS_REGISTRY['yunet-640']);
+      }
+      return createYunetDetector(platform.backend, { ...opts, model });
+    }
+    default:
+      throw new OptionError(`unknown detector "${String(choice)}"; use yunet, yunet-640, viola-jones or none`);
+  }
+}
+
+/** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */
+async function planModels(store: ModelSource, options: AnalyzerOptions): Promise<SourcedModel[]> {
+  const resolved = await Promise.all((options.models ?? []).map((m) => store.resolveModel(m)));
+  const covered = new Set(resolved.flatMap((r) => r.manifest.outputs.map((o) => o.task)));
+  const asked = options.tasks;
+  const candidates = asked ?? Object.keys(DEFAULT_TASK_MODELS);
+  for (const task of candidates) {
+    if (covered.has(task)) continue;
+    const id = DEFAULT_TASK_MODELS[task];
+    if (id === undefined) {
+      throw new OptionError(`no model answers task "${task}"; known tasks: ${Object.keys(DEFAULT_TASK_MODELS).join(', ')}, or pass a model that lists it`);
+    }
+    try {
+      const r = await store.resolveModel(id);
+      resolved.push(r);
+      r.manifest.outputs.forEach((o) => covered.add(o.task));
+    } catch (e) {
+      // Unrequested default whose model is not installed: leave the task out.
+      if (asked === undefined && e instanceof ModelError && e.code === 'MODEL_NOT_FOUND') continue;
+      throw e;
+    }
+  }
+  return resolved;
+}

@@ -1,0 +1,92 @@
+import type { Detection, RgbImage } from '../types.js';
+import { ModelError } from '../errors.js';
+import { missingOutputs } from '../models/graph-check.js';
+import type { InferenceBackend, ModelData, SessionOptions } from '../platform.js';
+import { resizeRgb } from '../resize.js';
+import { decodeYunet, type YunetLevel } from './yunet-decode.js';
+import { nms } from './nms.js';
+import type { DetectOptions, FaceDetector } from './types.js';
+
+export interface YunetOptions extends SessionOptions {
+  /** The YuNet 2023mar ONNX file (dynamic-size or fixed 640×640 export): a path/URL or its bytes. */
+  readonly model: ModelData;
+  /**
+   * Images whose longer side exceeds this are downscaled before detection; boxes are mapped
+   * back to original pixels. Faces smaller than about 10 px after scaling are missed.
+   * @default 640
+   */
+  readonly maxInputSide?: number;
+}
+
+const STRIDES = [8, 16, 32] as const;
+
+/**
+ * YuNet face detector (Wu et al. 2023, OpenCV Zoo; Apache-2.0): a 75k-parameter anchor-free CNN
+ * with 5 landmarks. Input is BGR 0..255 NCHW, padded bottom/right to a multiple of 32 (or to the
+ * fixed size of a fixed-size export), as OpenCV's FaceDetectorYN does.
+ */
+export async function createYunetDetector(backend: InferenceBackend, options: YunetOptions): Promise<FaceDetector> {
+  const sourceName = typeof options.model === 'string' ? options.model : 'yunet';
+  const session = await backend.createSession(options.model, { ...options, sourceName });
+  const missing = missingOutputs(session, STRIDES.flatMap((st) => [`cls_${st}`, `obj_${st}`, `bbox_${st}`, `kps_${st}`]));
+  if (missing.length > 0) {
+    await session.release();
+    throw new ModelError('MODEL_INVALID', `not a YuNet 2023mar detector: ${missing.join('; ')}`, { source: sourceName });
+  }
+  const fixed = session.fixedInputSize;
+  const maxSide = options.maxInputSide ?? 640;
+  const inputName = session.inputNames[0]!;
+
+  async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
+    const limit = fixed === undefined ? maxSide : Math.min(fixed.width, fixed.height);
+    const scale = Math.min(1, limit / Math.max(image.width, image.height));
+    const sw = Math.max(1, Math.round(image.width * scale));
+    const sh = Math.max(1, Math.round(image.height * scale));
+    const tw = fixed?.width ?? Math.ceil(sw / 32) * 32;
+    const th = fixed?.height ?? Math.ceil(sh / 32) * 32;
+    const scaled = resizeRgb(image, sw, sh);
+    const tensor = toBgrPlanar(scaled, tw, th);
+    const out = await session.run({ [inputName]: { data: tensor, dims: [1, 3, th, tw] } });
+    const get = (name: string) => {
+      const t = out[name];
+      if (t === undefined) throw new Error(`YuNet output ${name} missing`);
+      return t.data;
+    };
+    const levels: YunetLevel[] = STRIDES.map((s) => ({ stride: s, cls: get(`cls_${s}`), obj: get(`obj_${s}`), bbox: get(`bbox_${s}`), kps: get(`kps_${s}`) }));
+    const sx = image.width / sw;
+    const sy = image.height / sh;
+    const dets = decodeYunet(levels, tw, opts.scoreThreshold)
+      .map((d) => mapBack(d, sx, sy))
+      .filter((d) => Math.min(d.boxPx.width, d.boxPx.height) >= opts.minFacePx);
+    return nms(dets, opts.nmsThreshold, opts.maxFaces);
+  }
+
+  return { name: 'yunet', detect, dispose: () => session.release() };
+}
+
+/** HWC RGB uint8 → CHW BGR float32, zero-padded to tw×th. */
+function toBgrPlanar(img: RgbImage, tw: number, th: number): Float32Array {
+  const out = new Float32Array(3 * tw * th);
+  const plane = tw * th;
+  const { data, width, height } = img;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = 3 * (y * width + x);
+      const o = y * tw + x;
+      out[o] = data[i + 2]!;
+      out[plane + o] = data[i + 1]!;
+      out[2 * plane + o] = data[i]!;
+    }
+  }
+  return out;
+}
+
+function mapBack(d: Detection, sx: number, sy: number): Detection {
+  const p = (q: { x: number; y: number }) => ({ x: q.x * sx, y: q.y * sy });
+  const b = d.boxPx;
+  const box = { x: b.x * sx, y: b.y * sy, width: b.width * sx, height: b.height * sy };
+  const l = d.landmarksPx;
+  return l === undefined
+    ? { boxPx: box, score: d.score }
+    : { boxPx: box, score: d.score, landmarksPx: { rightEye: p(l.rightEye), leftEye: p(l.leftEye), nose: p(l.nose), rightMouth: p(l.rightMouth), leftMouth: p(l.leftMouth) } };
+}

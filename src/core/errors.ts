@@ -1,0 +1,87 @@
+/**
+ * Typed errors. Every error names the input it concerns (`source`) and says what to do about it.
+ * `code` is stable and machine-readable; CLI error records carry it.
+ */
+export type ErrorCode =
+  | 'INPUT_NOT_FOUND'
+  | 'INPUT_UNREADABLE'
+  | 'INPUT_EMPTY'
+  | 'INPUT_TOO_LARGE'
+  | 'UNSUPPORTED_FORMAT'
+  | 'CORRUPT_IMAGE'
+  | 'PIXEL_LIMIT_EXCEEDED'
+  | 'INVALID_PIXELS'
+  | 'INVALID_OPTION'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_INVALID'
+  | 'CHECKSUM_MISMATCH'
+  | 'DOWNLOAD_FAILED'
+  | 'DATASET_INVALID'
+  | 'FACE_TOO_SMALL'
+  | 'CORRUPT_VIDEO'
+  | 'VIDEO_TOOL_MISSING'
+  | 'VIDEO_ENCODE_FAILED'
+  | 'DISPOSED'
+  | 'DURATION_LIMIT_EXCEEDED'
+  // The HTTP service's own conditions (src/server/): the request, not the input, is at fault.
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'CANCELLED'
+  | 'RATE_LIMITED'
+  | 'ABORTED';
+
+export class FacesenseError extends Error {
+  override readonly name: string = 'FacesenseError';
+  readonly code: ErrorCode;
+  /** File path, URL or description of the input the error concerns, when there is one. */
+  readonly source: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { source?: string; cause?: unknown } = {}) {
+    super(options.source === undefined ? message : `${options.source}: ${message}`, { cause: options.cause });
+    this.code = code;
+    this.source = options.source;
+  }
+
+  /** Plain serialisable form, as written into CLI error records. */
+  toJSON(): { code: ErrorCode; message: string; source?: string } {
+    return this.source === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, source: this.source };
+  }
+}
+
+/** The image cannot be read or decoded (missing, empty, not an image, truncated, too large). */
+export class ImageDecodeError extends FacesenseError {
+  override readonly name = 'ImageDecodeError';
+}
+
+/** A model id or file cannot be resolved, loaded or verified. */
+export class ModelError extends FacesenseError {
+  override readonly name = 'ModelError';
+}
+
+/** A caller passed an option that cannot work; the message says which and what is allowed. */
+export class OptionError extends FacesenseError {
+  override readonly name = 'OptionError';
+  constructor(message: string) {
+    super('INVALID_OPTION', message);
+  }
+}
+
+/** A dataset file or row is malformed, missing or carries an unknown label. */
+export class DatasetError extends FacesenseError {
+  override readonly name = 'DatasetError';
+}
+
+/** A video cannot be read or written, is damaged part-way, or ffmpeg/ffprobe is missing (src/video/). */
+export class VideoError extends FacesenseError {
+  override readonly name = 'VideoError';
+}
+
+export function isFacesenseError(e: unknown): e is FacesenseError {
+  return e instanceof FacesenseError;
+}

@@ -1,0 +1,42 @@
+/** The Node platform: sharp decoding, onnxruntime-node, the file-system model store, Haar detection. */
+import { createClassifier as createClassifierOn, type Classifier } from '../core/infer.js';
+import { createYunetDetector as createYunetDetectorOn, type YunetOptions } from '../core/detect/yunet.js';
+import type { FaceDetector } from '../core/detect/types.js';
+import type { ModelManifest } from '../core/models/manifest.js';
+import type { ModelSource, Platform, SessionOptions } from '../core/platform.js';
+import type { ImageInput } from '../core/types.js';
+import { decodeImage } from './decode.js';
+import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
+import { nodeBackend } from './onnx.js';
+
+/** A model store as the analyzer's model source: models are handed over as file paths. */
+export function storeSource(store: ModelStore): ModelSource {
+  return {
+    async resolveModel(idOrPath) {
+      const r = await store.resolveModel(idOrPath);
+      return { id: r.id, manifest: r.manifest, model: r.modelPath };
+    },
+    resolveFile: (entry) => store.resolveFile(entry),
+  };
+}
+
+/** Everything the core analyzer needs, from Node. */
+export function nodePlatform(store: ModelStoreOptions = {}): Platform<ImageInput> {
+  return {
+    backend: nodeBackend,
+    decode: decodeImage,
+    models: storeSource(createModelStore(store)),
+    detectors: { 'viola-jones': async () => (await import('./detect/viola-jones/index.js')).createViolaJonesDetector() },
+  };
+}
+
+/** YuNet on onnxruntime-node from a file path. */
+export function createYunetDetector(options: Omit<YunetOptions, 'model'> & { readonly modelPath: string }): Promise<FaceDetector> {
+  const { modelPath, ...rest } = options;
+  return createYunetDetectorOn(nodeBackend, { ...rest, model: modelPath });
+}
+
+/** A classifier on onnxruntime-node from a file path. */
+export function createClassifier(modelPath: string, manifest: ModelManifest, options: SessionOptions = {}): Promise<Classifier> {
+  return createClassifierOn(nodeBackend, modelPath, manifest, options);
+}

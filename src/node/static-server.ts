@@ -1,0 +1,90 @@
+/**
+ * A small static file server for the web app, its tests and its benchmark: mounts URL prefixes on
+ * directories, on 127.0.0.1 only. With `isolate`, pages are cross-origin isolated (COOP/COEP), which
+ * is what onnxruntime-web needs for WASM threads.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.md': 'text/markdown; charset=utf-8',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.mp4': 'video/mp4',
+  '.y4m': 'video/x-raw',
+};
+
+export interface StaticServerOptions {
+  /** URL prefix (e.g. `/models/`) → directories searched in order for the rest of the path. */
+  readonly mounts: Readonly<Record<string, string | readonly string[]>>;
+  /** Send COOP/COEP so the page is cross-origin isolated. @default true */
+  readonly isolate?: boolean;
+  /** @default 0 (a free port) */
+  readonly port?: number;
+}
+
+export interface StaticServer {
+  readonly url: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
+  const mounts = Object.entries(options.mounts)
+    .map(([prefix, dirs]) => ({ prefix, dirs: (typeof dirs === 'string' ? [dirs] : dirs).map((d) => path.resolve(d)) }))
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+  const isolate = options.isolate ?? true;
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      let pathname = decodeURIComponent(url.pathname);
+      if (pathname.endsWith('/')) pathname += 'index.html';
+      const mount = mounts.find((m) => pathname.startsWith(m.prefix));
+      if (isolate) {
+        res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+        res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      }
+      res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+      for (const dir of mount?.dirs ?? []) {
+        const file = path.join(dir, pathname.slice(mount!.prefix.length));
+        // Never serve outside the mounted directory.
+        if (file !== dir && !file.startsWith(dir + path.sep)) break;
+        const s = await stat(file).catch(() => undefined);
+        if (s === undefined || !s.isFile()) continue;
+        res.writeHead(200, { 'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': s.size, 'cache-control': 'no-cache' });
+        if (req.method === 'HEAD') return void res.end();
+        createReadStream(file).pipe(res);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    })().catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500).end(String(e));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
