@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BatchItem } from '../src/core/analyzer.js';
-import { csvHeader, csvRows } from '../src/cli/format.js';
+import { csvHeader, csvRows } from '../src/core/format.js';
 
 test('CSV: a class task gives its label and score, a banded value its bands as the label', () => {
   const tasks = [{ task: 'emotion', labels: ['neutral', 'happiness'] }, { task: 'age', labels: [] }];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { annotatedPath } from '../src/cli/annotate-path.js';
+import { annotatedPath } from '../src/jobs/batch.js';
 import { videoContainer } from '../src/core/media-sniff.js';
 import { writeFer2013Folders } from './fixtures/datasets.js';
 import { media, SHARED_MODELS, tempDir } from './helpers/media.js';

@@ -3,7 +3,7 @@
  * and a live webcam (tracks, smoothed expression bars, fps and per-stage latency), on
  * facesense/web. Nothing is uploaded anywhere.
  */
-import { csvHeader, csvLine, csvRows, itemToJson } from '../src/cli/format.js';
+import { csvHeader, csvLine, csvRows, itemToJson } from '../src/core/format.js';
 import { videoCsvHeader, videoCsvRow } from '../src/core/video/rows.js';
 import { createSummaryAccumulator } from '../src/core/video/summary.js';
 import { timelineHtml } from '../src/core/video/timeline.js';

@@ -1,17 +1,13 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BatchItem, type DetectorName } from '../core/analyzer.js';
-import { createAnalyzer } from '../node/analyzer.js';
-import { writeAnnotated } from '../node/annotate.js';
+import { type DetectorName } from '../core/analyzer.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
-import { checkOutputDir, checkOutputFile } from '../io/outputs.js';
+import { checkOutputFile } from '../io/outputs.js';
 import { TERMS } from '../licences.js';
-import { annotatedPath } from './annotate-path.js';
-import { csvHeader, csvLine, csvRows, itemToJson, roundingReplacer, type OutputFormat } from './format.js';
-import { humanLines } from './human.js';
+import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
 import { detectOptions } from './options.js';
 import { createProgress } from './progress.js';
@@ -91,7 +87,8 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2;
   // Output locations are checked before any model loads or image is read.
   if (values.out !== undefined) await checkOutputFile('--out', values.out);
-  if (values.annotate !== undefined) await checkOutputDir('--annotate', values.annotate);
+  const annotate = values.annotate === undefined ? {} : { annotateDir: values.annotate, ...(labelLines === undefined ? {} : { annotateLabels: labelLines }) };
+  await checkBatchOutputs(annotate);
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -113,54 +110,22 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const progress = createProgress('analyze');
   try {
     // Task labels for CSV columns come from the loaded models, so the header is known up front.
-    const tasks = analyzer.tasks;
-    if (format === 'csv') await write(`${csvLine(csvHeader(tasks, csvOptions))}\n`);
-    if (format === 'json') await write('[\n');
-    // Listing errors and paths in input order: each result is emitted after the listing errors
-    // found before its path, so records come out in the order the inputs were listed.
-    const listed: (BatchItem | 'path')[] = [];
-    const paths = (async function* () {
-      for await (const e of expandInputs(positionals)) {
-        if ('error' in e) listed.push({ ok: false, source: e.path, error: e.error });
-        else {
-          listed.push('path');
-          yield e.path;
-        }
-      }
-    })();
-    const flushListed = async (upToPath: boolean) => {
-      while (listed.length > 0) {
-        const head = listed.shift()!;
-        if (head === 'path') {
-          if (upToPath) return;
-          continue;
-        }
-        await emit(head);
-      }
-    };
-    const emit = async (item: BatchItem) => {
-      images++;
-      if (item.ok) faces += item.result.faces.length;
-      else failed++;
-      if (format === 'csv') for (const row of csvRows(item, tasks, csvOptions)) await write(`${csvLine(row)}\n`);
-      else if (format === 'table') await write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${humanLines(item, tasks).join('\n')}\n`);
-      else await write(`${format === 'json' && images > 1 ? ',\n' : ''}${JSON.stringify(itemToJson(item), roundingReplacer)}${format === 'jsonl' ? '\n' : ''}`);
+    const doc = batchDocument(format, analyzer.tasks, { csv: csvOptions });
+    await write(doc.head());
+    const items = runBatch(analyzer, expandInputs(positionals), {
+      concurrency,
+      ...annotate,
+      onProgress: (p) => ({ items: images, failed, faces } = p),
+      // A failed annotated copy costs only that copy: the result is still written.
+      onAnnotateError: (source, target, e) =>
+        process.stderr.write(`warning: ${source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`),
+    });
+    for await (const item of items) {
+      await write(doc.item(item));
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
-    };
-    for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
-      await flushListed(true);
-      if (item.ok && values.annotate !== undefined) {
-        const target = annotatedPath(values.annotate, item.source);
-        // A failed annotated copy costs only that copy: the result is still written.
-        await mkdir(dirname(target), { recursive: true })
-          .then(() => writeAnnotated(item.source, item.result.faces, target, labelLines === undefined ? {} : { labels: labelLines }))
-          .catch((e: unknown) => process.stderr.write(`warning: ${item.source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`));
-      }
-      await emit(item);
     }
-    await flushListed(false);
-    if (format === 'json') await write('\n]\n');
+    await write(doc.tail());
   } finally {
     progress.done();
     await analyzer.dispose();

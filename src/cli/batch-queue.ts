@@ -14,7 +14,7 @@ import { planSegments, stitchSegments, summariseFrames, toFrameResults, type Seg
 import { probeVideo } from '../node/video/probe.js';
 import { videoCsvHeader, videoCsvRow } from '../core/video/rows.js';
 import { parseSmoothing } from '../core/video/smooth.js';
-import { csvLine } from './format.js';
+import { csvLine } from '../core/format.js';
 import { parseNumberOption } from '../core/validate.js';
 import { optionalNumber, positiveInt } from './options.js';
 

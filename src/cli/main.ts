@@ -24,6 +24,7 @@ Commands:
   filters               first-layer filters as images; filter similarity between models (paper 000)
   sweep-report <table>  a sweep's metric over two grid keys as a heat map (paper 000's studies)
   models                list, verify and fetch the models and detector weights, with their licences
+  serve                 an HTTP service: images, video jobs, a live WebSocket stream (OpenAPI at /docs)
 
 Run \`facesense <command> --help\` for a command's options, \`facesense --version\` for the version.
 
@@ -49,6 +50,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   explain: async () => (await import('./explain.js')).runExplain,
   'sweep-report': async () => (await import('./sweep-report.js')).runSweepReport,
   models: async () => (await import('./models.js')).runModels,
+  serve: async () => (await import('./serve.js')).runServe,
 };
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */

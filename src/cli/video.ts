@@ -1,22 +1,18 @@
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type DetectorName } from '../core/analyzer.js';
-import { createAnalyzer } from '../node/analyzer.js';
+import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
-import { csvLine, roundingReplacer } from './format.js';
+import { runVideoJob, type VideoJobStart } from '../jobs/video.js';
+import { csvLine, roundingReplacer } from '../core/format.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { createProgress } from './progress.js';
-import { openVideo, type SamplingOptions } from '../node/video/decode.js';
-import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
+import type { SamplingOptions } from '../node/video/decode.js';
 import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
 import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../core/video/smooth.js';
-import { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
-import { loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequencer, createTrackSequencer, type TrackSequenceResult } from '../node/video/sequence.js';
-import { createSummaryAccumulator } from '../core/video/summary.js';
-import { timelineHtml } from '../core/video/timeline.js';
+import { DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
 import { DEFAULT_TRACKER_OPTIONS } from '../core/video/tracker.js';
 
 export const VIDEO_USAGE = `Usage: facesense video <file> [options]
@@ -123,39 +119,6 @@ export async function runVideo(args: string[]): Promise<number> {
     if (path !== undefined) await checkOutputFile(option, path);
   }
 
-  if (values['sequence-window'] !== undefined && values['sequence-model'] === undefined) throw new OptionError('--sequence-window needs --sequence-model');
-  const store = values['models-dir'] === undefined ? {} : { modelsDir: values['models-dir'] };
-
-  // Probe before loading models: a file that is not a video fails in milliseconds.
-  const reader = await openVideo(file, sampling);
-  const { info } = reader;
-  const seq: LoadedSequenceModel | undefined =
-    values['sequence-model'] === undefined ? undefined : await loadSequenceModel(values['sequence-model'], store, threads === undefined ? {} : { threads });
-  const models = [...(values.model ?? []), ...(seq === undefined ? [] : [seq.frameModelPath])];
-  const analyzer = await createAnalyzer({
-    detector: values.detector as DetectorName,
-    ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
-    ...(models.length === 0 ? {} : { models }),
-    ...(threads === undefined ? {} : { threads }),
-    detect,
-    tta: values.tta,
-    embeddings: seq !== undefined,
-    store,
-  }).catch(async (e: unknown) => {
-    await seq?.classifier.dispose();
-    throw e;
-  });
-  const sequenceWindow = seq === undefined ? undefined : parseSequenceWindow(values['sequence-window'], seq.classifier.manifest.window);
-  const sequencer: TrackSequencer | undefined = seq === undefined || sequenceWindow === undefined ? undefined : createTrackSequencer(seq.classifier, seq.frameModelId, sequenceWindow);
-  let trackSequences: TrackSequenceResult[] = [];
-  const frames = createFrameAnalyzer(analyzer, {
-    ...(detectEvery === undefined ? {} : { detectEvery }),
-    tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
-    smoothing,
-    sourceName: file,
-  });
-  const tasks = sequencer === undefined || sequenceWindow === 'track' ? analyzer.tasks : [...analyzer.tasks, { task: sequencer.task, labels: sequencer.labels }];
-  const acc = createSummaryAccumulator();
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   // A reader that stops early (`| head`) closes stdout: stop analysing instead of crashing.
   let outClosed = false;
@@ -175,78 +138,56 @@ export async function runVideo(args: string[]): Promise<number> {
       out.on('drain', done).on('error', done);
     });
   };
-  let writer: AnnotatedVideoWriter | undefined;
+  let progress: ReturnType<typeof createProgress> | undefined;
+  let tasks: VideoJobStart['tasks'] = [];
+  let result;
   let rows = 0;
-  const t0 = Date.now();
-  const span = ((endSec ?? (info.durationMs ?? 0) / 1000) - (startSec ?? 0)) * (reader.sampledFps ?? 0);
-  const progress = createProgress('video', span > 0 ? Math.round(span) : undefined);
-  let ok = false;
   try {
-    if (values.annotate !== undefined) writer = await createAnnotatedVideoWriter(values.annotate, { widthPx: info.widthPx, heightPx: info.heightPx, fps: reader.sampledFps ?? 25 });
-    if (format === 'csv') await write(`${csvLine(videoCsvHeader(tasks))}\n`);
-    if (format === 'json') await write('[\n');
-    for await (const frame of reader) {
-      if (outClosed) break;
-      const analysed = await frames.analyzeFrame(frame.image, frame.timestampMs);
-      const r = sequencer === undefined ? analysed : await sequencer.step(analysed);
-      acc.add(r);
-      for (const f of r.faces) {
-        rows++;
-        const json = format === 'json' ? `${rows > 1 ? ',\n' : ''}${JSON.stringify(videoJsonRow(r, f), roundingReplacer)}` : `${JSON.stringify(videoJsonRow(r, f), roundingReplacer)}\n`;
-        await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : json);
-      }
-      await writer?.write(frame.image, r.faces);
-      progress.tick();
-    }
+    result = await runVideoJob(
+      file,
+      {
+        sampling,
+        smoothing,
+        ...(detectEvery === undefined ? {} : { detectEvery }),
+        tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
+        detector: values.detector as Exclude<DetectorName, 'none'>,
+        ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
+        ...(values.model === undefined ? {} : { models: values.model }),
+        ...(threads === undefined ? {} : { threads }),
+        detect,
+        tta: values.tta,
+        ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
+        ...(values['sequence-model'] === undefined ? {} : { sequenceModel: values['sequence-model'] }),
+        ...(values['sequence-window'] === undefined ? {} : { sequenceWindow: values['sequence-window'] }),
+        ...(values.annotate === undefined ? {} : { annotatePath: values.annotate }),
+      },
+      {
+        onStart: async (start) => {
+          tasks = start.tasks;
+          progress = createProgress('video', start.expectedFrames);
+          if (format === 'csv') await write(`${csvLine(videoCsvHeader(tasks))}\n`);
+          if (format === 'json') await write('[\n');
+        },
+        onFrame: async (r) => {
+          for (const f of r.faces) {
+            rows++;
+            const json = JSON.stringify(videoJsonRow(r, f), roundingReplacer);
+            await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : format === 'json' ? `${rows > 1 ? ',\n' : ''}${json}` : `${json}\n`);
+          }
+          progress?.tick();
+          return !outClosed;
+        },
+      },
+    );
     if (format === 'json' && !outClosed) await write(`${rows > 0 ? '\n' : ''}]\n`);
-    await writer?.close();
-    trackSequences = (await sequencer?.finish()) ?? [];
-    ok = true;
   } finally {
-    progress.done();
-    if (!ok) writer?.abort();
-    await analyzer.dispose();
-    await seq?.classifier.dispose();
+    progress?.done();
     if (out !== process.stdout && !outClosed) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
   }
-
-  const wholeTrack = new Map(trackSequences.map((t) => [t.trackId, t]));
-  const tracks = acc.tracks().map((t) => {
-    const w = wholeTrack.get(t.trackId);
-    return w === undefined || sequencer === undefined ? t : { ...t, sequence: { task: sequencer.task, frames: w.frames, ...w.result } };
-  });
-  const damage = reader.damage;
-  const notes: string[] = [];
-  if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${file} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
-  else if (tracks.length === 0) notes.push(`no faces found in ${file}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
-  if (damage !== undefined) notes.push(`${damage.message} [${damage.code}]`);
-  const secs = (Date.now() - t0) / 1000;
-  if (values.summary !== undefined) {
-    const summary = {
-      source: file,
-      video: info,
-      sampling: { ...sampling, sampledFps: reader.sampledFps ?? null, detectEvery: detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(smoothing) },
-      tasks: analyzer.tasks.map((t) => ({ task: t.task, model: t.model })),
-      ...(seq === undefined || sequencer === undefined
-        ? {}
-        : { sequenceModel: { id: seq.classifier.manifest.id, task: sequencer.task, frameModel: seq.frameModelId, window: sequenceWindow, labels: sequencer.labels } }),
-      framesAnalysed: acc.framesAnalysed,
-      framesWithFaces: acc.framesWithFaces,
-      tracks,
-      ...(damage === undefined ? {} : { damage: damage.toJSON() }),
-      ...(notes.length === 0 ? {} : { notes }),
-    };
-    await writeFile(values.summary, `${JSON.stringify(summary, null, 2)}\n`);
-  }
-  if (values.timeline !== undefined) {
-    await writeFile(values.timeline, timelineHtml({ source: file, durationMs: info.durationMs, smoothing: formatSmoothing(smoothing), tracks, timelines: acc.timelines(), notes }));
-  }
-  for (const n of notes) process.stderr.write(`${damage !== undefined && n.endsWith(`[${damage.code}]`) ? 'warning: ' : ''}${n}\n`);
-  process.stderr.write(
-    `video ${file}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
-      `${tracks.length} track(s), ${rows} face rows in ${secs.toFixed(1)} s (${(acc.framesAnalysed / Math.max(secs, 1e-3)).toFixed(1)} frames/s; ` +
-      `tasks ${analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'}` +
-      `${seq === undefined || sequencer === undefined ? '' : `, ${sequencer.task}←${seq.classifier.manifest.id} over ${sequenceWindow === 'track' ? 'whole tracks' : `${sequenceWindow}-frame windows`}`})\n`,
-  );
+  if (values.summary !== undefined) await writeFile(values.summary, `${JSON.stringify(result.summary, null, 2)}\n`);
+  if (values.timeline !== undefined) await writeFile(values.timeline, result.timelineHtml());
+  const { damage } = result;
+  for (const n of result.notes) process.stderr.write(`${damage !== undefined && n.endsWith(`[${damage.code}]`) ? 'warning: ' : ''}${n}\n`);
+  process.stderr.write(`${result.description}\n`);
   return values.strict && damage !== undefined ? 1 : 0;
 }

@@ -27,7 +27,17 @@ export type ErrorCode =
   | 'WORKER_CRASHED'
   | 'BATCH_STATE'
   | 'BATCH_NOT_FOUND'
-  | 'JOB_INVALID';
+  | 'JOB_INVALID'
+  | 'DURATION_LIMIT_EXCEEDED'
+  // The HTTP service's own conditions (src/server/): the request, not the input, is at fault.
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'CANCELLED'
+  | 'RATE_LIMITED';
 
 export class FacesenseError extends Error {
   override readonly name: string = 'FacesenseError';

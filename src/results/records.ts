@@ -5,7 +5,7 @@
  */
 import type { BatchItem, ImageResult } from '../core/analyzer.js';
 import { FacesenseError, type ErrorCode } from '../core/errors.js';
-import { csvHeader, csvLine, csvRows, itemToJson } from '../cli/format.js';
+import { csvHeader, csvLine, csvRows, itemToJson } from '../core/format.js';
 
 export type ResultRecord =
   | ({ readonly ok: true; readonly source: string } & Omit<ImageResult, 'source'>)

@@ -1,5 +1,10 @@
-import type { BatchItem, FaceResult } from '../core/analyzer.js';
-import type { TaskResult } from '../core/postprocess.js';
+/**
+ * Serialisation of analysis results shared by every front end (the CLI, the jobs layer and the
+ * HTTP service, the web app): a batch item as JSON, and CSV header, rows and line quoting.
+ * Platform-free.
+ */
+import type { BatchItem, FaceResult } from './analyzer.js';
+import type { TaskResult } from './postprocess.js';
 
 export type OutputFormat = 'json' | 'jsonl' | 'csv' | 'table';
 

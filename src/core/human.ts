@@ -1,6 +1,6 @@
 /** The terminal view of `analyze`: per image a header line, then one aligned line per face. */
-import type { BatchItem, FaceResult } from '../core/analyzer.js';
-import type { TaskResult } from '../core/postprocess.js';
+import type { BatchItem, FaceResult } from './analyzer.js';
+import type { TaskResult } from './postprocess.js';
 
 /** A task's result as a short cell: `happiness 99%`, `age 21`, or `` when the task did not run. */
 export function taskCell(r: TaskResult | undefined): string {

@@ -1,0 +1,127 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { DetectorName } from '../core/analyzer.js';
+import { OptionError } from '../core/errors.js';
+import { positiveInt } from './options.js';
+
+export const SERVE_USAGE = `Usage: facesense serve [options]
+
+An HTTP service for images, videos and live streams (see README, "HTTP service"; the API is
+described at /openapi.json and /docs).
+
+Options:
+  --host HOST             address to listen on (default: 127.0.0.1)
+  --port N                port (default: 8080; 0 picks a free one)
+  --api-key KEY           accept this API key (repeatable; default: no authentication)
+  --api-keys-file FILE    accept the keys in FILE, one a line
+  --max-body BYTES        largest image request (default: 20971520)
+  --max-video BYTES       largest video upload (default: 536870912)
+  --max-video-sec S       longest video (default: 600)
+  --pixel-limit N         largest decoded image in pixels (default: 40000000)
+  --concurrency N         analyses at once (default: 2)
+  --queue N               analyses waiting beyond those; more get 503 (default: 32 × concurrency)
+  --timeout-ms N          longest wait for an analysis slot / to receive a request (default: 30000)
+  --data-dir DIR          video jobs' files and state (default: ./facesense-data)
+  --job-ttl-sec S         finished jobs are deleted after S seconds (default: 86400)
+  --video-slots N         video jobs analysed at once (default: 1)
+  --jobs-per-client N     unfinished video jobs per API key or address; more get 429 (default: 4)
+  --cors-origin ORIGIN    allow this origin (repeatable; * for any; default: no CORS)
+  --tasks a,b             default tasks (default: every installed default task)
+  --model ID|PATH         default extra model (repeatable)
+  --detector NAME         default detector: yunet | yunet-640 | viola-jones | none (default: yunet)
+  --threads N             ONNX Runtime threads per model (default: one per core)
+  --models-dir DIR        where models are looked up first (default: $FACESENSE_MODELS)
+  --max-event-loop-delay MS
+                          answer 503 while the event loop lags more than MS (default: 1000; 0: off)
+  --log-level LEVEL       pino level: fatal|error|warn|info|debug|silent (default: info)
+  -h, --help              this text
+
+SIGINT/SIGTERM: stops taking requests, finishes those in flight, leaves video jobs queued on disk
+for the next start.`;
+
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8080' },
+      'api-key': { type: 'string', multiple: true },
+      'api-keys-file': { type: 'string' },
+      'max-body': { type: 'string' },
+      'max-video': { type: 'string' },
+      'max-video-sec': { type: 'string' },
+      'pixel-limit': { type: 'string' },
+      concurrency: { type: 'string' },
+      queue: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'data-dir': { type: 'string', default: 'facesense-data' },
+      'job-ttl-sec': { type: 'string' },
+      'video-slots': { type: 'string' },
+      'jobs-per-client': { type: 'string' },
+      'cors-origin': { type: 'string', multiple: true },
+      tasks: { type: 'string' },
+      model: { type: 'string', multiple: true },
+      detector: { type: 'string' },
+      threads: { type: 'string' },
+      'models-dir': { type: 'string' },
+      'max-event-loop-delay': { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
+  const int = (k: keyof typeof values) => (values[k] === undefined ? undefined : positiveInt(k, values[k] as string, 1));
+  if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) throw new OptionError(`--port must be 0..65535 (got "${values.port}")`);
+  if (values.detector !== undefined && !['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
+  const keys = [...(values['api-key'] ?? [])];
+  if (values['api-keys-file'] !== undefined) {
+    const text = await readFile(values['api-keys-file'], 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new OptionError(`--api-keys-file ${values['api-keys-file']}: cannot read it (${e.code ?? e.message})`);
+    });
+    keys.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+    if (keys.length === 0) throw new OptionError(`--api-keys-file ${values['api-keys-file']} has no keys`);
+  }
+  const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
+  const { createServer } = await import('../server/app.js');
+  const server = await createServer({
+    host: values.host,
+    port: Number(values.port),
+    ...(keys.length === 0 ? {} : { apiKeys: keys }),
+    ...opt('maxBodyBytes', int('max-body')),
+    ...opt('maxVideoBytes', int('max-video')),
+    ...opt('maxVideoSec', int('max-video-sec')),
+    ...opt('pixelLimit', int('pixel-limit')),
+    ...opt('concurrency', int('concurrency')),
+    ...opt('maxQueue', values.queue === undefined ? undefined : positiveInt('queue', values.queue, 1)),
+    ...opt('requestTimeoutMs', int('timeout-ms')),
+    dataDir: values['data-dir'],
+    ...opt('jobTtlSec', int('job-ttl-sec')),
+    ...opt('videoSlots', int('video-slots')),
+    ...opt('jobsPerClient', int('jobs-per-client')),
+    ...opt('corsOrigins', values['cors-origin']),
+    ...opt('tasks', values.tasks?.split(',').map((t) => t.trim()).filter(Boolean)),
+    ...opt('models', values.model),
+    ...opt('detector', values.detector as DetectorName | undefined),
+    ...opt('threads', int('threads')),
+    ...opt('modelsDir', values['models-dir']),
+    ...opt('maxEventLoopDelayMs', values['max-event-loop-delay'] === undefined ? undefined : values['max-event-loop-delay'] === '0' ? 0 : positiveInt('max-event-loop-delay', values['max-event-loop-delay'], 1000)),
+    logger: values['log-level'] === 'silent' ? false : { level: values['log-level'] },
+  });
+  const url = await server.listen();
+  process.stderr.write(`facesense serve: listening on ${url} (docs at ${url}/docs)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stderr.write(`facesense serve: ${signal}, draining\n`);
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      void server.close().then(resolve, (e: unknown) => {
+        process.stderr.write(`facesense serve: error while closing: ${String(e)}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop).on('SIGTERM', stop);
+  });
+  return 0;
+}

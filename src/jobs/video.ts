@@ -1,0 +1,208 @@
+/**
+ * Video job: one video → tracked, smoothed per-frame results, a per-track summary and a timeline;
+ * optionally an annotated copy. The caller receives each frame through `onFrame` and writes its
+ * rows however it likes (the CLI to stdout or a file, the HTTP service into its job directory).
+ */
+import type { Analyzer, DetectorName } from '../core/analyzer.js';
+import type { DetectOptions } from '../core/detect/types.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import { DEFAULT_SMOOTHING, formatSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
+import { createFrameAnalyzer, DEFAULT_DETECT_EVERY, type FrameResult } from '../core/video/stream.js';
+import { createSummaryAccumulator } from '../core/video/summary.js';
+import { timelineHtml } from '../core/video/timeline.js';
+import type { TrackerOptions } from '../core/video/tracker.js';
+import { checkOutputFile } from '../io/outputs.js';
+import { createAnalyzer } from '../node/analyzer.js';
+import type { ModelStoreOptions } from '../node/models/store.js';
+import { openVideo, type SamplingOptions } from '../node/video/decode.js';
+import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
+import type { VideoInfo } from '../node/video/probe.js';
+import { createTrackSequencer, loadSequenceModel, parseSequenceWindow, type LoadedSequenceModel, type TrackSequenceResult, type TrackSequencer } from '../node/video/sequence.js';
+
+export interface VideoJobOptions {
+  readonly sampling?: SamplingOptions;
+  /** @default DEFAULT_DETECT_EVERY */
+  readonly detectEvery?: number;
+  /** @default DEFAULT_SMOOTHING */
+  readonly smoothing?: SmoothingSpec;
+  readonly tracker?: Partial<TrackerOptions>;
+  /** Analyzer settings, used when `analyzer` is not given. */
+  readonly tasks?: readonly string[];
+  readonly models?: readonly string[];
+  /** @default 'yunet' (tracking needs a detector) */
+  readonly detector?: Exclude<DetectorName, 'none'>;
+  readonly detect?: Partial<DetectOptions>;
+  readonly tta?: boolean;
+  readonly threads?: number;
+  readonly store?: ModelStoreOptions;
+  /** A loaded analyzer to use (not disposed by the job); not with `sequenceModel`, which needs embeddings. */
+  readonly analyzer?: Analyzer;
+  /** Sequence model id or path (adds `<task>_sequence`). */
+  readonly sequenceModel?: string;
+  /** `N` or `track` (default: the model's training length). */
+  readonly sequenceWindow?: string;
+  /** Write the annotated MP4 here (its location is checked before the video is probed). */
+  readonly annotatePath?: string;
+  /** Name of the video in the summary, notes and messages (a service's upload lives at an internal path). @default the file path */
+  readonly sourceName?: string;
+  /** Refuse videos longer than this (after `startSec`/`endSec`), before any frame is decoded. */
+  readonly maxDurationSec?: number;
+}
+
+export interface VideoJobStart {
+  readonly info: VideoInfo;
+  readonly sampledFps: number | undefined;
+  /** Columns of the rows: the analyzer's tasks, plus the sequence task for windowed sequence models. */
+  readonly tasks: readonly { readonly task: string; readonly labels: readonly string[] }[];
+  /** Frames expected from the sampling and the duration (undefined when unknown). */
+  readonly expectedFrames: number | undefined;
+}
+
+export interface VideoJobHooks {
+  /**
+   * Stops after the current frame (the decoder stops too); the job then throws the signal's reason,
+   * or ABORTED from the decoder.
+   */
+  readonly signal?: AbortSignal;
+  readonly onStart?: (start: VideoJobStart) => void | Promise<void>;
+  /** Each analysed frame; return `false` to stop early (a closed output), which is not an error. */
+  readonly onFrame?: (frame: FrameResult) => void | boolean | Promise<void | boolean>;
+}
+
+export interface VideoJobResult {
+  /** The summary document (`--summary`). */
+  readonly summary: Record<string, unknown>;
+  /** The timeline page (`--timeline`). */
+  timelineHtml(): string;
+  readonly info: VideoInfo;
+  readonly framesAnalysed: number;
+  readonly trackCount: number;
+  readonly faceRows: number;
+  readonly seconds: number;
+  /** Notes for the user (no frames, no faces, damage). */
+  readonly notes: readonly string[];
+  readonly damage: FacesenseError | undefined;
+  /** One line describing the run (what the CLI prints on stderr). */
+  readonly description: string;
+}
+
+export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: VideoJobHooks = {}): Promise<VideoJobResult> {
+  if (o.sequenceWindow !== undefined && o.sequenceModel === undefined) throw new OptionError('--sequence-window needs --sequence-model');
+  if (o.analyzer !== undefined && o.sequenceModel !== undefined) throw new OptionError('a shared analyzer cannot serve a sequence model (it needs embeddings)');
+  const sampling = o.sampling ?? {};
+  const smoothing = o.smoothing ?? DEFAULT_SMOOTHING;
+  const store = o.store ?? {};
+  const { signal } = hooks;
+  signal?.throwIfAborted();
+  // The output location is checked before any work: a video is not analysed in full only to fail on its copy.
+  if (o.annotatePath !== undefined) await checkOutputFile('--annotate', o.annotatePath);
+
+  // Probe before loading models: a file that is not a video fails in milliseconds.
+  const reader = await openVideo(file, signal === undefined ? sampling : { ...sampling, signal });
+  const name = o.sourceName ?? file;
+  const info = name === file ? reader.info : { ...reader.info, source: name };
+  const span = (sampling.endSec ?? (info.durationMs ?? 0) / 1000) - (sampling.startSec ?? 0);
+  if (o.maxDurationSec !== undefined && span > o.maxDurationSec) {
+    throw new FacesenseError('DURATION_LIMIT_EXCEEDED', `the video (range) is ${span.toFixed(1)} s long, over the limit of ${o.maxDurationSec} s`, { source: name });
+  }
+  const seq: LoadedSequenceModel | undefined = o.sequenceModel === undefined ? undefined : await loadSequenceModel(o.sequenceModel, store, o.threads === undefined ? {} : { threads: o.threads });
+  const models = [...(o.models ?? []), ...(seq === undefined ? [] : [seq.frameModelPath])];
+  const analyzer =
+    o.analyzer ??
+    (await createAnalyzer({
+      detector: o.detector ?? 'yunet',
+      ...(o.tasks === undefined ? {} : { tasks: o.tasks }),
+      ...(models.length === 0 ? {} : { models }),
+      ...(o.threads === undefined ? {} : { threads: o.threads }),
+      ...(o.detect === undefined ? {} : { detect: o.detect }),
+      tta: o.tta ?? false,
+      embeddings: seq !== undefined,
+      store,
+    }).catch(async (e: unknown) => {
+      await seq?.classifier.dispose();
+      throw e;
+    }));
+  const ownsAnalyzer = o.analyzer === undefined;
+  let writer: AnnotatedVideoWriter | undefined;
+  let ok = false;
+  try {
+    const sequenceWindow = seq === undefined ? undefined : parseSequenceWindow(o.sequenceWindow, seq.classifier.manifest.window);
+    const sequencer: TrackSequencer | undefined = seq === undefined || sequenceWindow === undefined ? undefined : createTrackSequencer(seq.classifier, seq.frameModelId, sequenceWindow);
+    const frames = createFrameAnalyzer(analyzer, {
+      ...(o.detectEvery === undefined ? {} : { detectEvery: o.detectEvery }),
+      tracker: o.tracker ?? {},
+      smoothing,
+      // With a shared analyzer the per-call options carry what a job's own analyzer would have been built with.
+      ...(o.analyzer !== undefined && o.detect !== undefined ? { detect: o.detect } : {}),
+      ...(o.analyzer !== undefined && o.tta !== undefined ? { tta: o.tta } : {}),
+      sourceName: name,
+    });
+    const tasks = sequencer === undefined || sequenceWindow === 'track' ? analyzer.tasks : [...analyzer.tasks, { task: sequencer.task, labels: sequencer.labels }];
+    const expected = span * (reader.sampledFps ?? 0);
+    await hooks.onStart?.({ info, sampledFps: reader.sampledFps, tasks, expectedFrames: expected > 0 ? Math.round(expected) : undefined });
+    const acc = createSummaryAccumulator();
+    let faceRows = 0;
+    const t0 = Date.now();
+    if (o.annotatePath !== undefined) writer = await createAnnotatedVideoWriter(o.annotatePath, { widthPx: info.widthPx, heightPx: info.heightPx, fps: reader.sampledFps ?? 25 });
+    for await (const frame of reader) {
+      signal?.throwIfAborted();
+      const analysed = await frames.analyzeFrame(frame.image, frame.timestampMs);
+      const r = sequencer === undefined ? analysed : await sequencer.step(analysed);
+      acc.add(r);
+      faceRows += r.faces.length;
+      await writer?.write(frame.image, r.faces);
+      if ((await hooks.onFrame?.(r)) === false) break;
+    }
+    await writer?.close();
+    const trackSequences: TrackSequenceResult[] = (await sequencer?.finish()) ?? [];
+    ok = true;
+
+    const wholeTrack = new Map(trackSequences.map((t) => [t.trackId, t]));
+    const tracks = acc.tracks().map((t) => {
+      const w = wholeTrack.get(t.trackId);
+      return w === undefined || sequencer === undefined ? t : { ...t, sequence: { task: sequencer.task, frames: w.frames, ...w.result } };
+    });
+    const damage = reader.damage;
+    const notes: string[] = [];
+    if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${name} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
+    else if (tracks.length === 0) notes.push(`no faces found in ${name}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
+    if (damage !== undefined) notes.push(`${damage.message} [${damage.code}]`);
+    const seconds = (Date.now() - t0) / 1000;
+    const summary = {
+      source: name,
+      video: info,
+      sampling: { ...sampling, sampledFps: reader.sampledFps ?? null, detectEvery: o.detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(smoothing) },
+      tasks: analyzer.tasks.map((t) => ({ task: t.task, model: t.model })),
+      ...(seq === undefined || sequencer === undefined
+        ? {}
+        : { sequenceModel: { id: seq.classifier.manifest.id, task: sequencer.task, frameModel: seq.frameModelId, window: sequenceWindow, labels: sequencer.labels } }),
+      framesAnalysed: acc.framesAnalysed,
+      framesWithFaces: acc.framesWithFaces,
+      tracks,
+      ...(damage === undefined ? {} : { damage: damage.toJSON() }),
+      ...(notes.length === 0 ? {} : { notes }),
+    };
+    const timelines = acc.timelines();
+    const description =
+      `video ${name}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
+      `${tracks.length} track(s), ${faceRows} face rows in ${seconds.toFixed(1)} s (${(acc.framesAnalysed / Math.max(seconds, 1e-3)).toFixed(1)} frames/s; ` +
+      `tasks ${analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ') || 'none: no attribute model installed'}` +
+      `${seq === undefined || sequencer === undefined ? '' : `, ${sequencer.task}←${seq.classifier.manifest.id} over ${sequenceWindow === 'track' ? 'whole tracks' : `${sequenceWindow}-frame windows`}`})`;
+    return {
+      summary,
+      timelineHtml: () => timelineHtml({ source: name, durationMs: info.durationMs, smoothing: formatSmoothing(smoothing), tracks, timelines, notes }),
+      info,
+      framesAnalysed: acc.framesAnalysed,
+      trackCount: tracks.length,
+      faceRows,
+      seconds,
+      notes,
+      damage,
+      description,
+    };
+  } finally {
+    if (!ok) writer?.abort();
+    if (ownsAnalyzer) await analyzer.dispose();
+    await seq?.classifier.dispose();
+  }
+}
