@@ -1,14 +1,14 @@
-import { alignFace } from './align.js';
 import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
-import { createClassifier, type Classifier } from './infer.js';
+import { alignFaceInto } from './fused.js';
+import { createClassifier, type Classifier, type InferResult, type PreparedBatch } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
-import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
+import type { Box, Detection, ImageInput, Landmarks5, RgbImage } from './types.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
 
@@ -97,6 +97,10 @@ export interface StageTimings {
   alignMs: number;
   inferMs: number;
   totalMs: number;
+  /** Crops → input tensors (set by this analyzer; optional so older literals still type-check). */
+  normaliseMs?: number;
+  /** Model outputs → results (labels, probabilities, pose). */
+  postprocessMs?: number;
 }
 
 export interface ImageResult {
@@ -120,8 +124,11 @@ export interface Analyzer<I = ImageInput> {
   analyze(input: I, options?: AnalyzeOptions): Promise<ImageResult>;
   /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
   analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
-  /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
-  classifyCrops(crops: readonly I[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  /**
+   * Classifies already-cropped face images (no detection), batched: the fast path for datasets.
+   * `onTimings` receives the batch's stage timings (detectMs 0), e.g. for benchmarks.
+   */
+  classifyCrops(crops: readonly I[], options?: { tta?: boolean; onTimings?: (timings: StageTimings) => void }): Promise<Record<string, TaskResult>[]>;
   dispose(): Promise<void>;
 }
 
@@ -165,11 +172,37 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     readonly embeddings: Record<string, readonly number[]>;
   }
 
-  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Classified[]> {
-    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
+  /**
+   * Align and normalise stages, fused (src/core/fused.ts): each model's input tensor for all faces
+   * (and their mirror images under `tta`) sampled straight from the image, no crop images between.
+   */
+  function alignAll(faces: readonly { readonly image: RgbImage; readonly det: Detection | undefined }[], tta: boolean): Map<Classifier, PreparedBatch> {
+    return new Map(
+      classifiers.map((c) => {
+        const mi = c.manifest.input;
+        const per = mi.width * mi.height * mi.channels;
+        const data = new Float32Array((tta ? 2 : 1) * faces.length * per);
+        faces.forEach((f, i) => alignFaceInto(f.image, f.det, mi, data, i * per, tta ? (faces.length + i) * per : -1));
+        return [c, { data, faces: faces.length, tta }];
+      }),
+    );
+  }
+
+  /** Infer stage: one batched call per model. */
+  async function inferAll(batches: Map<Classifier, PreparedBatch>): Promise<Map<Classifier, InferResult>> {
+    const raw = new Map<Classifier, InferResult>();
     for (const c of classifiers) {
       const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
-      const { outputs, embeddings } = await c.run(crops.get(c) ?? [], { tta, embedding });
+      raw.set(c, await c.runPrepared(batches.get(c)!, { embedding }));
+    }
+    return raw;
+  }
+
+  /** Post-process stage: raw outputs → each face's task results and embeddings. */
+  function decodeAll(raw: Map<Classifier, InferResult>, n: number): Classified[] {
+    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
+    for (const c of classifiers) {
+      const { outputs, embeddings } = raw.get(c)!;
       for (const o of c.manifest.outputs) {
         if (!answers(c, o.task)) continue;
         outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
@@ -197,23 +230,22 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     const t1 = performance.now();
     const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
     const t2 = performance.now();
-    const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
+    const toAlign: { image: RgbImage; det: Detection | undefined }[] = [];
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
     for (const det of detections) {
       const d: Detection = det ?? { boxPx: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 };
       const eyeDistancePx = eyeDistance(d.landmarksPx);
       const small = det !== undefined && eyeDistancePx < minEye;
-      if (!small) {
-        for (const c of classifiers) {
-          const { input: mi } = c.manifest;
-          crops.get(c)!.push(alignFace(image, det, { width: mi.width, height: mi.height, channels: mi.channels, crop: mi.crop }).image);
-        }
-      }
+      if (!small) toAlign.push({ image, det });
       faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
     }
+    const batches = alignAll(toAlign, opts.tta ?? options.tta ?? false);
     const t3 = performance.now();
-    const classified = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
+    // Normalisation is fused into the align pass: its own share is reported as 0.
+    const t3n = t3;
+    const raw = await inferAll(batches);
     const t4 = performance.now();
+    const classified = decodeAll(raw, faces.filter((f) => !f.small).length);
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
@@ -222,12 +254,13 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
     });
+    const t5 = performance.now();
     return {
       source,
       widthPx: image.width,
       heightPx: image.height,
       faces: results,
-      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3, totalMs: t4 - t0 },
+      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3n, totalMs: t5 - t0, normaliseMs: t3n - t3, postprocessMs: t5 - t4 },
     };
   }
 
@@ -254,16 +287,21 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     while (window.length > 0) yield await window.shift()!;
   }
 
-  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean; onTimings?: (timings: StageTimings) => void } = {}): Promise<Record<string, TaskResult>[]> {
     checkOpen();
+    const t0 = performance.now();
     const images = await Promise.all(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
-    const crops = new Map<Classifier, Image8[]>(
-      classifiers.map((c) => {
-        const mi = c.manifest.input;
-        return [c, images.map((img) => alignFace(img, undefined, { width: mi.width, height: mi.height, channels: mi.channels, crop: { mode: 'none' } }).image)];
-      }),
-    );
-    return (await classify(crops, images.length, opts.tta ?? options.tta ?? false)).map((f) => f.attributes);
+    const t1 = performance.now();
+    // No detection: each crop is resized whole to the model's input (alignFace's `none` mode).
+    const batches = alignAll(images.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
+    const t2 = performance.now();
+    const t3 = t2;
+    const raw = await inferAll(batches);
+    const t4 = performance.now();
+    const results = decodeAll(raw, images.length).map((f) => f.attributes);
+    const t5 = performance.now();
+    opts.onTimings?.({ decodeMs: t1 - t0, detectMs: 0, alignMs: t2 - t1, normaliseMs: t3 - t2, inferMs: t4 - t3, postprocessMs: t5 - t4, totalMs: t5 - t0 });
+    return results;
   }
 
   function withEmbeddings(face: FaceResult, c: Classified): FaceResult {
