@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { alignFace } from '../src/core/align.js';
 import type { Analyzer } from '../src/core/analyzer.js';
-import { DEFAULT_DETECT_OPTIONS } from '../src/core/detect/types.js';
+import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
 import { alignFaceInto } from '../src/core/fused.js';
 import type { ModelInput } from '../src/core/models/manifest.js';
 import { normaliseInto } from '../src/core/normalise.js';
@@ -84,6 +84,33 @@ export async function benchSessionOptions(models: readonly { id: string; path: s
   return rows;
 }
 
+/**
+ * YuNet with `scaleToMinFace` at a few minimum face sizes against full resolution (640 cap): the
+ * ratio, the faces found, and how far the eyes move (the alignment's input) on `image`.
+ */
+export async function benchDetectScale(det: FaceDetector, image: RgbImage, label: string): Promise<SpeedRow[]> {
+  const full = { ...DEFAULT_DETECT_OPTIONS };
+  const sizes = [20, 40, 80];
+  const ref = await det.detect(image, full);
+  const variants = [() => det.detect(image, full), ...sizes.map((m) => () => det.detect(image, { ...full, minFacePx: m, scaleToMinFace: true }))];
+  const ms = await interleaved(variants, 7, 5);
+  const rows: SpeedRow[] = [];
+  for (const [k, m] of sizes.entries()) {
+    const found = await det.detect(image, { ...full, minFacePx: m, scaleToMinFace: true });
+    // Eye shift of each reference face (≥ m px) against the nearest face found at the reduced scale.
+    const shifts = ref.filter((r) => Math.min(r.boxPx.width, r.boxPx.height) >= m).map((r) => {
+      const c = (d: Detection) => ({ x: d.boxPx.x + d.boxPx.width / 2, y: d.boxPx.y + d.boxPx.height / 2 });
+      const near = found.reduce<Detection | undefined>((best, d) => (best === undefined || Math.hypot(c(d).x - c(r).x, c(d).y - c(r).y) < Math.hypot(c(best).x - c(r).x, c(best).y - c(r).y) ? d : best), undefined);
+      if (near?.landmarksPx === undefined || r.landmarksPx === undefined) return Number.POSITIVE_INFINITY;
+      const a = r.landmarksPx;
+      const b = near.landmarksPx;
+      return Math.max(Math.hypot(a.leftEye.x - b.leftEye.x, a.leftEye.y - b.leftEye.y), Math.hypot(a.rightEye.x - b.rightEye.x, a.rightEye.y - b.rightEye.y));
+    });
+    rows.push(ratioRow(`speed: detect scaleToMinFace minFacePx ${m}, ${label}`, ms[0]!, ms[k + 1]!, `vs full resolution; ${found.length} face(s) (${ref.length} at full resolution); largest eye shift ${shifts.length === 0 ? '—' : Math.max(...shifts).toFixed(2)} px`));
+  }
+  return rows;
+}
+
 /** analyzeMany on JPEG bytes at 1, 2 and 4 in flight (decode of one input overlapping inference of another). */
 export async function benchInFlight(analyzer: Analyzer, jpeg: Uint8Array, n = 24): Promise<SpeedRow[]> {
   const inputs = Array.from({ length: n }, () => jpeg);
@@ -103,13 +130,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const frame: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
   const yunet = await createYunetDetector({ modelPath: await store.resolveFile({ id: 'yunet', file: 'yunet_dynamic.onnx' }) });
   const [det] = await yunet.detect(frame, DEFAULT_DETECT_OPTIONS);
+  const rows: SpeedRow[] = [];
+  const only = process.argv.slice(2);
+  if (only.length === 0 || only.includes('detect')) {
+    const { data: gd, info: gi } = await sharp(join(shared, 'media', 'multi_face.jpg')).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    rows.push(...(await benchDetectScale(yunet, frame, 'single_face 640×480')));
+    rows.push(...(await benchDetectScale(yunet, { data: new Uint8Array(gd), width: gi.width, height: gi.height, channels: 3 }, `multi_face ${gi.width}×${gi.height}`)));
+  }
   await yunet.dispose();
   const models = await Promise.all(['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast'].map(async (id) => {
     const r = await store.resolveModel(id);
     return { id, path: r.modelPath, input: r.manifest.input };
   }));
-  const rows: SpeedRow[] = [];
-  const only = process.argv.slice(2);
   if (only.length === 0 || only.includes('fusion')) rows.push(...(await benchFusion(frame, det!, models)));
   if (only.length === 0 || only.includes('session')) rows.push(...(await benchSessionOptions(models)));
   if (only.length === 0 || only.includes('inflight')) {
