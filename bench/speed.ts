@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { alignFace } from '../src/core/align.js';
 import type { Analyzer } from '../src/core/analyzer.js';
 import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
-import { alignFaceInto } from '../src/core/fused.js';
+import { alignFaceInto, inputWriter } from '../src/core/fused.js';
 import type { ModelInput } from '../src/core/models/manifest.js';
 import { normaliseInto } from '../src/core/normalise.js';
 import type { Detection, RgbImage } from '../src/core/types.js';
@@ -49,7 +49,8 @@ export async function benchFusion(frame: RgbImage, det: Detection, inputs: reado
     const per = input.width * input.height * input.channels;
     const out = new Float32Array(per);
     const unfused = () => normaliseInto(alignFace(frame, det, { width: input.width, height: input.height, channels: input.channels, crop: input.crop }).image, input, out, 0);
-    const fused = () => alignFaceInto(frame, det, input, out, 0);
+    const writer = inputWriter(input);
+    const fused = () => alignFaceInto(frame, det, input, out, 0, -1, writer);
     const [a, b] = await interleaved([unfused, fused], 9, 20);
     rows.push(ratioRow(`speed: fused align+normalise, ${id} ${input.width}×${input.height}×${input.channels}`, a!, b!, 'ms per face, alignFace+normaliseInto → alignFaceInto'));
   }

@@ -2,7 +2,7 @@ import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
-import { alignFaceInto } from './fused.js';
+import { alignFaceInto, inputWriter } from './fused.js';
 import { createClassifier, type Classifier, type InferResult, type PreparedBatch } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
@@ -163,6 +163,9 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const answers = (c: Classifier, task: string) => owner.get(task) === c && (wanted === undefined || wanted.has(task));
   const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
+  // The fused align+normalise writer of each model (its normalisation table built once).
+  const writers = new Map(classifiers.map((c) => [c, inputWriter(c.manifest.input)]));
+
   function checkOpen(): void {
     if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
   }
@@ -182,7 +185,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
         const mi = c.manifest.input;
         const per = mi.width * mi.height * mi.channels;
         const data = new Float32Array((tta ? 2 : 1) * faces.length * per);
-        faces.forEach((f, i) => alignFaceInto(f.image, f.det, mi, data, i * per, tta ? (faces.length + i) * per : -1));
+        faces.forEach((f, i) => alignFaceInto(f.image, f.det, mi, data, i * per, tta ? (faces.length + i) * per : -1, writers.get(c)));
         return [c, { data, faces: faces.length, tta }];
       }),
     );
