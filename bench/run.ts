@@ -12,6 +12,7 @@ import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/ty
 import { createYunetDetector } from '../src/node/platform.js';
 import { createModelStore } from '../src/node/models/store.js';
 import type { RawImage, RgbImage } from '../src/core/types.js';
+import { benchBrowser } from './browser.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
 import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
@@ -156,6 +157,12 @@ async function main(): Promise<void> {
   const perRefined = await timeMs(() => refined.analyze(raw), 10);
   rows.push({ bench: 'full pipeline 640×480, refineLandmarks 2', value: 1000 / perRefined, unit: 'images/s', note: `${perRefined.toFixed(1)} ms/image` });
   await refined.dispose();
+
+  try {
+    rows.push(...(await benchBrowser(MEDIA)));
+  } catch (e) {
+    rows.push({ bench: 'browser (headless Chromium)', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
+  }
 
   const cpu = cpus();
   const machine = `${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, Node ${process.version}`;

@@ -36,7 +36,7 @@ export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), e
 export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface'];
 export const APP_WEIGHTS = ['yunet_dynamic.onnx'];
 
-export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), modelDirs = [process.env.FACESENSE_MODELS, path.join(root, 'models')].filter(Boolean)) {
+export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), modelDirs = [process.env.FACESENSE_MODELS, path.join(root, 'models'), path.join(root, '..', 'shared', 'models')].filter(Boolean)) {
   await buildWebLibrary(outdir, { app: path.join(root, 'web/app.ts'), sw: path.join(root, 'web/sw.ts') });
   for (const f of ['index.html', 'app.css']) await cp(path.join(root, 'web', f), path.join(outdir, f));
   const models = path.join(outdir, 'models');

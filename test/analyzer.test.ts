@@ -3,6 +3,7 @@ import { copyFile, writeFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { createAnalyzer } from '../src/node/analyzer.js';
+import type { StageTimings } from '../src/core/analyzer.js';
 import { FacesenseError, ModelError, OptionError } from '../src/core/errors.js';
 import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';
@@ -58,6 +59,16 @@ test('detector none classifies the whole input; classifyCrops batches crops', as
     const crops = await analyzer.classifyCrops([media('single_face.jpg'), media('multi_face.jpg')]);
     assert.equal(crops.length, 2);
     assert.equal(crops[0]!.emotion?.kind, 'class');
+    assert.deepEqual(crops[0], r.faces[0]!.attributes, 'a whole-image crop classifies as detector none does');
+    // Settled: the undecodable crop is its own error; the stage timings cover the batch.
+    const timings: StageTimings[] = [];
+    const settled = await analyzer.classifyCropsSettled([media('single_face.jpg'), new Uint8Array([1, 2, 3])], { onTimings: (t) => timings.push(t) });
+    assert.deepEqual(settled[0], { ok: true, attributes: crops[0] });
+    assert.ok(!settled[1]!.ok && settled[1]!.error instanceof FacesenseError);
+    assert.equal(timings.length, 1);
+    const t = timings[0]!;
+    assert.ok(t.detectMs === 0 && t.inferMs > 0 && t.postprocessMs !== undefined && t.totalMs >= t.decodeMs + t.alignMs + t.inferMs, JSON.stringify(t));
+    await assert.rejects(analyzer.classifyCrops([media('single_face.jpg')], { onTimings: 'x' as never }), OptionError);
   } finally {
     await analyzer.dispose();
   }
@@ -153,4 +164,21 @@ test('a task two models list is answered by the first one given, not overwritten
   const tinyFirst = await scores([TINY, linear]);
   assert.deepEqual(tinyFirst.tasks, ['emotion←tiny-emotion']);
   assert.deepEqual(tinyFirst.scores, alone.tiny.scores);
+});
+
+test('detectorInputSide: a smaller detector input finds the same face, boxes in original pixels; bad values are OptionErrors', async () => {
+  const full = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
+  const small = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1, detectorInputSide: 320 });
+  try {
+    const a = (await full.analyze(media('single_face.jpg'))).faces;
+    const b = (await small.analyze(media('single_face.jpg'))).faces;
+    assert.equal(a.length, 1);
+    assert.equal(b.length, 1);
+    const [p, q] = [a[0]!.boxPx, b[0]!.boxPx];
+    assert.ok(Math.abs(p.x - q.x) < 0.05 * p.width && Math.abs(p.width - q.width) < 0.1 * p.width, `${JSON.stringify(p)} vs ${JSON.stringify(q)}`);
+  } finally {
+    await full.dispose();
+    await small.dispose();
+  }
+  for (const bad of [0, 31, 100.5, Number.NaN]) await assert.rejects(createAnalyzer({ models: [TINY], tasks: ['emotion'], store, detectorInputSide: bad }), OptionError);
 });

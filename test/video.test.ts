@@ -65,7 +65,8 @@ test('probe: displayed size swaps for ±90° rotation; still images and files wi
 
 test('decode helpers: ffmpeg command line, showinfo times, encoder choice', () => {
   const args = ffmpegArgs('in.mp4', { widthPx: 640, heightPx: 360 }, { every: 3, startSec: 1, endSec: 2.5 });
-  assert.deepEqual(args.slice(args.indexOf('-ss'), args.indexOf('-i') + 2), ['-ss', '1', '-t', '1.5', '-i', 'in.mp4']);
+  // Paths reach ffmpeg as local files only: never an option (`-x.mp4`) or a protocol (`concat:`).
+  assert.deepEqual(args.slice(args.indexOf('-ss'), args.indexOf('-i') + 2), ['-ss', '1', '-t', '1.5', '-protocol_whitelist', 'file', '-i', `file:${resolve('in.mp4')}`]);
   assert.equal(args[args.indexOf('-vf') + 1], 'select=not(mod(n\\,3)),scale=640:360,format=rgb24,showinfo');
   assert.equal(ffmpegArgs('in.mp4', { widthPx: 2, heightPx: 2 }, { fps: 5 })[ffmpegArgs('in.mp4', { widthPx: 2, heightPx: 2 }, { fps: 5 }).indexOf('-vf') + 1], 'fps=5,scale=2:2,format=rgb24,showinfo');
   assert.equal(parseShowinfo('[Parsed_showinfo_2 @ 0x55] [info] n:   3 pts:   7680 pts_time:0.625   pos: 92087 fmt:rgb24'), 0.625);

@@ -25,6 +25,7 @@ const skip = !hasChromium ? 'needs /usr/bin/chromium (apt package chromium)' : !
 let server: StaticServer;
 let browser: Browser;
 let y4m: string;
+let webm: string;
 
 before(async () => {
   if (skip) return;
@@ -34,6 +35,9 @@ before(async () => {
   y4m = path.join(await tempDir(), 'single_face.y4m');
   // 640×480 at 15 fps, 4 s: Chromium loops it as the camera.
   await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-i', media('single_face.mp4'), '-t', '4', '-vf', 'scale=640:480,fps=15', '-pix_fmt', 'yuv420p', y4m]);
+  // A VP8 WebM every Chromium build plays (H.264 depends on the build).
+  webm = path.join(path.dirname(y4m), 'single_face.webm');
+  await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-i', media('single_face.mp4'), '-an', '-c:v', 'libvpx', '-b:v', '2M', webm]);
   browser = await launchChromium(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
 });
 
@@ -103,4 +107,26 @@ test('fake webcam (y4m of single_face.mp4): one stable track with an expression 
   const labels = new Map<string, number>();
   for (const h of withFace) labels.set(h.tracks[0]!.emotion!, (labels.get(h.tracks[0]!.emotion!) ?? 0) + 1);
   console.log(`fake webcam: ${frames.length} frames, track ${[...ids][0]}, expressions ${JSON.stringify(Object.fromEntries(labels))}, ${fps.toFixed(1)} fps`);
+});
+
+test('video file in the web app: sampled frames, one track, a timeline and CSV rows', { skip, timeout: 300_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  await page.goto(`${server.url}/?sw=0&tasks=emotion`);
+  await page.waitForFunction('document.getElementById("status").textContent.startsWith("Ready")', undefined, { timeout: 240_000 });
+  await page.click('button[data-tab="video"]');
+  await page.setInputFiles('#video-file', webm);
+  await page.waitForFunction('window.facesenseApp.video !== undefined', undefined, { timeout: 240_000 });
+  const video = (await page.evaluate('window.facesenseApp.video')) as { frames: number; tracks: { trackId: number; frames: number; tasks: Record<string, { kind: string; dominant?: string }> }[] };
+  assert.ok(video.frames >= 12, `the 2.43 s clip at 5 frames/s: ${video.frames} frames`);
+  assert.equal(video.tracks.length, 1, 'one face, one track');
+  assert.ok(video.tracks[0]!.frames >= video.frames - 1);
+  assert.equal(video.tracks[0]!.tasks.emotion?.kind, 'class');
+  assert.ok(await page.frameLocator('#timeline').locator('svg').count() >= 1, 'the timeline chart is drawn');
+  const download = page.waitForEvent('download');
+  await page.click('#video-csv');
+  const csv = (await readFile(await (await download).path(), 'utf8')).trim().split('\n');
+  assert.ok(csv[0]!.startsWith('frame,time_ms,track'));
+  assert.equal(csv.length - 1, video.tracks[0]!.frames, 'one CSV row per tracked face per frame');
+  if (SHOTS !== undefined) await page.screenshot({ path: path.join(SHOTS, 'web-video.png'), fullPage: true });
+  await page.close();
 });

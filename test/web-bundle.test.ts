@@ -34,3 +34,11 @@ test('facesense/web (page entry and worker) bundles for the browser', async () =
 test('a Node-layer module does not bundle for the browser (the check can fail)', async () => {
   await assert.rejects(bundle([path.join(ROOT, 'src/node/decode.ts')]), (e: unknown) => e instanceof Error && /node:fs|sharp/.test(e.message));
 });
+
+test('the root entry (facesense) does not load child_process: the ffmpeg video reader is facesense/video', async () => {
+  const bundleOf = (entry: string) => build({ entryPoints: [path.join(ROOT, entry)], bundle: true, write: false, platform: 'node', format: 'esm', packages: 'external', metafile: true, logLevel: 'silent' });
+  const root = await bundleOf('src/index.ts');
+  assert.ok(!Object.keys(root.metafile.inputs).some((f) => f.includes('node/video/')), 'no src/node/video module in the root entry');
+  assert.doesNotMatch(root.outputFiles[0]!.text, /child_process/);
+  assert.match((await bundleOf('src/video.ts')).outputFiles[0]!.text, /child_process/);
+});

@@ -69,13 +69,17 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
       detectorName: string;
       tasks: { task: string }[];
       analyze(input: string): Promise<ImageResult>;
+      classifyCrops(inputs: string[], o: { onTimings(t: { detectMs: number; inferMs: number; totalMs: number }): void }): Promise<unknown[]>;
       dispose(): Promise<void>;
     }
     const fs = (globalThis as unknown as { facesense: { createAnalyzer(o: object): Promise<WebAnalyzerLike> } }).facesense;
     const progress: number[] = [];
     const a = await fs.createAnalyzer({ modelBaseUrl: '/models/', tasks: wanted, onProgress: (e: { loadedBytes: number }) => progress.push(e.loadedBytes) });
     const result = await a.analyze('/media/multi_face.jpg');
-    const info = { backend: a.backend, detector: a.detectorName, tasks: a.tasks.map((t) => t.task), progressEvents: progress.length };
+    // The worker's crop timings come back to the page's onTimings.
+    const cropTimings: { detectMs: number; inferMs: number; totalMs: number }[] = [];
+    const crops = await a.classifyCrops(['/media/single_face.jpg'], { onTimings: (t) => cropTimings.push(t) });
+    const info = { backend: a.backend, detector: a.detectorName, tasks: a.tasks.map((t) => t.task), progressEvents: progress.length, crops: crops.length, cropTimings };
     await a.dispose();
     return { result, info };
   }, tasks).catch((e: unknown) => {
@@ -85,6 +89,10 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
 
   assert.deepEqual(got.info.tasks, tasks);
   assert.ok(got.info.progressEvents > 0, 'model download progress was reported');
+  assert.equal(got.info.crops, 1);
+  assert.equal(got.info.cropTimings.length, 1, 'classifyCrops onTimings called once through the worker');
+  const ct = got.info.cropTimings[0]!;
+  assert.ok(ct.detectMs === 0 && ct.inferMs > 0 && ct.totalMs >= ct.inferMs, JSON.stringify(ct));
   const actual = comparable(got.result);
   assert.equal(actual.length, 5, 'five faces in multi_face.jpg');
   assert.equal(actual.length, expected.length);
@@ -109,4 +117,26 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
     }
   });
   console.log(`browser vs Node on multi_face.jpg: 5 faces, max probability difference ${maxDiff.toExponential(2)}; backend ${JSON.stringify(got.info.backend)}`);
+});
+
+test('backend \'webgpu\' runs on WebGPU or falls back to WASM and says so; worker: false runs in the page with the same labels', { skip, timeout: 300_000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/index.html`);
+  await page.waitForFunction('document.title === "ready"');
+  const got = (await page.evaluate(`(async () => {
+    const a = await window.facesense.createAnalyzer({ modelBaseUrl: '/models/', tasks: ['emotion'], backend: 'webgpu', worker: false });
+    const r = await a.analyze('/media/multi_face.jpg');
+    const out = { backend: a.backend, labels: r.faces.map((f) => [f.boxPx.x, f.attributes.emotion.label]) };
+    await a.dispose();
+    return out;
+  })()`)) as { backend: { requested: string; backend: string; fallback?: string }; labels: [number, string][] };
+  await page.close();
+  assert.equal(got.backend.requested, 'webgpu');
+  assert.ok(got.backend.backend === 'webgpu' || (got.backend.backend === 'wasm' && typeof got.backend.fallback === 'string' && got.backend.fallback.length > 0), JSON.stringify(got.backend));
+  const node = await createAnalyzer({ threads: 1, tasks: ['emotion'] });
+  const want = (await node.analyze(media('multi_face.jpg'))).faces.map((f) => [f.boxPx.x, f.attributes.emotion!.kind === 'class' ? f.attributes.emotion!.label : ''] as const);
+  await node.dispose();
+  const sort = (l: readonly (readonly [number, string])[]) => [...l].sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+  assert.deepEqual(sort(got.labels), sort(want));
+  console.log(`backend 'webgpu' in headless Chromium: ${JSON.stringify(got.backend)}`);
 });

@@ -4,3 +4,9 @@
  * used there is a compile error.
  */
 declare const performance: { now(): number };
+/** AbortSignal (Node ≥ 15, browsers, workers): per-call cancellation (AnalyzeOptions.signal). */
+interface AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+}
+declare const AbortSignal: { readonly prototype: AbortSignal; new (): AbortSignal };

@@ -4,6 +4,9 @@
  * facesense/web. Nothing is uploaded anywhere.
  */
 import { csvHeader, csvLine, csvRows, itemToJson } from '../src/cli/format.js';
+import { videoCsvHeader, videoCsvRow } from '../src/core/video/rows.js';
+import { createSummaryAccumulator } from '../src/core/video/summary.js';
+import { timelineHtml } from '../src/core/video/timeline.js';
 import { createAnalyzer, createFrameAnalyzer, FacesenseError, grabFrame, type BatchItem, type FrameAnalyzer, type FrameResult, type TaskResult, type WebAnalyzer } from '../src/web/index.js';
 import { drawFaces, faceLabel } from './draw.js';
 
@@ -16,8 +19,11 @@ interface AppState {
   analyzer?: WebAnalyzer | undefined;
   tasks: string[];
   items: BatchItem[];
+  detectorInputSide?: number;
   loadMs?: number;
   firstResultMs?: number;
+  /** The last analysed video file: its name, frames and per-track summary. */
+  video?: { source: string; frames: number; tracks: ReturnType<ReturnType<typeof createSummaryAccumulator>['tracks']> };
 }
 const state: AppState = { tasks: params.get('tasks')?.split(',') ?? ALL_TASKS, items: [] };
 // For tests, screenshots and the console: the app's state, read-only by convention.
@@ -27,7 +33,7 @@ function setStatus(text: string): void {
   $('status').textContent = text;
 }
 
-async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
+async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): Promise<WebAnalyzer> {
   const t0 = performance.now();
   const bytes = new Map<string, { loaded: number; total: number }>();
   const progress = $<HTMLProgressElement>('progress');
@@ -36,6 +42,7 @@ async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
   const a = await createAnalyzer({
     modelBaseUrl: new URL('models/', location.href).href,
     tasks,
+    detectorInputSide,
     backend: backendWanted,
     onProgress: (e) => {
       bytes.set(e.url, { loaded: e.loadedBytes, total: e.totalBytes ?? e.loadedBytes });
@@ -46,6 +53,7 @@ async function loadAnalyzer(tasks: readonly string[]): Promise<WebAnalyzer> {
     },
   });
   state.analyzer = a;
+  state.detectorInputSide = detectorInputSide;
   state.loadMs = performance.now() - t0;
   progress.value = 1;
   const b = a.backend;
@@ -239,7 +247,8 @@ async function listCameras(): Promise<void> {
 
 async function startCamera(): Promise<void> {
   const wanted = [...document.querySelectorAll<HTMLInputElement>('#task-toggles input:checked')].map((i) => i.value);
-  if (state.analyzer === undefined || wanted.join() !== state.analyzer.tasks.map((t) => t.task).filter((t, i, all) => all.indexOf(t) === i).join()) await loadAnalyzer(wanted);
+  const side = Number($<HTMLSelectElement>('detector-side').value);
+  if (state.analyzer === undefined || side !== state.detectorInputSide || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side);
   const deviceId = $<HTMLSelectElement>('cam-device').value;
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, ...(deviceId === '' ? {} : { deviceId: { exact: deviceId } }) }, audio: false });
   const video = $<HTMLVideoElement>('video');
@@ -273,6 +282,58 @@ function setupWebcam(): void {
   $('cam-start').addEventListener('click', () => void startCamera().catch(showError));
   $('cam-stop').addEventListener('click', stopCamera);
   void listCameras().catch(() => undefined);
+}
+
+// ---------- video file ----------
+
+async function analyseVideo(file: File): Promise<void> {
+  const a = state.analyzer ?? (await loadAnalyzer(state.tasks));
+  const video = $<HTMLVideoElement>('video-src');
+  const status = $('video-status');
+  const url = URL.createObjectURL(file);
+  try {
+    video.src = url;
+    await new Promise<void>((resolve, reject) => {
+      video.onloadeddata = () => resolve();
+      video.onerror = () => reject(new Error(`this browser cannot play ${file.name}`));
+    });
+    const fps = Math.max(1, Number($<HTMLInputElement>('video-fps').value) || 5);
+    const frames = createFrameAnalyzer(a, { detectEvery: 1 });
+    const summary = createSummaryAccumulator();
+    const tasks = a.tasks;
+    const lines = [csvLine(videoCsvHeader(tasks))];
+    const duration = video.duration;
+    let n = 0;
+    for (let i = 0; i / fps < duration; i++) {
+      const t = i / fps;
+      video.currentTime = t;
+      await new Promise((resolve) => (video.onseeked = resolve));
+      const r = await frames.analyzeFrame(grabFrame(video), Math.round(t * 1000));
+      summary.add(r);
+      for (const f of r.faces) lines.push(csvLine(videoCsvRow(r, f, tasks)));
+      n++;
+      status.textContent = `${file.name}: ${n} frames, ${t.toFixed(1)} / ${duration.toFixed(1)} s`;
+    }
+    const tracks = summary.tracks();
+    state.video = { source: file.name, frames: n, tracks };
+    status.textContent = `${file.name}: ${n} frames sampled at ${fps}/s, ${tracks.length} track(s).`;
+    const frame = $<HTMLIFrameElement>('timeline');
+    frame.srcdoc = timelineHtml({ source: file.name, durationMs: duration * 1000, smoothing: 'ema:0.3', tracks, timelines: summary.timelines() });
+    frame.hidden = false;
+    const csv = $<HTMLButtonElement>('video-csv');
+    csv.disabled = false;
+    csv.onclick = () => download(`${file.name}.csv`, 'text/csv', lines.join('\n') + '\n');
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+function setupVideo(): void {
+  const input = $<HTMLInputElement>('video-file');
+  input.addEventListener('change', () => {
+    const file = input.files?.[0];
+    if (file !== undefined) void analyseVideo(file).catch(showError);
+  });
 }
 
 // ---------- models ----------
@@ -323,6 +384,7 @@ function setupTabs(): void {
 setupTabs();
 setupPhotos();
 setupWebcam();
+setupVideo();
 void showModels().catch(showError);
 void loadAnalyzer(state.tasks).catch(showError);
 if ('serviceWorker' in navigator && params.get('sw') !== '0') void navigator.serviceWorker.register('sw.js').catch(() => undefined);

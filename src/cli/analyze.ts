@@ -1,14 +1,15 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BatchItem, type DetectorName } from '../core/analyzer.js';
 import { createAnalyzer } from '../node/analyzer.js';
 import { writeAnnotated } from '../node/annotate.js';
-import { OptionError } from '../core/errors.js';
+import { FacesenseError, OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
+import { checkOutputDir, checkOutputFile } from '../io/outputs.js';
 import { csvHeader, csvLine, csvRows, itemToJson, type OutputFormat } from './format.js';
 import { expandInputs } from './inputs.js';
-import { detectOptions, optionalNumber } from './options.js';
+import { detectOptions } from './options.js';
 import { createProgress } from './progress.js';
 
 export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
@@ -70,9 +71,13 @@ export async function runAnalyze(args: string[]): Promise<number> {
   if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const detect = detectOptions(values);
-  const threads = optionalNumber('threads', values.threads);
-  const pixelLimit = optionalNumber('pixel-limit', values['pixel-limit']);
-  const refine = optionalNumber('refine', values.refine);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
+  const pixelLimit = parseNumberOption('pixel-limit', values['pixel-limit'], RULES.pixelLimit);
+  const refine = parseNumberOption('refine', values.refine, RULES.refineLandmarks);
+  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2;
+  // Output locations are checked before any model loads or image is read.
+  if (values.out !== undefined) await checkOutputFile('--out', values.out);
+  if (values.annotate !== undefined) await checkOutputDir('--annotate', values.annotate);
   const analyzer = await createAnalyzer({
     detector: values.detector as DetectorName,
     ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
@@ -86,7 +91,6 @@ export async function runAnalyze(args: string[]): Promise<number> {
   });
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
-  if (values.annotate !== undefined) await mkdir(values.annotate, { recursive: true });
 
   let images = 0;
   let failed = 0;
@@ -98,13 +102,28 @@ export async function runAnalyze(args: string[]): Promise<number> {
     const tasks = analyzer.tasks;
     if (format === 'csv') await write(`${csvLine(csvHeader(tasks))}\n`);
     if (format === 'json') await write('[\n');
-    const listingErrors: BatchItem[] = [];
+    // Listing errors and paths in input order: each result is emitted after the listing errors
+    // found before its path, so records come out in the order the inputs were listed.
+    const listed: (BatchItem | 'path')[] = [];
     const paths = (async function* () {
       for await (const e of expandInputs(positionals)) {
-        if ('error' in e) listingErrors.push({ ok: false, source: e.path, error: e.error });
-        else yield e.path;
+        if ('error' in e) listed.push({ ok: false, source: e.path, error: e.error });
+        else {
+          listed.push('path');
+          yield e.path;
+        }
       }
     })();
+    const flushListed = async (upToPath: boolean) => {
+      while (listed.length > 0) {
+        const head = listed.shift()!;
+        if (head === 'path') {
+          if (upToPath) return;
+          continue;
+        }
+        await emit(head);
+      }
+    };
     const emit = async (item: BatchItem) => {
       images++;
       if (item.ok) faces += item.result.faces.length;
@@ -114,17 +133,19 @@ export async function runAnalyze(args: string[]): Promise<number> {
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     };
-    const concurrency = optionalNumber('concurrency', values.concurrency) ?? 2;
     for await (const item of analyzer.analyzeMany(paths, { concurrency })) {
-      for (const e of listingErrors.splice(0)) await emit(e);
+      await flushListed(true);
       if (item.ok && values.annotate !== undefined) {
         const ext = extname(item.source).toLowerCase();
         const target = join(values.annotate, `${basename(item.source, extname(item.source))}.annotated${['.png', '.webp'].includes(ext) ? ext : '.jpg'}`);
-        await writeAnnotated(item.source, item.result.faces, target);
+        // A failed annotated copy costs only that copy: the result is still written.
+        await writeAnnotated(item.source, item.result.faces, target).catch((e: unknown) =>
+          process.stderr.write(`warning: ${item.source}: cannot write the annotated copy ${target} (${e instanceof FacesenseError ? e.message : String(e)})\n`),
+        );
       }
       await emit(item);
     }
-    for (const e of listingErrors.splice(0)) await emit(e);
+    await flushListed(false);
     if (format === 'json') await write('\n]\n');
   } finally {
     progress.done();

@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { checkOutputTarget } from '../io/outputs.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Analyzer, type DetectorName, type ImageResult } from '../core/analyzer.js';
@@ -482,6 +483,7 @@ export async function runEval(args: string[]): Promise<number> {
   // Read the log first: a typo should fail before minutes of inference, not after.
   const trainingLog = trainingLogFile === undefined ? undefined : { file: trainingLogFile, rows: parseTrainingLog(await readTextOption(trainingLogFile, '--training-log'), trainingLogFile) };
   const o: EvalOptions = { ...parsed, trainingLog };
+  if (o.out !== undefined) await checkOutputTarget('--out', o.out);
 
   const loader = await createLoader(o.dataset, { root: o.root, ...(o.appearance === undefined ? {} : { appearance: o.appearance }), ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }) });
   const target = pickTarget(loader, o);

@@ -1,6 +1,7 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { ImageDecodeError, type FacesenseError } from '../core/errors.js';
+import { fileKind } from '../io/safe-read.js';
 
 /** Extensions picked up when walking a directory (explicitly named files are always tried). */
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif', '.avif', '.heic', '.heif', '.bmp']);
@@ -56,7 +57,7 @@ export async function* expandInputs(args: readonly string[]): AsyncGenerator<Inp
       const base = parts.slice(0, firstGlob).join('/') || '.';
       const re = globToRegExp(resolve(arg).split(sep).join('/'));
       let matched = false;
-      for await (const e of walk(base, true)) {
+      for await (const e of walk(base, true, new Set())) {
         if ('error' in e || re.test(resolve(e.path).split(sep).join('/'))) {
           matched = true;
           yield e;
@@ -69,16 +70,55 @@ export async function* expandInputs(args: readonly string[]): AsyncGenerator<Inp
     try {
       s = await stat(arg);
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      yield { path: arg, error: new ImageDecodeError(code === 'ENOENT' ? 'INPUT_NOT_FOUND' : 'INPUT_UNREADABLE', code === 'ENOENT' ? 'no such file or directory' : `cannot access (${code})`, { source: arg, cause }) };
+      yield { path: arg, error: accessError(arg, cause) };
       continue;
     }
-    if (s.isDirectory()) yield* walk(arg, false);
-    else yield { path: arg };
+    if (s.isDirectory()) {
+      let any = false;
+      for await (const e of walk(arg, false, new Set())) {
+        any = true;
+        yield e;
+      }
+      // An empty directory argument is a record too: "nothing happened" must not be silent.
+      if (!any) yield { path: arg, error: new ImageDecodeError('INPUT_EMPTY', 'the directory holds no image files', { source: arg }) };
+    } else yield { path: arg };
   }
 }
 
-async function* walk(dir: string, allFiles: boolean): AsyncGenerator<InputEntry> {
+/** A stat/lstat failure as a listing error: a missing file, a dangling link, a link loop (ELOOP). */
+async function linkError(path: string, cause: unknown): Promise<FacesenseError> {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return new ImageDecodeError('INPUT_UNREADABLE', 'symbolic link loop (ELOOP): the link resolves to itself', { source: path, cause });
+  const link = await lstat(path).then((l) => l.isSymbolicLink(), () => false);
+  if (link && code === 'ENOENT') return new ImageDecodeError('INPUT_UNREADABLE', 'dangling symbolic link', { source: path, cause });
+  return accessError(path, cause);
+}
+
+function accessError(path: string, cause: unknown): FacesenseError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new ImageDecodeError('INPUT_NOT_FOUND', 'no such file or directory', { source: path, cause });
+  if (code === 'ELOOP') return new ImageDecodeError('INPUT_UNREADABLE', 'symbolic link loop (ELOOP): the link resolves to itself', { source: path, cause });
+  return new ImageDecodeError('INPUT_UNREADABLE', `cannot access (${code})`, { source: path, cause });
+}
+
+/**
+ * Walks `dir` depth-first in name order. Links are followed, but each directory (device and inode)
+ * is entered once: a link back to an ancestor or to a directory already walked is reported, not
+ * followed, so a link loop ends instead of listing the same photo forever.
+ */
+async function* walk(dir: string, allFiles: boolean, seen: Set<string>): AsyncGenerator<InputEntry> {
+  try {
+    const d = await stat(dir);
+    const key = `${d.dev}:${d.ino}`;
+    if (seen.has(key)) {
+      yield { path: dir, error: new ImageDecodeError('INPUT_UNREADABLE', `directory already walked (a symbolic link loop or a second link to it: ${await realpath(dir).catch(() => dir)}); not followed again`, { source: dir }) };
+      return;
+    }
+    seen.add(key);
+  } catch (cause) {
+    yield { path: dir, error: await linkError(dir, cause) };
+    return;
+  }
   let names: string[];
   try {
     names = (await readdir(dir)).sort();
@@ -92,13 +132,12 @@ async function* walk(dir: string, allFiles: boolean): AsyncGenerator<InputEntry>
     try {
       s = await stat(path);
     } catch (cause) {
-      const link = await lstat(path).then((l) => l.isSymbolicLink(), () => false);
-      yield { path, error: new ImageDecodeError('INPUT_UNREADABLE', link ? 'dangling symbolic link' : `cannot access (${(cause as NodeJS.ErrnoException).code})`, { source: path, cause }) };
+      yield { path, error: await linkError(path, cause) };
       continue;
     }
-    if (s.isDirectory()) yield* walk(path, allFiles);
+    if (s.isDirectory()) yield* walk(path, allFiles, seen);
     else if (!hasImageExt(name) && !allFiles) continue;
-    else if (!s.isFile()) yield { path, error: new ImageDecodeError('INPUT_UNREADABLE', 'not a regular file (device, FIFO or socket)', { source: path }) };
+    else if (!s.isFile()) yield { path, error: new ImageDecodeError('INPUT_UNREADABLE', `is ${fileKind(s)}, not a regular file; only regular files are read`, { source: path }) };
     else yield { path };
   }
 }

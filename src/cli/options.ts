@@ -1,5 +1,6 @@
 /** Parsers for command-line option values shared by the subcommands; each throws an OptionError naming the option. */
 import { OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 
 /** A whole number ≥ 1, or `fallback` when the option is absent. */
 export function positiveInt(name: string, value: string | undefined, fallback: number): number {
@@ -18,9 +19,9 @@ export function optionalNumber(name: string, value: string | undefined): number 
 
 /** The detector options `analyze` and `video` share: --score-threshold, --max-faces, --min-face (only those given). */
 export function detectOptions(values: { readonly 'score-threshold'?: string; readonly 'max-faces'?: string; readonly 'min-face'?: string }): { scoreThreshold?: number; maxFaces?: number; minFacePx?: number } {
-  const scoreThreshold = optionalNumber('score-threshold', values['score-threshold']);
-  const maxFaces = optionalNumber('max-faces', values['max-faces']);
-  const minFacePx = optionalNumber('min-face', values['min-face']);
+  const scoreThreshold = parseNumberOption('score-threshold', values['score-threshold'], RULES.scoreThreshold);
+  const maxFaces = parseNumberOption('max-faces', values['max-faces'], RULES.maxFaces);
+  const minFacePx = parseNumberOption('min-face', values['min-face'], RULES.minFacePx);
   return {
     ...(scoreThreshold === undefined ? {} : { scoreThreshold }),
     ...(maxFaces === undefined ? {} : { maxFaces }),

@@ -21,6 +21,7 @@ import { createYunetDetector } from '../node/platform.js';
 import { createModelStore } from '../node/models/store.js';
 import { WEIGHTS_REGISTRY } from '../core/models/registry.js';
 import { positiveInt } from './options.js';
+import { checkOutputTarget } from '../io/outputs.js';
 
 /**
  * Framing of `--crop aligned`, close to the UTKFace chips' own (YuNet medians: eyes 0.395 of the
@@ -273,6 +274,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
   const out = values.out ?? '';
   const strict = values.strict;
   try {
+    await checkOutputTarget('--out', out);
     const loader = await createLoader(layout, {
       root,
       strict,
@@ -307,6 +309,11 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
         },
       });
       io.stdout(formatSummary(result.meta, result.dir, result.elapsedMs));
+      if (Object.values(result.meta.splits).every((sp) => sp.count === 0)) {
+        // An empty pack is not a success: nothing could be trained or measured from it.
+        io.stderr(`facesense prepare: DatasetError [DATASET_INVALID] ${root}: no usable sample (${result.meta.skipped.count} skipped); the pack in ${result.dir} is empty\n`);
+        return 1;
+      }
       if (result.meta.preprocessing.crop.mode === 'none') io.stdout(`${await recordFraming(result.dir)}\n`);
       return 0;
     } finally {

@@ -6,6 +6,8 @@ import { createAnalyzer } from '../node/analyzer.js';
 import { OptionError } from '../core/errors.js';
 import { csvLine } from './format.js';
 import { detectOptions, optionalNumber } from './options.js';
+import { checkOutputFile } from '../io/outputs.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import { createProgress } from './progress.js';
 import { openVideo, type SamplingOptions } from '../node/video/decode.js';
 import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
@@ -105,8 +107,8 @@ export async function runVideo(args: string[]): Promise<number> {
   const format = values.format;
   if (format !== 'csv' && format !== 'jsonl') throw new OptionError(`--format must be csv or jsonl (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
-  const fps = optionalNumber('fps', values.fps);
-  const every = optionalNumber('every', values.every);
+  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
+  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
   const startSec = optionalNumber('start', values.start);
   const endSec = optionalNumber('end', values.end);
   const sampling: SamplingOptions = { ...(fps === undefined ? {} : { fps }), ...(every === undefined ? {} : { every }), ...(startSec === undefined ? {} : { startSec }), ...(endSec === undefined ? {} : { endSec }) };
@@ -114,8 +116,12 @@ export async function runVideo(args: string[]): Promise<number> {
   const detectEvery = optionalNumber('detect-every', values['detect-every']);
   const iou = optionalNumber('iou', values.iou);
   const maxMissed = optionalNumber('max-missed', values['max-missed']);
-  const threads = optionalNumber('threads', values.threads);
+  const threads = parseNumberOption('threads', values.threads, RULES.threads);
   const detect = detectOptions(values);
+  // Every output location is checked before the video is probed or a model loaded.
+  for (const [option, path] of [['--out', values.out], ['--summary', values.summary], ['--timeline', values.timeline], ['--annotate', values.annotate]] as const) {
+    if (path !== undefined) await checkOutputFile(option, path);
+  }
 
   if (values['sequence-window'] !== undefined && values['sequence-model'] === undefined) throw new OptionError('--sequence-window needs --sequence-model');
   const store = values['models-dir'] === undefined ? {} : { modelsDir: values['models-dir'] };

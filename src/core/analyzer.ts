@@ -9,6 +9,8 @@ import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import type { Box, Detection, ImageInput, Landmarks5, RgbImage } from './types.js';
+import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
+import { createLifecycle, type Lifecycle } from './lifecycle.js';
 
 export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
 
@@ -36,6 +38,13 @@ export interface AnalyzerOptions {
   readonly models?: readonly string[];
   /** ONNX Runtime intra-op threads per session. @default 0 (one per core) */
   readonly threads?: number;
+  /**
+   * YuNet's input: images whose longer side exceeds this are scaled down before detection (boxes
+   * come back in original pixels). Smaller is faster (detection cost grows with the pixels) and
+   * misses faces under about 10 px after scaling: 320 suits a webcam with a face near it.
+   * @default 640
+   */
+  readonly detectorInputSide?: number;
   /** Default detection options for every call. @default DEFAULT_DETECT_OPTIONS */
   readonly detect?: Partial<DetectOptions>;
   /**
@@ -70,6 +79,8 @@ export interface AnalyzeOptions {
    * @default undefined (run the detector)
    */
   readonly detections?: readonly Detection[];
+  /** Abort the call: it rejects (analyzeMany: in-flight inputs end) with a FacesenseError `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 export interface FaceResult {
@@ -128,15 +139,29 @@ export interface Analyzer<I = ImageInput> {
    * Classifies already-cropped face images (no detection), batched: the fast path for datasets.
    * `onTimings` receives the batch's stage timings (detectMs 0), e.g. for benchmarks.
    */
-  classifyCrops(crops: readonly I[], options?: { tta?: boolean; onTimings?: (timings: StageTimings) => void }): Promise<Record<string, TaskResult>[]>;
+  classifyCrops(crops: readonly I[], options?: CropOptions): Promise<Record<string, TaskResult>[]>;
+  /** As classifyCrops, but a crop that cannot be decoded is its own typed error; the others are still classified. */
+  classifyCropsSettled(crops: readonly I[], options?: CropOptions): Promise<CropItem[]>;
+  /** Waits for in-flight calls to finish, then releases the models; later calls fail with `DISPOSED`. */
   dispose(): Promise<void>;
 }
+
+/** Options of `classifyCrops` / `classifyCropsSettled`. */
+export interface CropOptions {
+  readonly tta?: boolean;
+  /** Receives the batch's stage timings (detectMs 0; decodeMs covers every crop, the undecodable included). */
+  readonly onTimings?: (timings: StageTimings) => void;
+}
+
+/** One item of `classifyCropsSettled`: a crop's attributes, or the typed error for that crop alone. */
+export type CropItem = { readonly ok: true; readonly attributes: Record<string, TaskResult> } | { readonly ok: false; readonly source: string; readonly error: FacesenseError };
 
 /**
  * The analyzer on a given platform: its inference backend, decoder and model source come from
  * outside (src/node/analyzer.ts and src/web/ wire theirs), so this module runs anywhere.
  */
 export async function createAnalyzerWith<I>(platform: Platform<I>, options: AnalyzerOptions = {}): Promise<Analyzer<I>> {
+  checkAnalyzerOptions(options);
   const store = platform.models;
   const sessionOpts = options.threads === undefined ? {} : { threads: options.threads };
   const minEye = options.minEyeDistancePx ?? 8;
@@ -145,11 +170,12 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   const classifiers: Classifier[] = [];
   let detector: FaceDetector | undefined;
-  let disposed = false;
+  const life: Lifecycle = createLifecycle();
   try {
     const plan = await planModels(store, options);
     for (const m of plan) classifiers.push(await createClassifier(platform.backend, m.model, m.manifest, { ...sessionOpts, sourceName: typeof m.model === 'string' ? m.model : m.id }));
-    detector = await openDetector(platform, options.detector ?? 'yunet', sessionOpts);
+    const side = options.detectorInputSide; // checked by checkAnalyzerOptions
+    detector = await openDetector(platform, options.detector ?? 'yunet', { ...sessionOpts, ...(side === undefined ? {} : { maxInputSide: side }) });
   } catch (e) {
     await Promise.all(classifiers.map((c) => c.dispose()));
     throw e;
@@ -166,9 +192,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   // The fused align+normalise writer of each model (its normalisation table built once).
   const writers = new Map(classifiers.map((c) => [c, inputWriter(c.manifest.input)]));
 
-  function checkOpen(): void {
-    if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
-  }
+  const checkOpen = life.checkOpen;
 
   interface Classified {
     readonly attributes: Record<string, TaskResult>;
@@ -225,13 +249,22 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     return refined;
   }
 
-  async function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
-    checkOpen();
-    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : '<pixels>'));
+  function analyze(input: I, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+    return life.run(async () => {
+      checkAnalyzeOptions(opts);
+      return analyzeOne(input, opts);
+    });
+  }
+
+  async function analyzeOne(input: I, opts: AnalyzeOptions): Promise<ImageResult> {
+    const source = typeof input === 'string' ? input : (opts.sourceName ?? (input instanceof Uint8Array ? '<buffer>' : input === null || typeof input !== 'object' ? '<input>' : '<pixels>'));
+    life.checkAborted(opts.signal, source);
     const t0 = performance.now();
     const image = await platform.decode(input, { pixelLimit, sourceName: source });
+    life.checkAborted(opts.signal, source);
     const t1 = performance.now();
     const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
+    life.checkAborted(opts.signal, source);
     const t2 = performance.now();
     const toAlign: { image: RgbImage; det: Detection | undefined }[] = [];
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
@@ -269,55 +302,93 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   async function* analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
     checkOpen();
+    checkAnalyzeOptions(opts);
+    if (inputs === null || typeof inputs !== 'object' || !(Symbol.iterator in inputs || Symbol.asyncIterator in inputs)) {
+      throw new OptionError('analyzeMany needs an iterable or async iterable of inputs');
+    }
     const limit = Math.max(1, opts.concurrency ?? 2);
     const window: Promise<BatchItem>[] = [];
     let i = 0;
     const start = (input: I): Promise<BatchItem> => {
       const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
       i++;
-      return analyze(input, { ...opts, sourceName: source }).then(
+      const item = analyze(input, { ...opts, sourceName: source }).then(
         (result): BatchItem => ({ ok: true, source, result }),
         (e: unknown): BatchItem => {
           if (e instanceof FacesenseError) return { ok: false, source, error: e };
           throw e; // a bug, not bad input: do not disguise it as a per-file error
         },
       );
+      // Handled when its turn comes; until then a rejection must not count as unhandled.
+      item.catch(() => undefined);
+      return item;
     };
-    for await (const input of inputs) {
-      window.push(start(input));
-      if (window.length >= limit) yield await window.shift()!;
+    // The caller may stop early (break), the inputs may throw, or the signal may fire: the inputs
+    // already started still end as items (or are awaited), so nothing rejects unhandled.
+    let failure: { error: unknown } | undefined;
+    try {
+      try {
+        for await (const input of inputs) {
+          if (opts.signal?.aborted === true) break;
+          window.push(start(input));
+          if (window.length >= limit) yield await window.shift()!;
+        }
+      } catch (e) {
+        failure = { error: e };
+      }
+      while (window.length > 0) yield await window.shift()!;
+      if (failure !== undefined) throw failure.error;
+      life.checkAborted(opts.signal, opts.sourceName ?? '<batch>');
+    } finally {
+      await Promise.allSettled(window);
     }
-    while (window.length > 0) yield await window.shift()!;
   }
 
-  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean; onTimings?: (timings: StageTimings) => void } = {}): Promise<Record<string, TaskResult>[]> {
-    checkOpen();
-    const t0 = performance.now();
-    const images = await Promise.all(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
-    const t1 = performance.now();
-    // No detection: each crop is resized whole to the model's input (alignFace's `none` mode).
-    const batches = alignAll(images.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
-    const t2 = performance.now();
-    const t3 = t2;
-    const raw = await inferAll(batches);
-    const t4 = performance.now();
-    const results = decodeAll(raw, images.length).map((f) => f.attributes);
-    const t5 = performance.now();
-    opts.onTimings?.({ decodeMs: t1 - t0, detectMs: 0, alignMs: t2 - t1, normaliseMs: t3 - t2, inferMs: t4 - t3, postprocessMs: t5 - t4, totalMs: t5 - t0 });
-    return results;
+  async function classifyCrops(inputs: readonly I[], opts: CropOptions = {}): Promise<Record<string, TaskResult>[]> {
+    const items = await classifyCropsSettled(inputs, opts);
+    const bad = items.find((it) => !it.ok);
+    if (bad !== undefined && !bad.ok) throw bad.error;
+    return items.map((it) => (it.ok ? it.attributes : {}));
+  }
+
+  function classifyCropsSettled(inputs: readonly I[], opts: CropOptions = {}): Promise<CropItem[]> {
+    return life.run(async () => {
+      if (!Array.isArray(inputs)) throw new OptionError('classifyCrops needs an array of inputs');
+      checkAnalyzeOptions(opts);
+      if (opts.onTimings !== undefined && typeof opts.onTimings !== 'function') throw new OptionError('onTimings must be a function');
+      const t0 = performance.now();
+      const settled = await Promise.allSettled(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
+      const good = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const t1 = performance.now();
+      // No detection: each crop is resized whole to the model's input (alignFace's `none` mode).
+      const batches = alignAll(good.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
+      const t2 = performance.now();
+      // Normalisation is fused into the align pass: its own share is reported as 0.
+      const raw = await inferAll(batches);
+      const t3 = performance.now();
+      const classified = decodeAll(raw, good.length).map((f) => f.attributes);
+      const t4 = performance.now();
+      opts.onTimings?.({ decodeMs: t1 - t0, detectMs: 0, alignMs: t2 - t1, normaliseMs: 0, inferMs: t3 - t2, postprocessMs: t4 - t3, totalMs: t4 - t0 });
+      let k = 0;
+      return settled.map((r, j): CropItem => {
+        if (r.status === 'fulfilled') return { ok: true, attributes: classified[k++]! };
+        if (r.reason instanceof FacesenseError) return { ok: false, source: r.reason.source ?? `<crop ${j}>`, error: r.reason };
+        throw r.reason; // a bug, not bad input
+      });
+    });
   }
 
   function withEmbeddings(face: FaceResult, c: Classified): FaceResult {
     return options.embeddings === true ? { ...face, embeddings: c.embeddings } : face;
   }
 
-  async function dispose(): Promise<void> {
-    if (disposed) return;
-    disposed = true;
-    await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+  function dispose(): Promise<void> {
+    return life.dispose(async () => {
+      await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+    });
   }
 
-  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, dispose };
+  return { detectorName: detector?.name ?? 'none', tasks: taskList, analyze, analyzeMany, classifyCrops, classifyCropsSettled, dispose };
 }
 
 function eyeDistance(lm: Landmarks5 | undefined): number {
@@ -328,7 +399,7 @@ function rollOf(lm: Landmarks5): number {
   return (Math.atan2(lm.leftEye.y - lm.rightEye.y, lm.leftEye.x - lm.rightEye.x) * 180) / Math.PI;
 }
 
-async function openDetector<I>(platform: Platform<I>, choice: DetectorName | FaceDetector, opts: { threads?: number }): Promise<FaceDetector | undefined> {
+async function openDetector<I>(platform: Platform<I>, choice: DetectorName | FaceDetector, opts: { threads?: number; maxInputSide?: number }): Promise<FaceDetector | undefined> {
   if (typeof choice !== 'string') return choice;
   const store = platform.models;
   const own = platform.detectors?.[choice];

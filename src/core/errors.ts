@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'INPUT_NOT_FOUND'
   | 'INPUT_UNREADABLE'
   | 'INPUT_EMPTY'
+  | 'INPUT_TOO_LARGE'
   | 'UNSUPPORTED_FORMAT'
   | 'CORRUPT_IMAGE'
   | 'PIXEL_LIMIT_EXCEEDED'
@@ -20,7 +21,8 @@ export type ErrorCode =
   | 'CORRUPT_VIDEO'
   | 'VIDEO_TOOL_MISSING'
   | 'VIDEO_ENCODE_FAILED'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'ABORTED';
 
 export class FacesenseError extends Error {
   override readonly name: string = 'FacesenseError';

@@ -1,6 +1,7 @@
 import { ModelError, OptionError } from './errors.js';
 import { flipHorizontal, normaliseInto } from './normalise.js';
 import type { ActivationOutput, ModelManifest } from './models/manifest.js';
+import { checkManifestAgainstGraph } from './models/graph-check.js';
 import type { InferenceBackend, ModelData, SessionOptions, TensorData } from './platform.js';
 import type { Image8 } from './types.js';
 
@@ -75,7 +76,14 @@ export interface PreparedBatch {
 
 /** Loads one classifier on `backend`; `sourceName` names the model in load errors. */
 export async function createClassifier(backend: InferenceBackend, model: ModelData, manifest: ModelManifest, options: SessionOptions & { readonly sourceName?: string } = {}): Promise<Classifier> {
-  const session = await backend.createSession(model, { ...options, sourceName: options.sourceName ?? (typeof model === 'string' ? model : manifest.id) });
+  const sourceName = options.sourceName ?? (typeof model === 'string' ? model : manifest.id);
+  const session = await backend.createSession(model, { ...options, sourceName });
+  try {
+    await checkManifestAgainstGraph(session, manifest, sourceName);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
   const { input, outputs } = manifest;
   const per = input.width * input.height * input.channels;
   const shape = (n: number) => (input.layout === 'NCHW' ? [n, input.channels, input.height, input.width] : [n, input.height, input.width, input.channels]);

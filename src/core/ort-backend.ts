@@ -44,6 +44,11 @@ export function fixedInputSize(session: Ort.InferenceSession): { width: number; 
 function wrapSession(ort: OrtModule, session: Ort.InferenceSession): InferenceSession {
   return {
     inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    inputShape(name) {
+      const meta = session.inputMetadata.find((m) => m.name === name);
+      return meta?.isTensor === true ? meta.shape : undefined;
+    },
     fixedInputSize: fixedInputSize(session),
     async run(feeds, outputNames) {
       const tensors: Record<string, Ort.Tensor> = {};

@@ -27,6 +27,10 @@ export interface SessionOptions {
 /** One loaded model. */
 export interface InferenceSession {
   readonly inputNames: readonly string[];
+  /** The graph's output names (checked against a manifest at load: src/core/models/graph-check.ts). */
+  readonly outputNames: readonly string[];
+  /** Dims of the named input as the graph declares them (symbolic dims as strings), when known. */
+  inputShape(name: string): readonly (number | string)[] | undefined;
   /** Static height/width of the first (NCHW) input, or undefined where a dim is symbolic. */
   readonly fixedInputSize: { readonly width: number; readonly height: number } | undefined;
   /** Runs the model; returns the named outputs (all of them when `outputNames` is absent). */

@@ -4,6 +4,7 @@
  * label file per target. Rows keep the loader's order; nothing holds more than a few images.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/safe-read.js';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DatasetError } from '../core/errors.js';
@@ -110,7 +111,7 @@ export async function samplePixels(image: SampleImage, size: number, channels: 1
   }
   const input =
     image.kind === 'file'
-      ? sharp(image.path, { failOn: 'error' })
+      ? sharp(await readRegularFile(image.path), { failOn: 'error' })
       : image.kind === 'encoded'
         ? sharp(image.bytes, { failOn: 'error' })
         : sharp(image.pixels.data, { raw: { width: image.pixels.width, height: image.pixels.height, channels: image.pixels.channels } });

@@ -1,9 +1,11 @@
-import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { FacesenseError, ImageDecodeError } from '../core/errors.js';
+import { ImageDecodeError } from '../core/errors.js';
 import { DEFAULT_DECODE_OPTIONS, type DecodeOptions } from '../core/platform.js';
 import { fromRaw, isRawImage } from '../core/raw-image.js';
 import type { ImageInput, RgbImage } from '../core/types.js';
+import { checkImageInput } from '../core/validate.js';
+import { readRegularFile } from '../io/safe-read.js';
+import { sniffImageFormat } from '../io/sniff.js';
 
 export { DEFAULT_DECODE_OPTIONS, type DecodeOptions };
 
@@ -18,16 +20,23 @@ const SUPPORTED = new Set(['jpeg', 'png', 'webp', 'tiff', 'gif', 'heif', 'avif',
  */
 export async function decodeImage(input: ImageInput, options: Partial<DecodeOptions> = {}): Promise<RgbImage> {
   const opts = { ...DEFAULT_DECODE_OPTIONS, ...options };
+  checkImageInput(input, opts.sourceName);
   if (isRawImage(input)) return fromRaw(input, opts);
   const source = typeof input === 'string' ? input : (opts.sourceName ?? '<buffer>');
-  const bytes = typeof input === 'string' ? await readInput(input) : input;
+  const bytes = typeof input === 'string' ? await readRegularFile(input, { checkHeader: (head) => sniffImageFormat(head) !== undefined }) : input;
   if (bytes.byteLength === 0) {
     throw new ImageDecodeError('INPUT_EMPTY', 'the file is empty (0 bytes); it is not an image', { source });
+  }
+  const sniffed = sniffImageFormat(bytes.subarray(0, 4096));
+  if (sniffed === 'heic' || sniffed === 'bmp') {
+    throw new ImageDecodeError('UNSUPPORTED_FORMAT', `${sniffed === 'heic' ? 'HEIC (HEVC-coded HEIF)' : 'BMP'} images are not supported; convert it to JPEG, PNG, WebP or AVIF`, { source });
   }
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
+    // A recognised header that sharp cannot parse is a damaged file of that format, not an unknown format.
+    if (sniffed !== undefined) throw new ImageDecodeError('CORRUPT_IMAGE', `cannot read this ${sniffed.toUpperCase()} file's header (${firstLine(cause)}); the file is truncated or damaged`, { source, cause });
     throw new ImageDecodeError('UNSUPPORTED_FORMAT', `not a readable image (${firstLine(cause)}); supported: JPEG, PNG, WebP, TIFF, GIF, AVIF`, { source, cause });
   }
   if (meta.format === undefined || !SUPPORTED.has(meta.format)) {
@@ -55,19 +64,6 @@ export async function decodeImage(input: ImageInput, options: Partial<DecodeOpti
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (cause) {
     throw new ImageDecodeError('CORRUPT_IMAGE', `cannot decode ${meta.format} image (${firstLine(cause)}); the file is probably truncated or damaged`, { source, cause });
-  }
-}
-
-async function readInput(path: string): Promise<Uint8Array> {
-  try {
-    const s = await stat(path);
-    if (s.isDirectory()) throw new ImageDecodeError('INPUT_UNREADABLE', 'is a directory, not an image file', { source: path });
-    return await readFile(path);
-  } catch (cause) {
-    if (cause instanceof FacesenseError) throw cause;
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ImageDecodeError('INPUT_NOT_FOUND', 'no such file', { source: path, cause });
-    throw new ImageDecodeError('INPUT_UNREADABLE', `cannot read the file (${code ?? firstLine(cause)})`, { source: path, cause });
   }
 }
 

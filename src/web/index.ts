@@ -2,11 +2,13 @@
  * `facesense/web`: the facesense pipeline in a browser, on onnxruntime-web, with the same models,
  * manifests and result objects as in Node. Inference runs in a Web Worker by default.
  */
-import { createAnalyzerWith, type Analyzer, type AnalyzeOptions, type BatchItem, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzerWith, type Analyzer, type AnalyzeOptions, type BatchItem, type CropItem, type CropOptions, type ImageResult, type StageTimings } from '../core/analyzer.js';
 import { DEFAULT_DECODE_OPTIONS } from '../core/platform.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
+import { createLifecycle } from '../core/lifecycle.js';
 import type { TaskResult } from '../core/postprocess.js';
 import type { RawImage, RgbImage } from '../core/types.js';
+import { checkAnalyzeOptions } from '../core/validate.js';
 import { decodeWebImage, pixelsOf, type WebImageInput } from './decode.js';
 import type { WebDownloadProgress } from './model-source.js';
 import type { WebBackendInfo, WebPlatformOptions } from './platform.js';
@@ -26,9 +28,12 @@ export interface WebAnalyzer extends Analyzer<WebImageInput> {
   readonly backend: WebBackendInfo;
 }
 
+function withDecodeMs(t: StageTimings, decodeMs: number): StageTimings {
+  return { ...t, decodeMs: t.decodeMs + decodeMs, totalMs: t.totalMs + decodeMs };
+}
+
 function withDecode(result: ImageResult, decodeMs: number): ImageResult {
-  const t = result.timings;
-  return { ...result, timings: { ...t, decodeMs: t.decodeMs + decodeMs, totalMs: t.totalMs + decodeMs } };
+  return { ...result, timings: withDecodeMs(result.timings, decodeMs) };
 }
 
 /** Creates an analyzer in the page; models come from `modelBaseUrl`. */
@@ -48,7 +53,9 @@ export async function createAnalyzer(options: WebAnalyzerOptions): Promise<WebAn
 async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onProgress'>, analyzerOptions: PortableAnalyzerOptions, onProgress: ((e: WebDownloadProgress) => void) | undefined): Promise<WebAnalyzer> {
   const pending = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
   let nextId = 1;
-  let disposed = false;
+  // In-flight calls, DISPOSED and ABORTED as in the core analyzer (an AbortSignal cannot cross
+  // postMessage, so it is checked here, between the page's stages and the worker's reply).
+  const life = createLifecycle();
   const ready = new Promise<ReadyInfo>((resolve, reject) => {
     w.addEventListener('message', (event: MessageEvent<FromWorker>) => {
       const m = event.data;
@@ -78,29 +85,38 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
       pending.set((msg as { id: number }).id, { resolve, reject });
       w.postMessage(msg, transfer);
     });
-  const checkOpen = () => {
-    if (disposed) throw new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one');
-  };
   // A copy the worker may own: the caller's buffer is never detached.
   const toRaw = (rgb: RgbImage): RawImage => ({ data: rgb.data.slice(), width: rgb.width, height: rgb.height, channels: 3 });
 
-  async function analyze(input: WebImageInput, opts: AnalyzeOptions = {}): Promise<ImageResult> {
-    checkOpen();
-    const sourceName = typeof input === 'string' ? input : (opts.sourceName ?? '<image>');
-    const t0 = performance.now();
-    const rgb = await decodeWebImage(input, { pixelLimit: analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit, sourceName });
-    const decodeMs = performance.now() - t0;
-    const image = toRaw(rgb);
-    const m = await call({ type: 'analyze', id: nextId++, image, options: { ...opts, sourceName } }, [image.data.buffer as ArrayBuffer]);
-    if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
-    return withDecode(m.result, decodeMs);
+  function analyze(input: WebImageInput, opts: AnalyzeOptions = {}): Promise<ImageResult> {
+    return life.run(async () => {
+      checkAnalyzeOptions(opts);
+      const { signal, ...portable } = opts;
+      const sourceName = typeof input === 'string' ? input : (opts.sourceName ?? '<image>');
+      life.checkAborted(signal, sourceName);
+      const t0 = performance.now();
+      const rgb = await decodeWebImage(input, { pixelLimit: analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit, sourceName });
+      const decodeMs = performance.now() - t0;
+      life.checkAborted(signal, sourceName);
+      const image = toRaw(rgb);
+      const m = await call({ type: 'analyze', id: nextId++, image, options: { ...portable, sourceName } }, [image.data.buffer as ArrayBuffer]);
+      if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
+      life.checkAborted(signal, sourceName);
+      return withDecode(m.result, decodeMs);
+    });
   }
 
   async function* analyzeMany(inputs: Iterable<WebImageInput> | AsyncIterable<WebImageInput>, opts: AnalyzeOptions & { concurrency?: number } = {}): AsyncGenerator<BatchItem> {
-    checkOpen();
+    life.checkOpen();
+    checkAnalyzeOptions(opts);
+    if (inputs === null || typeof inputs !== 'object' || !(Symbol.iterator in inputs || Symbol.asyncIterator in inputs)) {
+      throw new OptionError('analyzeMany needs an iterable or async iterable of inputs');
+    }
     let i = 0;
-    // One worker runs one image at a time, so inputs are taken in order, one after another.
+    // One worker runs one image at a time, so inputs are taken in order, one after another
+    // (nothing is left in flight when the caller stops early or the inputs throw).
     for await (const input of inputs) {
+      if (opts.signal?.aborted === true) break;
       const source = typeof input === 'string' ? input : `${opts.sourceName ?? '<input>'}#${i}`;
       i++;
       try {
@@ -110,30 +126,52 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
         yield { ok: false, source, error: e };
       }
     }
+    life.checkAborted(opts.signal, opts.sourceName ?? '<batch>');
   }
 
-  async function classifyCrops(crops: readonly WebImageInput[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
-    checkOpen();
-    const pixelLimit = analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
-    const images = await Promise.all(crops.map(async (c, j) => toRaw(await decodeWebImage(c, { pixelLimit, sourceName: typeof c === 'string' ? c : `<crop ${j}>` }))));
-    const m = await call({ type: 'crops', id: nextId++, images, ...(opts.tta === undefined ? {} : { tta: opts.tta }) }, images.map((im) => im.data.buffer as ArrayBuffer));
-    if (m.type !== 'crops') throw new Error(`unexpected worker reply ${m.type}`);
-    return m.results;
+  async function classifyCrops(crops: readonly WebImageInput[], opts: CropOptions = {}): Promise<Record<string, TaskResult>[]> {
+    const items = await classifyCropsSettled(crops, opts);
+    const bad = items.find((it) => !it.ok);
+    if (bad !== undefined && !bad.ok) throw bad.error;
+    return items.map((it) => (it.ok ? it.attributes : {}));
   }
 
-  async function dispose(): Promise<void> {
-    if (disposed) return;
-    disposed = true;
-    try {
-      await call({ type: 'dispose', id: nextId++ });
-    } finally {
-      w.terminate();
-      for (const p of pending.values()) p.reject(new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one'));
-      pending.clear();
-    }
+  function classifyCropsSettled(crops: readonly WebImageInput[], opts: CropOptions = {}): Promise<CropItem[]> {
+    return life.run(async () => {
+      if (!Array.isArray(crops)) throw new OptionError('classifyCrops needs an array of inputs');
+      checkAnalyzeOptions(opts);
+      if (opts.onTimings !== undefined && typeof opts.onTimings !== 'function') throw new OptionError('onTimings must be a function');
+      const pixelLimit = analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
+      const t0 = performance.now();
+      const settled = await Promise.allSettled(crops.map(async (c, j) => toRaw(await decodeWebImage(c, { pixelLimit, sourceName: typeof c === 'string' ? c : `<crop ${j}>` }))));
+      const decodeMs = performance.now() - t0;
+      const images = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const m = await call({ type: 'crops', id: nextId++, images, ...(opts.tta === undefined ? {} : { tta: opts.tta }) }, images.map((im) => im.data.buffer as ArrayBuffer));
+      if (m.type !== 'crops') throw new Error(`unexpected worker reply ${m.type}`);
+      // The worker's stage timings, with the page's decoding added (as analyze does).
+      if (m.timings !== undefined) opts.onTimings?.(withDecodeMs(m.timings, decodeMs));
+      let k = 0;
+      return settled.map((r, j): CropItem => {
+        if (r.status === 'fulfilled') return { ok: true, attributes: m.results[k++]! };
+        if (r.reason instanceof FacesenseError) return { ok: false, source: r.reason.source ?? `<crop ${j}>`, error: r.reason };
+        throw r.reason; // a bug, not bad input
+      });
+    });
   }
 
-  return { detectorName: info.detectorName, tasks: info.tasks, backend: info.backend, analyze, analyzeMany, classifyCrops, dispose };
+  function dispose(): Promise<void> {
+    return life.dispose(async () => {
+      try {
+        await call({ type: 'dispose', id: nextId++ });
+      } finally {
+        w.terminate();
+        for (const p of pending.values()) p.reject(new FacesenseError('DISPOSED', 'this analyzer was disposed; create a new one'));
+        pending.clear();
+      }
+    });
+  }
+
+  return { detectorName: info.detectorName, tasks: info.tasks, backend: info.backend, analyze, analyzeMany, classifyCrops, classifyCropsSettled, dispose };
 }
 
 /** The current frame of a video (or any drawable) as raw pixels, for `FrameAnalyzer.analyzeFrame`. */
@@ -145,7 +183,7 @@ export { decodeWebImage, type WebImageInput } from './decode.js';
 export { createWebModelSource, type WebDownloadProgress, type WebModelSourceOptions } from './model-source.js';
 export type { WebBackendInfo, WebBackendName, WebPlatformOptions } from './platform.js';
 export { createAnalyzerWith, DEFAULT_TASK_MODELS } from '../core/analyzer.js';
-export type { Analyzer, AnalyzeOptions, AnalyzerOptions, BatchItem, DetectorName, FaceResult, ImageResult, StageTimings } from '../core/analyzer.js';
+export type { Analyzer, AnalyzeOptions, AnalyzerOptions, BatchItem, CropItem, CropOptions, DetectorName, FaceResult, ImageResult, StageTimings } from '../core/analyzer.js';
 export { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
 export type { FrameAnalyzer, FrameAnalyzerOptions, FrameResult, TrackedFace } from '../core/video/stream.js';
 export { smoothStep, parseSmoothing, DEFAULT_SMOOTHING } from '../core/video/smooth.js';

@@ -1,4 +1,6 @@
 import type { Detection, RgbImage } from '../types.js';
+import { ModelError } from '../errors.js';
+import { missingOutputs } from '../models/graph-check.js';
 import type { InferenceBackend, ModelData, SessionOptions } from '../platform.js';
 import { resizeRgb } from '../resize.js';
 import { decodeYunet, type YunetLevel } from './yunet-decode.js';
@@ -27,7 +29,13 @@ export const YUNET_SMALLEST_FACE_PX = 16;
  * fixed size of a fixed-size export), as OpenCV's FaceDetectorYN does.
  */
 export async function createYunetDetector(backend: InferenceBackend, options: YunetOptions): Promise<FaceDetector> {
-  const session = await backend.createSession(options.model, { ...options, sourceName: typeof options.model === 'string' ? options.model : 'yunet' });
+  const sourceName = typeof options.model === 'string' ? options.model : 'yunet';
+  const session = await backend.createSession(options.model, { ...options, sourceName });
+  const missing = missingOutputs(session, STRIDES.flatMap((st) => [`cls_${st}`, `obj_${st}`, `bbox_${st}`, `kps_${st}`]));
+  if (missing.length > 0) {
+    await session.release();
+    throw new ModelError('MODEL_INVALID', `not a YuNet 2023mar detector: ${missing.join('; ')}`, { source: sourceName });
+  }
   const fixed = session.fixedInputSize;
   const maxSide = options.maxInputSide ?? 640;
   const inputName = session.inputNames[0]!;

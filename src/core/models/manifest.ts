@@ -165,18 +165,21 @@ export function validateManifest(value: unknown, source: string): ModelManifest 
   if (norm.kind === 'meanstd' && !(typeof norm.scale === 'number' && numberArray(norm.mean, c) && numberArray(norm.std, c))) {
     fail(source, `normalisation meanstd needs "scale" and "mean"/"std" arrays of ${c} numbers`);
   }
+  // A zero (or negative) std divides every pixel by zero: every score NaN, reported as null.
+  if (norm.kind === 'meanstd' && !(norm.std as number[]).every((v) => v > 0)) fail(source, 'normalisation meanstd needs every "std" > 0');
   if (norm.kind === 'gcn') {
     const n = (input.width as number) * (input.height as number) * c;
     if (typeof norm.norm !== 'number' || !numberArray(norm.pixelMean, n) || !numberArray(norm.pixelStd, n)) {
       fail(source, `normalisation gcn needs "norm" and "pixelMean"/"pixelStd" arrays of ${n} numbers`);
     }
+    if (!(norm.pixelStd as number[]).every((v) => v > 0) || !(norm.norm > 0)) fail(source, 'normalisation gcn needs "norm" and every "pixelStd" > 0');
   }
   if (!Array.isArray(value.outputs) || value.outputs.length === 0) fail(source, '"outputs" must be a non-empty array');
   for (const [i, o] of value.outputs.entries()) {
     if (!isRecord(o)) fail(source, `outputs[${i}] must be an object`);
     if (typeof o.task !== 'string' || typeof o.name !== 'string') fail(source, `outputs[${i}] needs string "task" and "name"`);
     if (typeof o.decode !== 'string' || !DECODES.has(o.decode)) fail(source, `outputs[${i}].decode must be softmax, sigmoid, expectation or identity`);
-    if (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) fail(source, `outputs[${i}].labels must be an array of strings`);
+    if (!Array.isArray(o.labels) || o.labels.length === 0 || !o.labels.every((l) => typeof l === 'string')) fail(source, `outputs[${i}].labels must be a non-empty array of strings`);
     if (o.decode === 'expectation' && !numberArray(o.binValues, o.labels.length)) {
       fail(source, `outputs[${i}] decodes by expectation and needs "binValues" with one number per label`);
     }

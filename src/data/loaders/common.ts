@@ -2,8 +2,8 @@
 import { createReadStream, type Dirent } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { DatasetError } from '../../core/errors.js';
+import { fileKind } from '../../io/safe-read.js';
 import type { DatasetLoader, LayoutName, Problem, Sample, TargetSpec } from '../types.js';
 
 /**
@@ -55,13 +55,14 @@ export function makeLoader(
 }
 
 export async function requireFile(path: string, what: string): Promise<void> {
-  let ok = false;
+  let s;
   try {
-    ok = (await stat(path)).isFile();
+    s = await stat(path);
   } catch {
-    ok = false;
+    throw new DatasetError('INPUT_NOT_FOUND', `${what} not found (expected a file)`, { source: path });
   }
-  if (!ok) throw new DatasetError('INPUT_NOT_FOUND', `${what} not found (expected a file)`, { source: path });
+  // A device (/dev/zero) or FIFO would be read forever or block: regular files only.
+  if (!s.isFile()) throw new DatasetError('INPUT_UNREADABLE', `${what} is ${fileKind(s)}, not a regular file`, { source: path });
 }
 
 export async function isDirectory(path: string): Promise<boolean> {
@@ -80,7 +81,18 @@ export async function listDir(path: string, what = 'dataset folder'): Promise<Di
   } catch (cause) {
     throw new DatasetError('INPUT_NOT_FOUND', `${what} not found or not readable`, { source: path, cause });
   }
-  return entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => compareStrings(a.name, b.name));
+  const visible = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => compareStrings(a.name, b.name));
+  return Promise.all(visible.map((e) => (e.isSymbolicLink() ? followLink(join(path, e.name), e) : e)));
+}
+
+/**
+ * A symbolic link as the entry it points to: a link to a folder is a folder; any other link
+ * (to a file, dangling, or to a device) counts as a file, so the image reader reports it with a
+ * typed error instead of the listing dropping it without a word.
+ */
+async function followLink(path: string, e: Dirent): Promise<Dirent> {
+  const dir = await stat(path).then((s) => s.isDirectory(), () => false);
+  return Object.create(e, { isDirectory: { value: () => dir }, isFile: { value: () => !dir }, isSymbolicLink: { value: () => false } }) as Dirent;
 }
 
 export function compareStrings(a: string, b: string): number {
@@ -100,20 +112,49 @@ export interface TextLine {
   readonly text: string;
 }
 
-/** Streams a text file's lines (BOM and CR stripped), so a 300 MB CSV is never held whole. */
-export async function* readLines(path: string, what = 'file'): AsyncGenerator<TextLine> {
+/** Longest line (characters) readLines accepts: the longest real rows (FER2013 pixels) are ~9 kB. */
+export const MAX_LINE_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Streams a text file's lines (BOM and CR stripped), so a 300 MB CSV is never held whole; a line
+ * longer than `maxLineChars` (a 600 MB single-line file) is a DatasetError, not a crash.
+ */
+export async function* readLines(path: string, what = 'file', maxLineChars = MAX_LINE_CHARS): AsyncGenerator<TextLine> {
   await requireFile(path, what);
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const stream = createReadStream(path, { encoding: 'utf8' });
   let line = 0;
+  // Pieces of the line being read: only each new chunk is searched for a newline (searching the
+  // joined pending text per chunk would copy a long line again and again).
+  let parts: string[] = [];
+  let pendingChars = 0;
+  const emit = (raw: string): TextLine => {
+    line++;
+    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    return { line, text };
+  };
   try {
-    for await (const raw of rl) {
-      line++;
-      let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      yield { line, text };
+    for await (const chunk of stream as AsyncIterable<string>) {
+      let start = 0;
+      let nl: number;
+      while ((nl = chunk.indexOf('\n', start)) >= 0) {
+        parts.push(chunk.slice(start, nl));
+        yield emit(parts.join(''));
+        parts = [];
+        pendingChars = 0;
+        start = nl + 1;
+      }
+      if (start < chunk.length) {
+        parts.push(chunk.slice(start));
+        pendingChars += chunk.length - start;
+      }
+      if (pendingChars > maxLineChars) {
+        throw new DatasetError('DATASET_INVALID', `line ${line + 1} is longer than ${maxLineChars} characters; not a line of this dataset's files`, { source: path });
+      }
     }
+    if (parts.length > 0) yield emit(parts.join(''));
   } finally {
-    rl.close();
+    stream.destroy();
   }
 }
 

@@ -60,7 +60,9 @@ export async function* readFer2013Csv(file: string, log: ProblemLog, requireEmot
   let emotionCol = -1;
   let pixelsCol = -1;
   let usageCol = -1;
+  let lines = 0;
   for await (const { line, text } of readLines(file, 'FER2013 CSV')) {
+    lines = line;
     if (line === 1) {
       const header = text.split(',').map((h) => h.trim());
       emotionCol = header.indexOf('emotion');
@@ -106,6 +108,7 @@ export async function* readFer2013Csv(file: string, log: ProblemLog, requireEmot
     const image: Image8 = { data: pixels, width: FER2013_SIZE, height: FER2013_SIZE, channels: 1 };
     yield emotion === undefined ? { line, split, usage, pixels: image } : { line, split, usage, emotion, pixels: image };
   }
+  if (lines === 0) throw new DatasetError('DATASET_INVALID', 'the file is empty: no header line (expected emotion,pixels,Usage)', { source: file });
 }
 
 export interface Fer2013CsvOptions extends LoaderOptions {

@@ -6,9 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { OptionError, VideoError } from '../../core/errors.js';
+import { FacesenseError, OptionError, VideoError } from '../../core/errors.js';
 import type { RgbImage } from '../../core/types.js';
-import { DEFAULT_VIDEO_TOOLS, probeVideo, toolError, type VideoInfo, type VideoTools } from './probe.js';
+import { DEFAULT_VIDEO_TOOLS, FILE_ONLY, fileUrl, probeVideo, toolError, type VideoInfo, type VideoTools } from './probe.js';
 
 /** Which frames to decode. Give at most one of `fps` and `every`. */
 export interface SamplingOptions {
@@ -20,7 +20,18 @@ export interface SamplingOptions {
   readonly startSec?: number;
   /** End, in seconds from the beginning. @default the end of the video */
   readonly endSec?: number;
+  /** Refuse videos whose frames have more pixels than this (checked on the probe, before decoding). @default 100_000_000 */
+  readonly pixelLimit?: number;
+  /** Stop ffmpeg when it produces no frame for this long (a stalled or hostile file). @default 120_000 */
+  readonly stallTimeoutMs?: number;
+  /** Stop decoding: ffmpeg is killed and the iteration throws a FacesenseError `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
+
+/** Highest sampling rate accepted (frames per second). */
+export const MAX_SAMPLING_FPS = 1000;
+/** Frame budget when the probe gives no duration: about 3 hours at 30 frames/s. */
+const MAX_FRAMES_UNKNOWN = 324_000;
 
 export interface VideoFrame {
   /** Index of the frame among the sampled ones, from 0. */
@@ -44,15 +55,17 @@ export interface VideoReader extends AsyncIterable<VideoFrame> {
 
 export function validateSampling(s: SamplingOptions): void {
   if (s.fps !== undefined && s.every !== undefined) throw new OptionError('give --fps or --every, not both');
-  if (s.fps !== undefined && !(s.fps > 0 && Number.isFinite(s.fps))) throw new OptionError(`fps must be a positive number (got ${s.fps})`);
-  if (s.every !== undefined && !(Number.isInteger(s.every) && s.every >= 1)) throw new OptionError(`every must be an integer ≥ 1 (got ${s.every})`);
+  if (s.fps !== undefined && !(typeof s.fps === 'number' && s.fps > 0 && s.fps <= MAX_SAMPLING_FPS)) throw new OptionError(`fps must be a number > 0 and ≤ ${MAX_SAMPLING_FPS} (got ${s.fps})`);
+  if (s.every !== undefined && !(Number.isInteger(s.every) && s.every >= 1 && s.every <= 1_000_000)) throw new OptionError(`every must be an integer ≥ 1 and ≤ 1000000 (got ${s.every})`);
+  if (s.pixelLimit !== undefined && !(Number.isInteger(s.pixelLimit) && s.pixelLimit >= 1)) throw new OptionError(`pixelLimit must be a positive integer (got ${s.pixelLimit})`);
   if (s.startSec !== undefined && !(s.startSec >= 0 && Number.isFinite(s.startSec))) throw new OptionError(`start must be ≥ 0 seconds (got ${s.startSec})`);
   if (s.endSec !== undefined && !(s.endSec > (s.startSec ?? 0) && Number.isFinite(s.endSec))) throw new OptionError(`end must be after start (got end ${s.endSec}, start ${s.startSec ?? 0})`);
 }
 
 /** The ffmpeg command line that streams `info`'s frames as RGB24 at its displayed size. */
-export function ffmpegArgs(path: string, info: Pick<VideoInfo, 'widthPx' | 'heightPx'>, s: SamplingOptions): string[] {
+export function ffmpegArgs(path: string, info: Pick<VideoInfo, 'widthPx' | 'heightPx'> & Partial<Pick<VideoInfo, 'fps' | 'durationMs'>>, s: SamplingOptions): string[] {
   const start = s.startSec ?? 0;
+  const maxFrames = frameCap(info, s);
   const filters = [
     ...(s.fps !== undefined ? [`fps=${s.fps}`] : []),
     ...(s.every !== undefined && s.every > 1 ? [`select=not(mod(n\\,${s.every}))`] : []),
@@ -65,13 +78,27 @@ export function ffmpegArgs(path: string, info: Pick<VideoInfo, 'widthPx' | 'heig
     '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+info',
     ...(start > 0 ? ['-ss', String(start)] : []),
     ...(s.endSec !== undefined ? ['-t', String(s.endSec - start)] : []),
-    '-i', path,
+    ...FILE_ONLY, '-i', fileUrl(path),
     '-map', '0:v:0', '-an', '-sn', '-dn',
     '-vf', filters.join(','),
     // One output frame per filtered frame: no duplicates or drops to a constant rate (ffmpeg ≥ 5.1).
     '-fps_mode', 'passthrough',
+    '-frames:v', String(maxFrames),
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ];
+}
+
+/**
+ * Most frames the sampling can produce, from the probe: the span times the sampled rate (never
+ * above the source rate), with 10% slack; a fixed budget when the video does not say. A file that
+ * claims more (or an fps filter asked to invent frames) cannot flood the analyser.
+ */
+export function frameCap(info: Partial<Pick<VideoInfo, 'fps' | 'durationMs'>>, s: SamplingOptions): number {
+  const span = (s.endSec ?? (info.durationMs === undefined ? Number.NaN : info.durationMs / 1000)) - (s.startSec ?? 0);
+  const src = info.fps ?? 60;
+  const rate = Math.min(s.fps ?? src, src) / (s.every ?? 1);
+  const n = Math.ceil(span * rate * 1.1) + 10;
+  return Number.isFinite(n) && n > 0 ? Math.min(n, MAX_FRAMES_UNKNOWN * 10) : MAX_FRAMES_UNKNOWN;
 }
 
 /** `pts_time` in seconds from one `showinfo` frame line, or undefined for any other line. */
@@ -135,7 +162,14 @@ function collectLog(stderr: NodeJS.ReadableStream) {
 export async function openVideo(path: string, sampling: SamplingOptions = {}, tools: VideoTools = DEFAULT_VIDEO_TOOLS): Promise<VideoReader> {
   validateSampling(sampling);
   const info = await probeVideo(path, tools);
+  const pixelLimit = sampling.pixelLimit ?? 100_000_000;
+  if (info.widthPx * info.heightPx > pixelLimit) {
+    throw new VideoError('PIXEL_LIMIT_EXCEEDED', `frames are ${info.widthPx}×${info.heightPx} = ${((info.widthPx * info.heightPx) / 1e6).toFixed(1)} MP, over the pixel limit of ${(pixelLimit / 1e6).toFixed(1)} MP; nothing was decoded`, { source: path });
+  }
+  // Sampling faster than the source only repeats frames: cap the rate at the probed one.
+  if (sampling.fps !== undefined && info.fps !== undefined && sampling.fps > info.fps) sampling = { ...sampling, fps: info.fps };
   const args = ffmpegArgs(path, info, sampling);
+  const stallMs = sampling.stallTimeoutMs ?? 120_000;
   const frameBytes = info.widthPx * info.heightPx * 3;
   const startMs = (sampling.startSec ?? 0) * 1000;
   const sampledFps = sampling.fps ?? (info.fps === undefined ? undefined : info.fps / (sampling.every ?? 1));
@@ -157,8 +191,24 @@ export async function openVideo(path: string, sampling: SamplingOptions = {}, to
     let lastMs = startMs;
     let buf = Buffer.allocUnsafe(frameBytes);
     let filled = 0;
+    // Watchdog: only time spent waiting on ffmpeg counts, not time the caller spends per frame.
+    let waitingSince: number | undefined;
+    let stalled = false;
+    const watchdog = setInterval(() => {
+      if (waitingSince !== undefined && Date.now() - waitingSince > stallMs) {
+        stalled = true;
+        proc.kill('SIGKILL');
+      }
+    }, Math.min(1000, stallMs));
+    const chunks = (proc.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     try {
-      for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {
+      for (;;) {
+        waitingSince = Date.now();
+        const next = await chunks.next();
+        waitingSince = undefined;
+        if (next.done === true) break;
+        if (sampling.signal?.aborted === true) throw new FacesenseError('ABORTED', `aborted by the caller (AbortSignal) after ${index} frame(s)`, { source: path, cause: sampling.signal.reason });
+        const chunk = next.value;
         let off = 0;
         while (off < chunk.length) {
           const n = Math.min(frameBytes - filled, chunk.length - off);
@@ -179,6 +229,11 @@ export async function openVideo(path: string, sampling: SamplingOptions = {}, to
       const code = await exited;
       await log.closed();
       if (spawnError !== undefined) throw spawnError;
+      if (stalled) {
+        damage = new VideoError('CORRUPT_VIDEO', `ffmpeg produced no frame for ${stallMs / 1000} s and was stopped after ${index} frame(s)`, { source: path });
+        if (index === 0) throw damage;
+        return;
+      }
       if (code !== 0 || log.errorCount > 0 || filled > 0) {
         const said = (log.errors.length > 0 ? log.errors : log.tail.slice(-3)).join(' | ');
         const where = index === 0 ? 'no frame could be decoded' : `${index} frame(s) up to ${(lastMs / 1000).toFixed(2)} s were decoded and analysed, later ones are lost or damaged`;
@@ -187,6 +242,7 @@ export async function openVideo(path: string, sampling: SamplingOptions = {}, to
         if (index === 0) throw damage;
       }
     } finally {
+      clearInterval(watchdog);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
   }

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { overlaySvg } from '../annotate.js';
 import { OptionError, VideoError } from '../../core/errors.js';
 import type { RgbImage } from '../../core/types.js';
-import { DEFAULT_VIDEO_TOOLS, runTool, stderrTail, toolError, type VideoTools } from './probe.js';
+import { DEFAULT_VIDEO_TOOLS, fileUrl, runTool, stderrTail, toolError, type VideoTools } from './probe.js';
 import type { TrackedFace } from '../../core/video/stream.js';
 
 export interface AnnotatedVideoWriter {
@@ -28,6 +28,9 @@ export function encoderArgs(encoders: string): string[] {
     : ['-c:v', 'mpeg4', '-q:v', '4', '-pix_fmt', 'yuv420p'];
 }
 
+/** How long the encoder may refuse frames (a stalled ffmpeg) before it is stopped. */
+const ENCODER_STALL_MS = 120_000;
+
 export async function createAnnotatedVideoWriter(
   outPath: string,
   opts: { readonly widthPx: number; readonly heightPx: number; readonly fps: number; readonly tools?: VideoTools },
@@ -41,7 +44,7 @@ export async function createAnnotatedVideoWriter(
     // 4:2:0 chroma needs even sizes.
     '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2',
     ...encoderArgs(listing.stdout),
-    '-movflags', '+faststart', outPath,
+    '-movflags', '+faststart', fileUrl(outPath),
   ];
   const proc = spawn(tools.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
@@ -55,12 +58,23 @@ export async function createAnnotatedVideoWriter(
     async write(frame, faces) {
       if (failure !== undefined) throw failure;
       const svg = overlaySvg(frame.width, frame.height, faces.map((f) => ({ ...f, attributes: f.smoothed })), faces.map((f) => `id ${f.trackId}`));
-      const raw = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+      const raw = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 }, limitInputPixels: false })
         .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
         .removeAlpha()
         .raw()
         .toBuffer();
-      if (!proc.stdin.write(raw)) await once(proc.stdin, 'drain');
+      // ffmpeg may exit (unwritable target, full disk) while we wait: do not wait for a drain forever.
+      if (!proc.stdin.write(raw)) {
+        let timer: NodeJS.Timeout | undefined;
+        const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), ENCODER_STALL_MS)));
+        const how = await Promise.race([once(proc.stdin, 'drain'), closed, stalled]);
+        clearTimeout(timer);
+        if (how === 'stalled') {
+          proc.kill('SIGKILL');
+          throw new VideoError('VIDEO_ENCODE_FAILED', `ffmpeg took no frame for ${ENCODER_STALL_MS / 1000} s and was stopped`, { source: outPath });
+        }
+        if (proc.exitCode !== null || proc.signalCode !== null) throw failure ?? new VideoError('VIDEO_ENCODE_FAILED', `ffmpeg stopped taking frames: ${stderrTail(stderr)}`, { source: outPath });
+      }
     },
     async close() {
       proc.stdin.end();

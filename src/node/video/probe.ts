@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import { VideoError } from '../../core/errors.js';
 
 /** ffmpeg and ffprobe executables. */
@@ -104,16 +105,46 @@ export interface ToolRun {
   readonly stderr: string;
 }
 
-/** Runs a tool to completion, collecting its output; a missing binary is a typed error. */
-export function runTool(bin: string, args: readonly string[], source: string): Promise<ToolRun> {
+/** How long a one-shot tool run (ffprobe, ffmpeg -encoders) may take before it is killed. */
+export const TOOL_TIMEOUT_MS = 60_000;
+/** Most output a one-shot tool run may print; more is a sign of a hostile file, and is cut. */
+const TOOL_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A path as ffmpeg/ffprobe must see it: a file, never a protocol (`concat:a|b`, `http:`) or an
+ * option (`-x.mp4`). Used with `-protocol_whitelist file`.
+ */
+export function fileUrl(path: string): string {
+  return `file:${resolvePath(path)}`;
+}
+
+/** Input options that keep ffmpeg/ffprobe to local files (no network, no concat/subfile tricks). */
+export const FILE_ONLY = ['-protocol_whitelist', 'file'] as const;
+
+/** Runs a tool to completion, collecting its output (capped); a missing binary, or one that runs past `timeoutMs`, is a typed error. */
+export function runTool(bin: string, args: readonly string[], source: string, timeoutMs = TOOL_TIMEOUT_MS): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    proc.stdout.on('data', (b: Buffer) => out.push(b));
-    proc.stderr.on('data', (b: Buffer) => err.push(b));
-    proc.once('error', (e: NodeJS.ErrnoException) => reject(toolError(bin, e, source)));
-    proc.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    let outBytes = 0;
+    let errBytes = 0;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, timeoutMs);
+    proc.stdout.on('data', (b: Buffer) => (outBytes += b.length) <= TOOL_OUTPUT_BYTES && out.push(b));
+    proc.stderr.on('data', (b: Buffer) => (errBytes += b.length) <= TOOL_OUTPUT_BYTES && err.push(b));
+    proc.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(toolError(bin, e, source));
+    });
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) reject(new VideoError('CORRUPT_VIDEO', `${bin} did not finish within ${timeoutMs / 1000} s and was stopped`, { source }));
+      else resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
   });
 }
 
@@ -141,7 +172,7 @@ export async function probeVideo(path: string, tools: VideoTools = DEFAULT_VIDEO
     throw new VideoError(code === 'ENOENT' ? 'INPUT_NOT_FOUND' : 'INPUT_UNREADABLE', code === 'ENOENT' ? 'file not found' : `cannot read: ${(e as Error).message}`, { source: path, cause: e });
   }
   if (size === 0) throw new VideoError('INPUT_EMPTY', 'the file is empty', { source: path });
-  const run = await runTool(tools.ffprobe, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path], path);
+  const run = await runTool(tools.ffprobe, ['-v', 'error', ...FILE_ONLY, '-show_format', '-show_streams', '-of', 'json', fileUrl(path)], path);
   if (run.code !== 0) {
     const head = Buffer.alloc(12);
     const fh = await open(path, 'r');
