@@ -14,6 +14,9 @@ import { createModelStore } from '../src/node/models/store.js';
 import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
 import { benchVideo } from './video.js';
+import { stageRow } from './stages.js';
+import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
+import type { StageTimings } from '../src/core/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
 const MEDIA = join(SHARED, 'media');
@@ -53,8 +56,10 @@ async function benchDetector(name: string, det: FaceDetector, frame: RgbImage, g
 async function benchCrops(analyzer: Analyzer, crop: RgbImage, note: string): Promise<void> {
   for (const batch of [1, 64, 256]) {
     const crops = Array.from({ length: batch }, () => crop as RawImage);
-    const ms = await timeMs(() => analyzer.classifyCrops(crops), batch === 1 ? 50 : 10);
+    const timings: StageTimings[] = [];
+    const ms = await timeMs(() => analyzer.classifyCrops(crops, { onTimings: (t) => timings.push(t) }), batch === 1 ? 50 : 10);
     rows.push({ bench: `crop classification 48×48, batch ${batch}`, value: (batch * 1000) / ms, unit: 'faces/s', note });
+    if (batch === 256) rows.push(stageRow(`crops 48×48, batch ${batch}, ${note}`, timings, batch, 'ms/face'));
   }
 }
 
@@ -65,6 +70,8 @@ async function main(): Promise<void> {
 
   const yunet = await createYunetDetector({ modelPath: await store.resolveFile({ id: 'yunet', file: 'yunet_dynamic.onnx' }) });
   await benchDetector('yunet', yunet, frame, group);
+  rows.push(...(await benchDetectScale(yunet, frame, 'single_face 640×480')), ...(await benchDetectScale(yunet, group, 'multi_face 1000×667')));
+  const [frameFace] = await yunet.detect(frame, DEFAULT_DETECT_OPTIONS);
   await yunet.dispose();
   try {
     const { createViolaJonesDetector } = await import('../src/node/detect/viola-jones/index.js');
@@ -80,8 +87,15 @@ async function main(): Promise<void> {
   const analyzer = await createAnalyzer({ models, store: { modelsDir: MODELS_DIR, allowDownload: false } });
   const modelNote = analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ');
   const raw: RawImage = frame;
-  const perFrame = await timeMs(() => analyzer.analyze(raw), 30);
+  const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: frame.width, height: frame.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+  const imageTimings: StageTimings[] = [];
+  const perFrame = await timeMs(async () => imageTimings.push((await analyzer.analyze(raw)).timings), 30);
   rows.push({ bench: 'full pipeline 640×480, 1 face', value: 1000 / perFrame, unit: 'images/s', note: `${perFrame.toFixed(1)} ms/image; ${modelNote}` });
+  rows.push(stageRow('image 640×480 raw pixels, 1 face, every task', imageTimings.slice(3)));
+  // The same photo as JPEG bytes, so the decode stage is sharp's.
+  const jpegTimings: StageTimings[] = [];
+  await timeMs(async () => jpegTimings.push((await analyzer.analyze(jpeg)).timings), 30);
+  rows.push(stageRow('image 640×480 JPEG, 1 face, every task', jpegTimings.slice(3)));
   const N = 8;
   const t0 = performance.now();
   let done = 0;
@@ -110,6 +124,13 @@ async function main(): Promise<void> {
   } catch (e) {
     rows.push({ bench: 'video 640×480', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
   }
+
+  // Speed ratios (bench/speed.ts): fused align+normalise, session options, inputs in flight.
+  const sourced = await Promise.all(['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`))).map((id) => store.resolveModel(id)));
+  const speedModels = sourced.map((r) => ({ id: r.id, path: r.modelPath, input: r.manifest.input }));
+  if (frameFace !== undefined) rows.push(...(await benchFusion(frame, frameFace, speedModels)));
+  rows.push(...(await benchSessionOptions(speedModels)));
+  rows.push(...(await benchInFlight(analyzer, jpeg)));
 
   await analyzer.dispose();
 

@@ -5,7 +5,7 @@ export { createAnalyzerWith, DEFAULT_TASK_MODELS } from './core/analyzer.js';
 export type { AnalyzerOptions as CoreAnalyzerOptions } from './core/analyzer.js';
 export { nodePlatform, storeSource } from './node/platform.js';
 export { nodeBackend } from './node/onnx.js';
-export type { Analyzer, AnalyzeOptions, BatchItem, CropItem, DetectorName, FaceResult, ImageResult, StageTimings } from './core/analyzer.js';
+export type { Analyzer, AnalyzeOptions, BatchItem, CropItem, CropOptions, DetectorName, FaceResult, ImageResult, StageTimings } from './core/analyzer.js';
 export { decodeImage, DEFAULT_DECODE_OPTIONS } from './node/decode.js';
 export type { DecodeOptions } from './node/decode.js';
 export { overlaySvg, writeAnnotated } from './node/annotate.js';

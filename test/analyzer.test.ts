@@ -3,6 +3,7 @@ import { copyFile, writeFile, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { createAnalyzer } from '../src/node/analyzer.js';
+import type { StageTimings } from '../src/core/analyzer.js';
 import { FacesenseError, ModelError, OptionError } from '../src/core/errors.js';
 import { loadRgb, media, SHARED_MODELS, tempDir } from './helpers/media.js';
 import { linearManifest, linearModel, writeModel } from './fixtures/onnx-builder.js';
@@ -58,6 +59,16 @@ test('detector none classifies the whole input; classifyCrops batches crops', as
     const crops = await analyzer.classifyCrops([media('single_face.jpg'), media('multi_face.jpg')]);
     assert.equal(crops.length, 2);
     assert.equal(crops[0]!.emotion?.kind, 'class');
+    assert.deepEqual(crops[0], r.faces[0]!.attributes, 'a whole-image crop classifies as detector none does');
+    // Settled: the undecodable crop is its own error; the stage timings cover the batch.
+    const timings: StageTimings[] = [];
+    const settled = await analyzer.classifyCropsSettled([media('single_face.jpg'), new Uint8Array([1, 2, 3])], { onTimings: (t) => timings.push(t) });
+    assert.deepEqual(settled[0], { ok: true, attributes: crops[0] });
+    assert.ok(!settled[1]!.ok && settled[1]!.error instanceof FacesenseError);
+    assert.equal(timings.length, 1);
+    const t = timings[0]!;
+    assert.ok(t.detectMs === 0 && t.inferMs > 0 && t.postprocessMs !== undefined && t.totalMs >= t.decodeMs + t.alignMs + t.inferMs, JSON.stringify(t));
+    await assert.rejects(analyzer.classifyCrops([media('single_face.jpg')], { onTimings: 'x' as never }), OptionError);
   } finally {
     await analyzer.dispose();
   }

@@ -105,9 +105,10 @@ test('options are checked for type, range and integer-ness, naming the option', 
   }
   assert.equal(parseNumberOption('score-threshold', '0.5', RULES.scoreThreshold), 0.5);
   assert.equal(parseNumberOption('threads', '4', RULES.threads), 4);
-  for (const o of [{ threads: 1.5 }, { threads: -1 }, { pixelLimit: 0 }, { refineLandmarks: 1e9 }, { detect: { scoreThreshold: Number.NaN } }, { detect: { maxFaces: -1 } }, { tta: 'yes' }, { tasks: 'emotion' }]) {
+  for (const o of [{ threads: 1.5 }, { threads: -1 }, { pixelLimit: 0 }, { refineLandmarks: 1e9 }, { detect: { scoreThreshold: Number.NaN } }, { detect: { maxFaces: -1 } }, { detect: { scaleToMinFace: 'yes' } }, { tta: 'yes' }, { tasks: 'emotion' }]) {
     assert.throws(() => checkAnalyzerOptions(o), OptionError, JSON.stringify(o));
   }
+  checkAnalyzerOptions({ detect: { minFacePx: 40, scaleToMinFace: true } });
   for (const v of [null, undefined, 42, { data: null, width: 1, height: 1, channels: 3 }, { path: 'x' }, '']) {
     assert.throws(() => checkImageInput(v), ImageDecodeError, String(v));
   }

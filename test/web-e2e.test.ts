@@ -69,13 +69,17 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
       detectorName: string;
       tasks: { task: string }[];
       analyze(input: string): Promise<ImageResult>;
+      classifyCrops(inputs: string[], o: { onTimings(t: { detectMs: number; inferMs: number; totalMs: number }): void }): Promise<unknown[]>;
       dispose(): Promise<void>;
     }
     const fs = (globalThis as unknown as { facesense: { createAnalyzer(o: object): Promise<WebAnalyzerLike> } }).facesense;
     const progress: number[] = [];
     const a = await fs.createAnalyzer({ modelBaseUrl: '/models/', tasks: wanted, onProgress: (e: { loadedBytes: number }) => progress.push(e.loadedBytes) });
     const result = await a.analyze('/media/multi_face.jpg');
-    const info = { backend: a.backend, detector: a.detectorName, tasks: a.tasks.map((t) => t.task), progressEvents: progress.length };
+    // The worker's crop timings come back to the page's onTimings.
+    const cropTimings: { detectMs: number; inferMs: number; totalMs: number }[] = [];
+    const crops = await a.classifyCrops(['/media/single_face.jpg'], { onTimings: (t) => cropTimings.push(t) });
+    const info = { backend: a.backend, detector: a.detectorName, tasks: a.tasks.map((t) => t.task), progressEvents: progress.length, crops: crops.length, cropTimings };
     await a.dispose();
     return { result, info };
   }, tasks).catch((e: unknown) => {
@@ -85,6 +89,10 @@ test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and pro
 
   assert.deepEqual(got.info.tasks, tasks);
   assert.ok(got.info.progressEvents > 0, 'model download progress was reported');
+  assert.equal(got.info.crops, 1);
+  assert.equal(got.info.cropTimings.length, 1, 'classifyCrops onTimings called once through the worker');
+  const ct = got.info.cropTimings[0]!;
+  assert.ok(ct.detectMs === 0 && ct.inferMs > 0 && ct.totalMs >= ct.inferMs, JSON.stringify(ct));
   const actual = comparable(got.result);
   assert.equal(actual.length, 5, 'five faces in multi_face.jpg');
   assert.equal(actual.length, expected.length);

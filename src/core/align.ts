@@ -95,53 +95,67 @@ export function alignFace(image: RgbImage | Image8, det: Detection | undefined, 
  * RGB → gray uses ITU-R BT.601 weights, as OpenCV's cvtColor.
  */
 export function warpAffine(src: RgbImage | Image8, m: Affine, outW: number, outH: number, outChannels: 1 | 3): Image8 {
-  const { width: sw, height: sh, channels: sc, data } = src;
   const out = new Uint8Array(outW * outH * outChannels);
+  warpPixels(src, m, outW, outH, outChannels, (p, _u, q) => {
+    for (let ch = 0; ch < outChannels; ch++) out[p * outChannels + ch] = q[ch]!;
+  });
+  return { data: out, width: outW, height: outH, channels: outChannels };
+}
+
+/**
+ * The sampler of {@link warpAffine}, shared with the fused align+normalise pass (src/core/fused.ts)
+ * so both give the same values: calls `emit(p, u, q)` for each output pixel p = v·outW + u, row-major,
+ * with its rounded 8-bit value(s) in q[0 .. outChannels − 1]. Written without per-sample closures
+ * or typed-array accumulators (the hot loop of alignment and of the detector's resize).
+ */
+export function warpPixels(src: RgbImage | Image8, m: Affine, outW: number, outH: number, outChannels: 1 | 3, emit: (p: number, u: number, q: Float64Array) => void): void {
+  const { width: sw, height: sh, channels: sc, data } = src;
   const scale = Math.max(Math.hypot(m.a, m.c), Math.hypot(m.b, m.d));
   const n = Math.min(4, Math.max(1, Math.ceil(scale - 1e-6)));
-  const px = new Float64Array(3);
-  const acc = new Float64Array(3);
-  const sample = (x: number, y: number) => {
-    // pixel centres are at integer + 0.5; convert to sample-grid coordinates
-    const fx = Math.min(Math.max(x - 0.5, 0), sw - 1);
-    const fy = Math.min(Math.max(y - 0.5, 0), sh - 1);
-    const x0 = Math.floor(fx);
-    const y0 = Math.floor(fy);
-    const x1 = Math.min(x0 + 1, sw - 1);
-    const y1 = Math.min(y0 + 1, sh - 1);
-    const wx = fx - x0;
-    const wy = fy - y0;
-    for (let ch = 0; ch < sc; ch++) {
-      const p00 = data[(y0 * sw + x0) * sc + ch]!;
-      const p01 = data[(y0 * sw + x1) * sc + ch]!;
-      const p10 = data[(y1 * sw + x0) * sc + ch]!;
-      const p11 = data[(y1 * sw + x1) * sc + ch]!;
-      px[ch] = (p00 * (1 - wx) + p01 * wx) * (1 - wy) + (p10 * (1 - wx) + p11 * wx) * wy;
-    }
-  };
+  const k = 1 / (n * n);
+  const gray = outChannels === 1 && sc === 3;
+  const spread = outChannels === 3 && sc === 1;
+  const q = new Float64Array(3);
   for (let v = 0; v < outH; v++) {
     for (let u = 0; u < outW; u++) {
-      acc.fill(0);
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
       for (let j = 0; j < n; j++) {
         for (let i = 0; i < n; i++) {
           const uu = u + (i + 0.5) / n;
           const vv = v + (j + 0.5) / n;
-          sample(m.a * uu + m.b * vv + m.tx, m.c * uu + m.d * vv + m.ty);
-          for (let ch = 0; ch < sc; ch++) acc[ch]! += px[ch]!;
+          // pixel centres are at integer + 0.5; convert to sample-grid coordinates
+          const fx = Math.min(Math.max(m.a * uu + m.b * vv + m.tx - 0.5, 0), sw - 1);
+          const fy = Math.min(Math.max(m.c * uu + m.d * vv + m.ty - 0.5, 0), sh - 1);
+          const x0 = Math.floor(fx);
+          const y0 = Math.floor(fy);
+          const x1 = Math.min(x0 + 1, sw - 1);
+          const y1 = Math.min(y0 + 1, sh - 1);
+          const wx = fx - x0;
+          const wy = fy - y0;
+          const i00 = (y0 * sw + x0) * sc;
+          const i01 = (y0 * sw + x1) * sc;
+          const i10 = (y1 * sw + x0) * sc;
+          const i11 = (y1 * sw + x1) * sc;
+          a0 += (data[i00]! * (1 - wx) + data[i01]! * wx) * (1 - wy) + (data[i10]! * (1 - wx) + data[i11]! * wx) * wy;
+          if (sc === 3) {
+            a1 += (data[i00 + 1]! * (1 - wx) + data[i01 + 1]! * wx) * (1 - wy) + (data[i10 + 1]! * (1 - wx) + data[i11 + 1]! * wx) * wy;
+            a2 += (data[i00 + 2]! * (1 - wx) + data[i01 + 2]! * wx) * (1 - wy) + (data[i10 + 2]! * (1 - wx) + data[i11 + 2]! * wx) * wy;
+          }
         }
       }
-      const o = (v * outW + u) * outChannels;
-      const k = 1 / (n * n);
-      if (outChannels === sc) {
-        for (let ch = 0; ch < sc; ch++) out[o + ch] = Math.round(acc[ch]! * k);
-      } else if (outChannels === 1) {
-        out[o] = Math.round((0.299 * acc[0]! + 0.587 * acc[1]! + 0.114 * acc[2]!) * k);
-      } else {
-        out[o] = out[o + 1] = out[o + 2] = Math.round(acc[0]! * k);
+      // RGB → gray with ITU-R BT.601 weights, as OpenCV's cvtColor.
+      if (gray) q[0] = Math.round((0.299 * a0 + 0.587 * a1 + 0.114 * a2) * k);
+      else if (spread) q[0] = q[1] = q[2] = Math.round(a0 * k);
+      else {
+        q[0] = Math.round(a0 * k);
+        q[1] = Math.round(a1 * k);
+        q[2] = Math.round(a2 * k);
       }
+      emit(v * outW + u, u, q);
     }
   }
-  return { data: out, width: outW, height: outH, channels: outChannels };
 }
 
 /** Maps a point from output (crop) coordinates back to input image pixels. */

@@ -1,16 +1,16 @@
-import { alignFace } from './align.js';
 import { refineLandmarks } from './detect/refine.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type FaceDetector } from './detect/types.js';
 import { createYunetDetector } from './detect/yunet.js';
 import { FacesenseError, ModelError, OptionError } from './errors.js';
-import { createClassifier, type Classifier } from './infer.js';
+import { alignFaceInto, inputWriter } from './fused.js';
+import { createClassifier, type Classifier, type InferResult, type PreparedBatch } from './infer.js';
 import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, faceSharpness, type FaceQuality, type QualityThresholds } from './quality.js';
 import type { FaceAttributes } from './results.js';
-import type { Box, Detection, ImageInput, Image8, Landmarks5, RgbImage } from './types.js';
+import type { Box, Detection, ImageInput, Landmarks5, RgbImage } from './types.js';
 import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
 import { createLifecycle, type Lifecycle } from './lifecycle.js';
 
@@ -117,6 +117,10 @@ export interface StageTimings {
   alignMs: number;
   inferMs: number;
   totalMs: number;
+  /** Crops → input tensors (set by this analyzer; optional so older literals still type-check). */
+  normaliseMs?: number;
+  /** Model outputs → results (labels, probabilities, pose). */
+  postprocessMs?: number;
 }
 
 export interface ImageResult {
@@ -141,12 +145,22 @@ export interface Analyzer<I = ImageInput> {
   analyze(input: I, options?: AnalyzeOptions): Promise<ImageResult>;
   /** Analyses many inputs with bounded concurrency, yielding in input order; one bad input never stops the rest. */
   analyzeMany(inputs: Iterable<I> | AsyncIterable<I>, options?: AnalyzeOptions & { concurrency?: number }): AsyncGenerator<BatchItem>;
-  /** Classifies already-cropped face images (no detection), batched: the fast path for datasets. */
-  classifyCrops(crops: readonly I[], options?: { tta?: boolean }): Promise<Record<string, TaskResult>[]>;
+  /**
+   * Classifies already-cropped face images (no detection), batched: the fast path for datasets.
+   * `onTimings` receives the batch's stage timings (detectMs 0), e.g. for benchmarks.
+   */
+  classifyCrops(crops: readonly I[], options?: CropOptions): Promise<Record<string, TaskResult>[]>;
   /** As classifyCrops, but a crop that cannot be decoded is its own typed error; the others are still classified. */
-  classifyCropsSettled(crops: readonly I[], options?: { tta?: boolean }): Promise<CropItem[]>;
+  classifyCropsSettled(crops: readonly I[], options?: CropOptions): Promise<CropItem[]>;
   /** Waits for in-flight calls to finish, then releases the models; later calls fail with `DISPOSED`. */
   dispose(): Promise<void>;
+}
+
+/** Options of `classifyCrops` / `classifyCropsSettled`. */
+export interface CropOptions {
+  readonly tta?: boolean;
+  /** Receives the batch's stage timings (detectMs 0; decodeMs covers every crop, the undecodable included). */
+  readonly onTimings?: (timings: StageTimings) => void;
 }
 
 /** One item of `classifyCropsSettled`: a crop's attributes, or the typed error for that crop alone. */
@@ -186,6 +200,9 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const answers = (c: Classifier, task: string) => owner.get(task) === c && (wanted === undefined || wanted.has(task));
   const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
+  // The fused align+normalise writer of each model (its normalisation table built once).
+  const writers = new Map(classifiers.map((c) => [c, inputWriter(c.manifest.input)]));
+
   const checkOpen = life.checkOpen;
 
   interface Classified {
@@ -193,11 +210,37 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     readonly embeddings: Record<string, readonly number[]>;
   }
 
-  async function classify(crops: Map<Classifier, Image8[]>, n: number, tta: boolean): Promise<Classified[]> {
-    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
+  /**
+   * Align and normalise stages, fused (src/core/fused.ts): each model's input tensor for all faces
+   * (and their mirror images under `tta`) sampled straight from the image, no crop images between.
+   */
+  function alignAll(faces: readonly { readonly image: RgbImage; readonly det: Detection | undefined }[], tta: boolean): Map<Classifier, PreparedBatch> {
+    return new Map(
+      classifiers.map((c) => {
+        const mi = c.manifest.input;
+        const per = mi.width * mi.height * mi.channels;
+        const data = new Float32Array((tta ? 2 : 1) * faces.length * per);
+        faces.forEach((f, i) => alignFaceInto(f.image, f.det, mi, data, i * per, tta ? (faces.length + i) * per : -1, writers.get(c)));
+        return [c, { data, faces: faces.length, tta }];
+      }),
+    );
+  }
+
+  /** Infer stage: one batched call per model. */
+  async function inferAll(batches: Map<Classifier, PreparedBatch>): Promise<Map<Classifier, InferResult>> {
+    const raw = new Map<Classifier, InferResult>();
     for (const c of classifiers) {
       const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
-      const { outputs, embeddings } = await c.run(crops.get(c) ?? [], { tta, embedding });
+      raw.set(c, await c.runPrepared(batches.get(c)!, { embedding }));
+    }
+    return raw;
+  }
+
+  /** Post-process stage: raw outputs → each face's task results and embeddings. */
+  function decodeAll(raw: Map<Classifier, InferResult>, n: number): Classified[] {
+    const faces: Classified[] = Array.from({ length: n }, () => ({ attributes: {}, embeddings: {} }));
+    for (const c of classifiers) {
+      const { outputs, embeddings } = raw.get(c)!;
       for (const o of c.manifest.outputs) {
         if (!answers(c, o.task)) continue;
         outputs[o.task]!.forEach((row, i) => (faces[i]!.attributes[o.task] = decodeOutput(o, row)));
@@ -234,23 +277,22 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     const detections: readonly (Detection | undefined)[] = opts.detections ?? (await detectFaces(image, { ...baseDetect, ...opts.detect }));
     life.checkAborted(opts.signal, source);
     const t2 = performance.now();
-    const crops = new Map<Classifier, Image8[]>(classifiers.map((c) => [c, []]));
+    const toAlign: { image: RgbImage; det: Detection | undefined }[] = [];
     const faces: { det: Detection; alignment: FaceResult['alignment']; small: boolean }[] = [];
     for (const det of detections) {
       const d: Detection = det ?? { boxPx: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 };
       const eyeDistancePx = eyeDistance(d.landmarksPx);
       const small = det !== undefined && eyeDistancePx < minEye;
-      if (!small) {
-        for (const c of classifiers) {
-          const { input: mi } = c.manifest;
-          crops.get(c)!.push(alignFace(image, det, { width: mi.width, height: mi.height, channels: mi.channels, crop: mi.crop }).image);
-        }
-      }
+      if (!small) toAlign.push({ image, det });
       faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
     }
+    const batches = alignAll(toAlign, opts.tta ?? options.tta ?? false);
     const t3 = performance.now();
-    const classified = await classify(crops, faces.filter((f) => !f.small).length, opts.tta ?? options.tta ?? false);
+    // Normalisation is fused into the align pass: its own share is reported as 0.
+    const t3n = t3;
+    const raw = await inferAll(batches);
     const t4 = performance.now();
+    const classified = decodeAll(raw, faces.filter((f) => !f.small).length);
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
@@ -262,12 +304,13 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
         : withEmbeddings({ ...base, attributes: classified[k]!.attributes }, classified[k++]!);
     });
+    const t5 = performance.now();
     return {
       source,
       widthPx: image.width,
       heightPx: image.height,
       faces: results,
-      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3, totalMs: t4 - t0 },
+      timings: { decodeMs: t1 - t0, detectMs: t2 - t1, alignMs: t3 - t2, inferMs: t4 - t3n, totalMs: t5 - t0, normaliseMs: t3n - t3, postprocessMs: t5 - t4 },
     };
   }
 
@@ -315,20 +358,31 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     }
   }
 
-  async function classifyCrops(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+  async function classifyCrops(inputs: readonly I[], opts: CropOptions = {}): Promise<Record<string, TaskResult>[]> {
     const items = await classifyCropsSettled(inputs, opts);
     const bad = items.find((it) => !it.ok);
     if (bad !== undefined && !bad.ok) throw bad.error;
     return items.map((it) => (it.ok ? it.attributes : {}));
   }
 
-  function classifyCropsSettled(inputs: readonly I[], opts: { tta?: boolean } = {}): Promise<CropItem[]> {
+  function classifyCropsSettled(inputs: readonly I[], opts: CropOptions = {}): Promise<CropItem[]> {
     return life.run(async () => {
       if (!Array.isArray(inputs)) throw new OptionError('classifyCrops needs an array of inputs');
       checkAnalyzeOptions(opts);
+      if (opts.onTimings !== undefined && typeof opts.onTimings !== 'function') throw new OptionError('onTimings must be a function');
+      const t0 = performance.now();
       const settled = await Promise.allSettled(inputs.map((inp, j) => platform.decode(inp, { pixelLimit, sourceName: typeof inp === 'string' ? inp : `<crop ${j}>` })));
       const good = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      const classified = await classifyDecoded(good, opts);
+      const t1 = performance.now();
+      // No detection: each crop is resized whole to the model's input (alignFace's `none` mode).
+      const batches = alignAll(good.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
+      const t2 = performance.now();
+      // Normalisation is fused into the align pass: its own share is reported as 0.
+      const raw = await inferAll(batches);
+      const t3 = performance.now();
+      const classified = decodeAll(raw, good.length).map((f) => f.attributes);
+      const t4 = performance.now();
+      opts.onTimings?.({ decodeMs: t1 - t0, detectMs: 0, alignMs: t2 - t1, normaliseMs: 0, inferMs: t3 - t2, postprocessMs: t4 - t3, totalMs: t4 - t0 });
       let k = 0;
       return settled.map((r, j): CropItem => {
         if (r.status === 'fulfilled') return { ok: true, attributes: classified[k++]! };
@@ -336,16 +390,6 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
         throw r.reason; // a bug, not bad input
       });
     });
-  }
-
-  async function classifyDecoded(images: RgbImage[], opts: { tta?: boolean }): Promise<Record<string, TaskResult>[]> {
-    const crops = new Map<Classifier, Image8[]>(
-      classifiers.map((c) => {
-        const mi = c.manifest.input;
-        return [c, images.map((img) => alignFace(img, undefined, { width: mi.width, height: mi.height, channels: mi.channels, crop: { mode: 'none' } }).image)];
-      }),
-    );
-    return (await classify(crops, images.length, opts.tta ?? options.tta ?? false)).map((f) => f.attributes);
   }
 
   function withEmbeddings(face: FaceResult, c: Classified): FaceResult {

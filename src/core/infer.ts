@@ -57,7 +57,21 @@ export interface Classifier {
    * under `tta` they are the unmirrored crops' (a mirrored map is not aligned with the crop).
    */
   run(crops: readonly Image8[], options?: RunOptions): Promise<InferResult>;
+  /** Normalise stage alone: crops (and their mirror images under `tta`) as one input tensor. */
+  prepare(crops: readonly Image8[], tta?: boolean): PreparedBatch;
+  /** Infer stage alone, on a batch from {@link prepare} or one written directly (src/core/fused.ts). */
+  runPrepared(batch: PreparedBatch, options?: Omit<RunOptions, 'tta'>): Promise<InferResult>;
   dispose(): Promise<void>;
+}
+
+/**
+ * A batch in the model's input layout: `faces` inputs of width·height·channels numbers each,
+ * followed under `tta` by their mirror images in the same order.
+ */
+export interface PreparedBatch {
+  readonly data: Float32Array;
+  readonly faces: number;
+  readonly tta: boolean;
 }
 
 /** Loads one classifier on `backend`; `sourceName` names the model in load errors. */
@@ -74,7 +88,21 @@ export async function createClassifier(backend: InferenceBackend, model: ModelDa
   const per = input.width * input.height * input.channels;
   const shape = (n: number) => (input.layout === 'NCHW' ? [n, input.channels, input.height, input.width] : [n, input.height, input.width, input.channels]);
 
-  async function run(crops: readonly Image8[], opts: RunOptions = {}): Promise<InferResult> {
+  function prepare(crops: readonly Image8[], tta = false): PreparedBatch {
+    const views = tta ? [...crops, ...crops.map(flipHorizontal)] : crops;
+    const data = new Float32Array(views.length * per);
+    views.forEach((img, i) => normaliseInto(img, input, data, i * per));
+    return { data, faces: crops.length, tta };
+  }
+
+  function run(crops: readonly Image8[], opts: RunOptions = {}): Promise<InferResult> {
+    return runPrepared(prepare(crops, opts.tta === true), opts);
+  }
+
+  async function runPrepared(batch: PreparedBatch, opts: Omit<RunOptions, 'tta'> = {}): Promise<InferResult> {
+    const { data, faces, tta } = batch;
+    const nViews = tta ? 2 * faces : faces;
+    if (data.length !== nViews * per) throw new Error(`batch has ${data.length} numbers, ${nViews} inputs of ${per} expected`);
     const embedding = opts.embedding === true ? manifest.embedding : undefined;
     if (opts.embedding === true && embedding === undefined) {
       throw new ModelError('MODEL_INVALID', `model ${manifest.id} has no embedding output (its manifest has no "embedding"; re-export it with training/export.py)`);
@@ -82,14 +110,11 @@ export async function createClassifier(backend: InferenceBackend, model: ModelDa
     const acts = opts.activations === undefined || opts.activations === false ? [] : pickActivations(manifest, opts.activations);
     const result: RawOutputs = {};
     const layers = (rowsOf: (a: ActivationOutput) => Float32Array[]) => (acts.length === 0 ? {} : { activations: Object.fromEntries(acts.map((a) => [a.layer, rowsOf(a)])) });
-    if (crops.length === 0) {
+    if (faces === 0) {
       for (const o of outputs) result[o.task] = [];
       return { outputs: result, ...(embedding === undefined ? {} : { embeddings: [] }), ...layers(() => []) };
     }
-    const views = opts.tta ? [...crops, ...crops.map(flipHorizontal)] : crops;
-    const data = new Float32Array(views.length * per);
-    views.forEach((img, i) => normaliseInto(img, input, data, i * per));
-    const feeds: Record<string, TensorData> = { [input.name]: { data, dims: shape(views.length) } };
+    const feeds: Record<string, TensorData> = { [input.name]: { data, dims: shape(nViews) } };
     const names = [...outputs.map((o) => o.name), ...(embedding === undefined ? [] : [embedding.name]), ...acts.map((a) => a.name)];
     const out = await session.run(feeds, names);
     // Rows of face i (averaged with its mirror image's under TTA: logits, and features alike).
@@ -97,12 +122,12 @@ export async function createClassifier(backend: InferenceBackend, model: ModelDa
       const t = out[name];
       if (t === undefined) throw new ModelError('MODEL_INVALID', `model ${manifest.id} has no output "${name}"`);
       const flat = t.data;
-      const k = flat.length / views.length;
+      const k = flat.length / nViews;
       const rows: Float32Array[] = [];
-      for (let i = 0; i < crops.length; i++) {
+      for (let i = 0; i < faces; i++) {
         const row = flat.slice(i * k, (i + 1) * k);
-        if (opts.tta && average) {
-          const m = (i + crops.length) * k;
+        if (tta && average) {
+          const m = (i + faces) * k;
           for (let j = 0; j < k; j++) row[j] = (row[j]! + flat[m + j]!) / 2;
         }
         rows.push(row);
@@ -119,5 +144,5 @@ export async function createClassifier(backend: InferenceBackend, model: ModelDa
     return { outputs: result, ...(embedding === undefined ? {} : { embeddings: rowsOf(embedding.name) }), ...layers(maps) };
   }
 
-  return { manifest, run, dispose: () => session.release() };
+  return { manifest, run, prepare, runPrepared, dispose: () => session.release() };
 }

@@ -83,6 +83,7 @@ export function checkDetectOptions(d: unknown, prefix = 'detect.'): void {
   if (typeof d !== 'object' || d === null) throw new OptionError(`${prefix.replace(/\.$/, '')} must be an object (got ${String(d)})`);
   const o = d as Record<string, unknown>;
   for (const key of ['scoreThreshold', 'nmsThreshold', 'maxFaces', 'minFacePx'] as const) checkOptional(`${prefix}${key}`, o[key], RULES[key]);
+  if (o.scaleToMinFace !== undefined && typeof o.scaleToMinFace !== 'boolean') throw new OptionError(`${prefix}scaleToMinFace must be true or false (got ${String(o.scaleToMinFace)})`);
 }
 
 /** Checks createAnalyzer's numeric and boolean options. */

@@ -2,7 +2,7 @@
  * `facesense/web`: the facesense pipeline in a browser, on onnxruntime-web, with the same models,
  * manifests and result objects as in Node. Inference runs in a Web Worker by default.
  */
-import { createAnalyzerWith, type Analyzer, type AnalyzeOptions, type BatchItem, type CropItem, type ImageResult } from '../core/analyzer.js';
+import { createAnalyzerWith, type Analyzer, type AnalyzeOptions, type BatchItem, type CropItem, type CropOptions, type ImageResult, type StageTimings } from '../core/analyzer.js';
 import { DEFAULT_DECODE_OPTIONS } from '../core/platform.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { createLifecycle } from '../core/lifecycle.js';
@@ -28,9 +28,12 @@ export interface WebAnalyzer extends Analyzer<WebImageInput> {
   readonly backend: WebBackendInfo;
 }
 
+function withDecodeMs(t: StageTimings, decodeMs: number): StageTimings {
+  return { ...t, decodeMs: t.decodeMs + decodeMs, totalMs: t.totalMs + decodeMs };
+}
+
 function withDecode(result: ImageResult, decodeMs: number): ImageResult {
-  const t = result.timings;
-  return { ...result, timings: { ...t, decodeMs: t.decodeMs + decodeMs, totalMs: t.totalMs + decodeMs } };
+  return { ...result, timings: withDecodeMs(result.timings, decodeMs) };
 }
 
 /** Creates an analyzer in the page; models come from `modelBaseUrl`. */
@@ -126,22 +129,27 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
     life.checkAborted(opts.signal, opts.sourceName ?? '<batch>');
   }
 
-  async function classifyCrops(crops: readonly WebImageInput[], opts: { tta?: boolean } = {}): Promise<Record<string, TaskResult>[]> {
+  async function classifyCrops(crops: readonly WebImageInput[], opts: CropOptions = {}): Promise<Record<string, TaskResult>[]> {
     const items = await classifyCropsSettled(crops, opts);
     const bad = items.find((it) => !it.ok);
     if (bad !== undefined && !bad.ok) throw bad.error;
     return items.map((it) => (it.ok ? it.attributes : {}));
   }
 
-  function classifyCropsSettled(crops: readonly WebImageInput[], opts: { tta?: boolean } = {}): Promise<CropItem[]> {
+  function classifyCropsSettled(crops: readonly WebImageInput[], opts: CropOptions = {}): Promise<CropItem[]> {
     return life.run(async () => {
       if (!Array.isArray(crops)) throw new OptionError('classifyCrops needs an array of inputs');
       checkAnalyzeOptions(opts);
+      if (opts.onTimings !== undefined && typeof opts.onTimings !== 'function') throw new OptionError('onTimings must be a function');
       const pixelLimit = analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit;
+      const t0 = performance.now();
       const settled = await Promise.allSettled(crops.map(async (c, j) => toRaw(await decodeWebImage(c, { pixelLimit, sourceName: typeof c === 'string' ? c : `<crop ${j}>` }))));
+      const decodeMs = performance.now() - t0;
       const images = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const m = await call({ type: 'crops', id: nextId++, images, ...(opts.tta === undefined ? {} : { tta: opts.tta }) }, images.map((im) => im.data.buffer as ArrayBuffer));
       if (m.type !== 'crops') throw new Error(`unexpected worker reply ${m.type}`);
+      // The worker's stage timings, with the page's decoding added (as analyze does).
+      if (m.timings !== undefined) opts.onTimings?.(withDecodeMs(m.timings, decodeMs));
       let k = 0;
       return settled.map((r, j): CropItem => {
         if (r.status === 'fulfilled') return { ok: true, attributes: m.results[k++]! };
@@ -175,7 +183,7 @@ export { decodeWebImage, type WebImageInput } from './decode.js';
 export { createWebModelSource, type WebDownloadProgress, type WebModelSourceOptions } from './model-source.js';
 export type { WebBackendInfo, WebBackendName, WebPlatformOptions } from './platform.js';
 export { createAnalyzerWith, DEFAULT_TASK_MODELS } from '../core/analyzer.js';
-export type { Analyzer, AnalyzeOptions, AnalyzerOptions, BatchItem, CropItem, DetectorName, FaceResult, ImageResult, StageTimings } from '../core/analyzer.js';
+export type { Analyzer, AnalyzeOptions, AnalyzerOptions, BatchItem, CropItem, CropOptions, DetectorName, FaceResult, ImageResult, StageTimings } from '../core/analyzer.js';
 export { createFrameAnalyzer, DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
 export type { FrameAnalyzer, FrameAnalyzerOptions, FrameResult, TrackedFace } from '../core/video/stream.js';
 export { smoothStep, parseSmoothing, DEFAULT_SMOOTHING } from '../core/video/smooth.js';

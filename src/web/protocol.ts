@@ -1,5 +1,5 @@
 /** Messages between `facesense/web` on the page and its inference worker: plain, structured-clonable data. */
-import type { Analyzer, AnalyzeOptions, AnalyzerOptions, DetectorName, ImageResult } from '../core/analyzer.js';
+import type { Analyzer, AnalyzeOptions, AnalyzerOptions, DetectorName, ImageResult, StageTimings } from '../core/analyzer.js';
 import { DatasetError, FacesenseError, ImageDecodeError, ModelError, OptionError, VideoError, type ErrorCode } from '../core/errors.js';
 import type { TaskResult } from '../core/postprocess.js';
 import type { RawImage } from '../core/types.js';
@@ -32,7 +32,7 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly info: ReadyInfo }
   | { readonly type: 'progress'; readonly event: WebDownloadProgress }
   | { readonly type: 'result'; readonly id: number; readonly result: ImageResult }
-  | { readonly type: 'crops'; readonly id: number; readonly results: Record<string, TaskResult>[] }
+  | { readonly type: 'crops'; readonly id: number; readonly results: Record<string, TaskResult>[]; readonly timings?: StageTimings }
   | { readonly type: 'disposed'; readonly id: number }
   | { readonly type: 'error'; readonly id?: number; readonly error: SerialisedError };
 

@@ -3,7 +3,7 @@
  * thread so a page never freezes while a model runs. The page decodes images (it owns the DOM
  * sources) and sends RGB pixels; results come back as plain objects.
  */
-import { createAnalyzerWith, type Analyzer } from '../core/analyzer.js';
+import { createAnalyzerWith, type Analyzer, type StageTimings } from '../core/analyzer.js';
 import { fromRaw } from '../core/raw-image.js';
 import type { RawImage } from '../core/types.js';
 import { serialiseError, type FromWorker, type ToWorker } from './protocol.js';
@@ -43,10 +43,13 @@ scope.addEventListener('message', (event) => {
         (e: unknown) => scope.postMessage({ type: 'error', id: msg.id, error: serialiseError(e) }),
       );
   } else if (msg.type === 'crops') {
+    // The batch's stage timings go back with the results, for the page's `onTimings`.
+    let timings: StageTimings | undefined;
+    const onTimings = (t: StageTimings) => (timings = t);
     current
-      .then((a) => a.classifyCrops(msg.images, msg.tta === undefined ? {} : { tta: msg.tta }))
+      .then((a) => a.classifyCrops(msg.images, { ...(msg.tta === undefined ? {} : { tta: msg.tta }), onTimings }))
       .then(
-        (results) => scope.postMessage({ type: 'crops', id: msg.id, results }),
+        (results) => scope.postMessage({ type: 'crops', id: msg.id, results, ...(timings === undefined ? {} : { timings }) }),
         (e: unknown) => scope.postMessage({ type: 'error', id: msg.id, error: serialiseError(e) }),
       );
   } else {

@@ -10,6 +10,14 @@ export interface DetectOptions {
   readonly maxFaces: number;
   /** Ignore faces whose box is smaller than this many pixels on its shorter side. @default 20 */
   readonly minFacePx: number;
+  /**
+   * Run the detector on the image downscaled as far as `minFacePx` allows (a face of minFacePx
+   * becomes the smallest the detector finds reliably), boxes and landmarks mapped back to input
+   * pixels: faster when only large faces matter (raise minFacePx), but YuNet's landmarks move
+   * with scale (eyes by 3–15% of the eye distance on multi_face.jpg at 0.4×), which moves the
+   * aligned crops, so it is off by default. @default false
+   */
+  readonly scaleToMinFace?: boolean;
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = Object.freeze({

@@ -22,6 +22,9 @@ export interface YunetOptions extends SessionOptions {
 
 const STRIDES = [8, 16, 32] as const;
 
+/** Smallest face side (pixels of the detector's input) YuNet finds reliably; `scaleToMinFace` scales minFacePx to it. */
+export const YUNET_SMALLEST_FACE_PX = 16;
+
 /**
  * YuNet face detector (Wu et al. 2023, OpenCV Zoo; Apache-2.0): a 75k-parameter anchor-free CNN
  * with 5 landmarks. Input is BGR 0..255 NCHW, padded bottom/right to a multiple of 32 (or to the
@@ -41,7 +44,8 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
 
   async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
     const limit = fixed === undefined ? maxSide : Math.min(fixed.width, fixed.height);
-    const scale = Math.min(1, limit / Math.max(image.width, image.height));
+    const faceScale = opts.scaleToMinFace === true ? YUNET_SMALLEST_FACE_PX / Math.max(1, opts.minFacePx) : 1;
+    const scale = Math.min(1, limit / Math.max(image.width, image.height), faceScale);
     const sw = Math.max(1, Math.round(image.width * scale));
     const sh = Math.max(1, Math.round(image.height * scale));
     const tw = fixed?.width ?? Math.ceil(sw / 32) * 32;
