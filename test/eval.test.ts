@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { DatasetError } from '../src/errors.js';
 import type { EvalReport } from '../src/eval/report.js';
 import { parseTrainingLog } from '../src/eval/training-log.js';
-import { writeClassFolders } from './fixtures/datasets.js';
+import { writeClassFolders, writeFerplusFolders } from './fixtures/datasets.js';
 import { SHARED_MODELS, tempDir } from './helpers/media.js';
 
 const run = promisify(execFile);
@@ -123,4 +123,22 @@ test('eval --split all measures every sample of every split (cross-dataset)', as
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
   assert.equal(report.samples, 6);
   assert.equal(report.dataset.split, 'all');
+});
+
+test('eval --protocol picks how FER+ votes become labels: majority (the reference) keeps fewer faces than plurality', async () => {
+  const root = await tempDir();
+  await writeFerplusFolders(root);
+  const measure = async (protocol: string[]) => {
+    const out = await tempDir();
+    await evalCli(['--dataset', 'ferplus-folders', '--root', root, '--split', 'all', '--out', out, ...protocol]);
+    return JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
+  };
+  const plurality = await measure([]);
+  const majority = await measure(['--protocol', 'majority']);
+  // 4 labelled faces under plurality; the surprise/unknown 4-4 tie has no majority and drops out.
+  assert.equal(plurality.samples, 4);
+  assert.equal(majority.samples, 3);
+  assert.equal(plurality.dataset.protocol, undefined);
+  assert.equal(majority.dataset.protocol, 'majority');
+  await assert.rejects(evalCli(['--dataset', 'ferplus-folders', '--root', root, '--split', 'all', '--protocol', 'vote']), /--protocol must be plurality or majority/);
 });

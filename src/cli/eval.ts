@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyzer, type Analyzer, type DetectorName, type ImageResult } from '../analyzer.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
+import { parseFerplusProtocol, type FerplusProtocol } from '../data/loaders/ferplus-folders.js';
 import { APPEARANCE_CLASSES } from '../data/loaders/utkface.js';
 import type { DatasetLoader, LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
 import { FacesenseError, OptionError } from '../errors.js';
@@ -71,6 +72,9 @@ Options:
                          measures the model's age output
   --appearance FILE      utkface: glasses/beard/moustache labels TSV (for those targets)
   --split-file FILE      utkface: split list (default: the project's data/splits/utkface-part1.json)
+  --protocol NAME        FER+ labels: plurality (default: most-voted label, 3,545 test faces) |
+                         majority (Barsoum et al.'s reference: single votes dropped, kept when the
+                         top emotion holds more than half the rest; 3,137 test faces)
   --groups LIST|none     fairness attributes, comma-separated: ${GROUP_ATTRIBUTES.map((a) => a.name).join(', ')}
                          (age: 0-12, 13-19, 20-39, 40-59, 60+; child: 0-12, 13+; unsure: appearance
                          labels flagged as guesses). Default: every one the samples have, bar
@@ -107,6 +111,7 @@ interface EvalOptions {
   readonly target: string | undefined;
   readonly appearance: string | undefined;
   readonly splitFile: string | undefined;
+  readonly protocol: FerplusProtocol | undefined;
   /** undefined: the default attributes. */
   readonly groups: readonly string[] | undefined;
   readonly minGroupSize: number;
@@ -282,7 +287,7 @@ function commonHead(ctx: Context, task: Task, target: TargetSpec) {
     model: o.model,
     modelId: task.model,
     task: task.task,
-    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }) },
+    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }), ...(o.protocol === undefined ? {} : { protocol: o.protocol }) },
   };
 }
 
@@ -430,6 +435,7 @@ function parseEvalOptions(values: Record<string, string | boolean | undefined>):
     target: str('target'),
     appearance: str('appearance'),
     splitFile: str('split-file'),
+    protocol: parseFerplusProtocol(str('protocol')),
     groups: groups === undefined ? undefined : groups.trim() === 'none' ? [] : groups.split(',').map((g) => g.trim()).filter(Boolean),
     minGroupSize: positiveInt('min-group-size', str('min-group-size'), DEFAULT_MIN_GROUP_SIZE),
     detector: str('detector') ?? 'none',
@@ -461,6 +467,7 @@ export async function runEval(args: string[]): Promise<number> {
       target: { type: 'string' },
       appearance: { type: 'string' },
       'split-file': { type: 'string' },
+      protocol: { type: 'string' },
       groups: { type: 'string' },
       'min-group-size': { type: 'string' },
       detector: { type: 'string', default: 'none' },
@@ -482,7 +489,12 @@ export async function runEval(args: string[]): Promise<number> {
   const trainingLog = trainingLogFile === undefined ? undefined : { file: trainingLogFile, rows: parseTrainingLog(await readTextOption(trainingLogFile, '--training-log'), trainingLogFile) };
   const o: EvalOptions = { ...parsed, trainingLog };
 
-  const loader = await createLoader(o.dataset, { root: o.root, ...(o.appearance === undefined ? {} : { appearance: o.appearance }), ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }) });
+  const loader = await createLoader(o.dataset, {
+    root: o.root,
+    ...(o.appearance === undefined ? {} : { appearance: o.appearance }),
+    ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }),
+    ...(o.protocol === undefined ? {} : { ferplusProtocol: o.protocol }),
+  });
   const target = pickTarget(loader, o);
   const { attributes, unknown } = pickAttributes(o.groups, target.name);
   if (unknown.length > 0) throw new OptionError(`--groups: unknown attribute ${unknown.join(', ')}; use ${GROUP_ATTRIBUTES.map((a) => a.name).join(', ')} or none`);
