@@ -142,3 +142,22 @@ test('eval --protocol picks how FER+ votes become labels: majority (the referenc
   assert.equal(majority.dataset.protocol, 'majority');
   await assert.rejects(evalCli(['--dataset', 'ferplus-folders', '--root', root, '--split', 'all', '--protocol', 'vote']), /--protocol must be plurality or majority/);
 });
+
+test('eval --perturb degrades every image before the model and names the degradation in the report', async () => {
+  const root = await tempDir();
+  await writeClassFolders(root, 'test', FER2013, 2);
+  const measure = async (extra: string[]) => {
+    const out = await tempDir();
+    await evalCli(['--root', root, '--out', out, ...extra]);
+    return JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
+  };
+  const clean = await measure([]);
+  const dark = await measure(['--perturb', 'brightness:-120']);
+  assert.equal(dark.dataset.perturbation, 'brightness-120');
+  assert.equal(clean.dataset.perturbation, undefined);
+  assert.equal(dark.evaluated, clean.evaluated);
+  // The same faces, darker: the model's scores move.
+  const moved = dark.predictions.scores.some((s, i) => s.some((v, k) => Math.abs(v - clean.predictions.scores[i]![k]!) > 1e-4));
+  assert.ok(moved);
+  await assert.rejects(evalCli(['--root', root, '--perturb', 'sepia']), /unknown degradation "sepia"/);
+});

@@ -26,6 +26,7 @@ import {
 import { mostConfident, thumbnail, type Mistake } from '../eval/gallery.js';
 import { buildLabelMap, mapScores } from '../eval/label-map.js';
 import { argmax } from '../eval/metrics.js';
+import { applyPerturbation, parsePerturbation, PERTURBATION_HELP, perturbationName, type Perturbation } from '../eval/perturb.js';
 import { evalFigureSpecs, evalReportHtml } from '../eval/report-html.js';
 import { computeMetrics, type AgeEvalReport, type AnyEvalReport, type EvalRecord, type EvalReport } from '../eval/report.js';
 import { signed, summaryLines } from '../eval/summary.js';
@@ -85,6 +86,9 @@ Options:
                          none are skipped and listed. UTKFace-trained models need yunet: they were
                          trained on detector-aligned crops
   --tta                  average each face with its mirror image
+  --perturb SPEC         robustness check: degrade every image first (${PERTURBATION_HELP});
+                         e.g. jpeg:30, blur:2, downscale:0.3 (UTKFace chips: 24 px between the
+                         eyes), gray, brightness:-60, contrast:0.5. One per run; see src/eval/perturb.ts
   --limit N              at most N samples
   --batch N              samples per inference batch (default 256)
   --threads N            ONNX Runtime threads per model (default: one per core)
@@ -112,6 +116,7 @@ interface EvalOptions {
   readonly appearance: string | undefined;
   readonly splitFile: string | undefined;
   readonly protocol: FerplusProtocol | undefined;
+  readonly perturb: Perturbation | undefined;
   /** undefined: the default attributes. */
   readonly groups: readonly string[] | undefined;
   readonly minGroupSize: number;
@@ -181,11 +186,20 @@ function biggestFaceResult(r: ImageResult, task: string): TaskResult | string {
 }
 
 /** The task's result for each sample (its biggest face, with a detector), or why there is none. */
-async function inferBatch(analyzer: Analyzer, detector: string, task: string, batch: readonly Sample[]): Promise<(TaskResult | string)[]> {
+async function inferBatch(analyzer: Analyzer, detector: string, task: string, samples: readonly Sample[], perturb: Perturbation | undefined): Promise<(TaskResult | string)[]> {
   const reason = (e: unknown): string => {
     if (e instanceof FacesenseError) return `${e.code}: ${e.message}`;
     throw e;
   };
+  if (perturb !== undefined) {
+    // Degrade first; a file that cannot be degraded is skipped like one that cannot be decoded.
+    const inputs = await Promise.all(samples.map((s) => applyPerturbation(toInput(s.image), perturb).then((bytes) => bytes, reason)));
+    const ok = samples.flatMap((s, i) => (typeof inputs[i] === 'string' ? [] : [{ ...s, image: { kind: 'encoded' as const, bytes: inputs[i] as Uint8Array } }]));
+    const results = await inferBatch(analyzer, detector, task, ok, undefined);
+    let next = 0;
+    return inputs.map((v) => (typeof v === 'string' ? v : results[next++]!));
+  }
+  const batch = samples;
   const pick = (a: Readonly<Record<string, TaskResult>> | undefined) => a?.[task] ?? `no ${task} result`;
   if (detector === 'none') {
     try {
@@ -221,7 +235,7 @@ async function evaluateSplit<T>(ctx: Context, target: string, task: string, judg
   const started = performance.now();
   let batch: { sample: Sample; file: string; truth: T }[] = [];
   const flush = async () => {
-    const results = await inferBatch(ctx.analyzer, o.detector, task, batch.map((b) => b.sample));
+    const results = await inferBatch(ctx.analyzer, o.detector, task, batch.map((b) => b.sample), o.perturb);
     const done: Evaluated<T>[] = [];
     batch.forEach((b, i) => {
       const r = results[i]!;
@@ -287,7 +301,7 @@ function commonHead(ctx: Context, task: Task, target: TargetSpec) {
     model: o.model,
     modelId: task.model,
     task: task.task,
-    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }), ...(o.protocol === undefined ? {} : { protocol: o.protocol }) },
+    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }), ...(o.protocol === undefined ? {} : { protocol: o.protocol }), ...(o.perturb === undefined ? {} : { perturbation: perturbationName(o.perturb) }) },
   };
 }
 
@@ -436,6 +450,7 @@ function parseEvalOptions(values: Record<string, string | boolean | undefined>):
     appearance: str('appearance'),
     splitFile: str('split-file'),
     protocol: parseFerplusProtocol(str('protocol')),
+    perturb: str('perturb') === undefined ? undefined : parsePerturbation(str('perturb') ?? ''),
     groups: groups === undefined ? undefined : groups.trim() === 'none' ? [] : groups.split(',').map((g) => g.trim()).filter(Boolean),
     minGroupSize: positiveInt('min-group-size', str('min-group-size'), DEFAULT_MIN_GROUP_SIZE),
     detector: str('detector') ?? 'none',
@@ -468,6 +483,7 @@ export async function runEval(args: string[]): Promise<number> {
       appearance: { type: 'string' },
       'split-file': { type: 'string' },
       protocol: { type: 'string' },
+      perturb: { type: 'string' },
       groups: { type: 'string' },
       'min-group-size': { type: 'string' },
       detector: { type: 'string', default: 'none' },
