@@ -55,6 +55,10 @@ def test_tfjs_trunk_trains_and_exports_with_caffe_preprocessing(tmp_path, tiny_t
         want = model.eval()(torch.from_numpy(x))["emotion"].numpy()
     got = run_ort(str(tmp_path / "models" / "ft-test.onnx"), x, str(tmp_path))
     np.testing.assert_allclose(got["emotion"], want, atol=1e-4)
+    # A card edited after training started replaces the checkpoint's (export --model-card CONFIG).
+    card = {"id": "ft-card", "licence": "trunk terms", "data": "pretrained + fine-tuned", "terms": "research"}
+    man2 = export_run(os.path.join(tmp_path, "runs", "ft"), str(tmp_path / "models"), model_card=card)
+    assert (man2["id"], man2["licence"], man2["training"]["data"], man2["training"]["terms"]) == ("ft-card", "trunk terms", "pretrained + fine-tuned", "research")
 
 
 def test_layer_wise_groups_first_match_wins(tiny_tfjs):
