@@ -109,6 +109,8 @@ async function main(): Promise<void> {
     ['separate models', ['emotion-ferplus', 'demographics-utkface', 'appearance-utkface']],
     ['joint network', ['joint-ferplus-utkface']],
     ['accuracy-first (demographics ensemble)', ['emotion-ferplus', 'demographics-utkface-ensemble', 'appearance-utkface']],
+    // Issue 17: age, gender and ethnicity from the fine-tuned face trunk (MobileNetV1, 96 px), appearance from the joint network.
+    ['face-trunk demographics', ['emotion-ferplus', 'demographics-faceres', 'attributes-utkface']],
   ];
   for (const [name, ids] of variants) {
     if (!ids.every((id) => existsSync(resolve('models', `${id}.onnx`)))) continue;

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { DatasetError } from '../src/core/errors.js';
 import type { EvalReport } from '../src/eval/report.js';
 import { parseTrainingLog } from '../src/eval/training-log.js';
-import { writeClassFolders } from './fixtures/datasets.js';
+import { writeClassFolders, writeFerplusFolders } from './fixtures/datasets.js';
 import { SHARED_MODELS, tempDir } from './helpers/media.js';
 
 const run = promisify(execFile);
@@ -124,4 +124,41 @@ test('eval --split all measures every sample of every split (cross-dataset)', as
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
   assert.equal(report.samples, 6);
   assert.equal(report.dataset.split, 'all');
+});
+
+test('eval --protocol picks how FER+ votes become labels: majority (the reference) keeps fewer faces than plurality', async () => {
+  const root = await tempDir();
+  await writeFerplusFolders(root);
+  const measure = async (protocol: string[]) => {
+    const out = await tempDir();
+    await evalCli(['--dataset', 'ferplus-folders', '--root', root, '--split', 'all', '--out', out, ...protocol]);
+    return JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
+  };
+  const plurality = await measure([]);
+  const majority = await measure(['--protocol', 'majority']);
+  // 4 labelled faces under plurality; the surprise/unknown 4-4 tie has no majority and drops out.
+  assert.equal(plurality.samples, 4);
+  assert.equal(majority.samples, 3);
+  assert.equal(plurality.dataset.protocol, undefined);
+  assert.equal(majority.dataset.protocol, 'majority');
+  await assert.rejects(evalCli(['--dataset', 'ferplus-folders', '--root', root, '--split', 'all', '--protocol', 'vote']), /--protocol must be plurality or majority/);
+});
+
+test('eval --perturb degrades every image before the model and names the degradation in the report', async () => {
+  const root = await tempDir();
+  await writeClassFolders(root, 'test', FER2013, 2);
+  const measure = async (extra: string[]) => {
+    const out = await tempDir();
+    await evalCli(['--root', root, '--out', out, ...extra]);
+    return JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as EvalReport;
+  };
+  const clean = await measure([]);
+  const dark = await measure(['--perturb', 'brightness:-120']);
+  assert.equal(dark.dataset.perturbation, 'brightness-120');
+  assert.equal(clean.dataset.perturbation, undefined);
+  assert.equal(dark.evaluated, clean.evaluated);
+  // The same faces, darker: the model's scores move.
+  const moved = dark.predictions.scores.some((s, i) => s.some((v, k) => Math.abs(v - clean.predictions.scores[i]![k]!) > 1e-4));
+  assert.ok(moved);
+  await assert.rejects(evalCli(['--root', root, '--perturb', 'sepia']), /unknown degradation "sepia"/);
 });

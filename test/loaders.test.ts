@@ -9,7 +9,7 @@ import { assignSubjectFolds, createCkplusLoader, subjectFolds } from '../src/dat
 import { createFer2013CsvLoader, FER2013_CLASSES, parseFerPixels } from '../src/data/loaders/fer2013-csv.js';
 import { createFer2013FoldersLoader } from '../src/data/loaders/fer2013-folders.js';
 import { createFerplusCsvLoader } from '../src/data/loaders/ferplus-csv.js';
-import { createFerplusFoldersLoader, ferplusLabels } from '../src/data/loaders/ferplus-folders.js';
+import { createFerplusFoldersLoader, ferplusLabels, parseFerplusProtocol } from '../src/data/loaders/ferplus-folders.js';
 import { createFoldersLoader } from '../src/data/loaders/folders.js';
 import { createLoader } from '../src/data/loaders/index.js';
 import { ageBand, countPerSplit, createUtkfaceLoader, defaultUtkSplitFile, generateUtkfaceSplit, parseUtkName, readUtkSplitFile } from '../src/data/loaders/utkface.js';
@@ -196,6 +196,45 @@ describe('dataset loaders', () => {
 
     it('is not stopped by protocol exclusions under strict, only by errors', async () => {
       await assertStrictThrows(createFerplusFoldersLoader({ root, strict: true }), /label\.csv:4$/, 'INPUT_NOT_FOUND');
+    });
+
+    it('majority protocol: drops single votes and keeps only labels holding more than half the rest', async () => {
+      const samples = await collect(createFerplusFoldersLoader({ root, protocol: 'majority' }));
+      // fer0000006 (surprise 4 / sadness 2 / unknown 4: 4 of 10 is not more than half) drops out.
+      assert.deepEqual(
+        samples.map((s) => [s.id, s.labels['emotion_majority']]),
+        [
+          ['FER2013Train/fer0000000.png', 0],
+          ['FER2013Valid/fer0000010.png', 7],
+          ['FER2013Test/fer0000020.png', 5],
+        ],
+      );
+      assert.deepEqual(samples[0]?.labels['emotion'], [1, 0, 0, 0, 0, 0, 0, 0]);
+      // 4 happiness, 3 anger, three single votes: the singles go, 4 of 7 is a majority.
+      const singles = ferplusLabels([1, 4, 1, 0, 3, 0, 1, 0, 0, 0], 'majority');
+      assert.ok(singles.ok && singles.majority === 1);
+      // Plurality keeps it too, but with every vote in the distribution.
+      const plural = ferplusLabels([1, 4, 1, 0, 3, 0, 1, 0, 0, 0]);
+      assert.ok(plural.ok && plural.majority === 1 && plural.distribution[0] === 0.1);
+      // 5 of 10 is not more than half.
+      const half = ferplusLabels([5, 5, 0, 0, 0, 0, 0, 0, 0, 0], 'majority');
+      assert.ok(!half.ok && half.kind === 'excluded' && /more than half/.test(half.reason));
+      // A majority of unknown votes excludes the image; all-single votes leave nothing.
+      const unknown = ferplusLabels([2, 0, 0, 0, 0, 0, 0, 0, 7, 1], 'majority');
+      assert.ok(!unknown.ok && /unknown/.test(unknown.reason));
+      const scattered = ferplusLabels([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 'majority');
+      assert.ok(!scattered.ok && scattered.kind === 'excluded');
+      const plurality = await collect(createFerplusFoldersLoader({ root, protocol: 'plurality' }));
+      assert.equal(plurality.length, 4);
+    });
+
+    it('--protocol takes plurality or majority, and only for the FER+ layouts', async () => {
+      assert.equal(parseFerplusProtocol(undefined), undefined);
+      assert.equal(parseFerplusProtocol('majority'), 'majority');
+      assert.throws(() => parseFerplusProtocol('reference'), (e: unknown) => e instanceof OptionError && /plurality or majority/.test(e.message));
+      await assert.rejects(createLoader('fer2013-folders', { root, ferplusProtocol: 'majority' }), OptionError);
+      const loader = await createLoader('ferplus-folders', { root, ferplusProtocol: 'majority' });
+      assert.equal((await collect(loader)).length, 3);
     });
 
     it('breaks ties toward the first column, as numpy argmax does', () => {

@@ -147,6 +147,20 @@ describe('facesense prepare', () => {
     assert.equal(meta.skipped.items.filter((p) => p.kind === 'excluded').length, 2);
   });
 
+  it('packs FER+ under the reference protocol with --protocol majority (one-hot targets, ties left out)', async () => {
+    const root = join(tmp, 'ferplus-majority');
+    await writeFerplusFolders(root);
+    const out = join(tmp, 'pack-ferplus-majority');
+    assert.equal(await runPrepare(['--layout', 'ferplus-folders', '--root', root, '--out', out, '--protocol', 'majority'], capture()), 0);
+    const meta = await readMeta(out);
+    assert.equal(meta.splits['train']?.count, 1);
+    assert.deepEqual([...((await readNpy(join(out, 'train_emotion.npy'))).data as Float32Array)], [1, 0, 0, 0, 0, 0, 0, 0]);
+    assert.ok(meta.skipped.items.some((p) => p.kind === 'excluded' && /more than half/.test(p.reason)));
+    const io = capture();
+    assert.equal(await runPrepare(['--layout', 'ferplus-folders', '--root', root, '--out', join(tmp, 'x'), '--protocol', 'strict'], io), 2);
+    assert.match(io.err, /--protocol must be plurality or majority/);
+  });
+
   it('packs UTKFace with regression, missing appearance labels as -1', async () => {
     const root = join(tmp, 'utk');
     const { splitFile, appearance } = await writeUtkface(root);

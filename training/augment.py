@@ -4,7 +4,8 @@ Every function takes a ``torch.Generator`` so a batch's augmentation is a pure f
 seed: a run resumed from a checkpoint replays exactly the batches it would have seen.
 
 Covers what the papers use: horizontal flip (002, 003), scale/rotation/translation (003, Barsoum),
-JPEG compression and coarse dropout (001), plus brightness/contrast jitter. JPEG runs in torch too
+JPEG compression and coarse dropout (001), plus brightness/contrast jitter, and the degradations of
+photos from elsewhere (issue 17): gamma, colour casts, gray, blur, down/up-scaling, noise. JPEG runs in torch too
 (the lossy part of baseline JPEG: 8×8 DCT + IJG quantisation tables), so it needs neither
 torchvision nor PIL — neither is installed with Debian's python3-torch.
 """
@@ -190,6 +191,88 @@ def random_jpeg(x: Tensor, g: torch.Generator, *, p: float = 0.5, quality: Seque
     return out
 
 
+# --- photos from elsewhere (issue 17): degradations the datasets' own crops lack -------------------
+
+def random_gamma(x: Tensor, g: torch.Generator, *, p: float = 0.0, gamma: Sequence[float] = (0.7, 1.5)) -> Tensor:
+    """255·(x/255)^γ per image: under- and over-exposed photos."""
+    if p <= 0:
+        return x
+    n = x.shape[0]
+    gm = torch.exp(_uniform(n, math.log(gamma[0]), math.log(gamma[1]), g))
+    gm = torch.where(_chosen(n, p, g), gm, torch.ones_like(gm)).view(-1, 1, 1, 1)
+    return 255.0 * (x / 255.0).clamp(0, 1) ** gm
+
+
+def colour_cast(x: Tensor, g: torch.Generator, *, p: float = 0.0, strength: float = 0.15) -> Tensor:
+    """Per-channel gains in 1 ± strength (white balance, tinted light); no-op on gray input."""
+    if p <= 0 or x.shape[1] == 1:
+        return x
+    n, c = x.shape[0], x.shape[1]
+    gains = _uniform(n * c, 1 - strength, 1 + strength, g).view(n, c, 1, 1)
+    gains = torch.where(_chosen(n, p, g).view(-1, 1, 1, 1), gains, torch.ones_like(gains))
+    return (x * gains).clamp(0, 255)
+
+
+def random_gray(x: Tensor, g: torch.Generator, *, p: float = 0.0) -> Tensor:
+    """Black-and-white photos: luma (BT.601) copied to every channel."""
+    if p <= 0 or x.shape[1] != 3:
+        return x
+    luma = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
+    return torch.where(_chosen(x.shape[0], p, g).view(-1, 1, 1, 1), luma, x)
+
+
+def _gaussian_kernels(sigma: Tensor, radius: int) -> Tensor:
+    r = torch.arange(-radius, radius + 1, dtype=sigma.dtype)
+    k = torch.exp(-(r[None, :] ** 2) / (2 * sigma[:, None] ** 2))
+    return k / k.sum(dim=1, keepdim=True)
+
+
+def random_blur(x: Tensor, g: torch.Generator, *, p: float = 0.0, sigma: Sequence[float] = (0.4, 1.6)) -> Tensor:
+    """Separable Gaussian blur with a per-image sigma (out of focus, motion-free)."""
+    if p <= 0:
+        return x
+    n, c, h, w = x.shape
+    s = _uniform(n, sigma[0], sigma[1], g)
+    chosen = _chosen(n, p, g)
+    radius = int(math.ceil(3 * sigma[1]))
+    k = _gaussian_kernels(s, radius)  # (n, 2r+1)
+    # One grouped convolution for the batch: each image's channels get that image's kernel.
+    kk = k.repeat_interleave(c, dim=0)
+    y = x.reshape(1, n * c, h, w)
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="replicate"), kk.view(n * c, 1, 1, -1), groups=n * c)
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), kk.view(n * c, 1, -1, 1), groups=n * c)
+    return torch.where(chosen.view(-1, 1, 1, 1), y.view(n, c, h, w), x)
+
+
+def random_rescale(x: Tensor, g: torch.Generator, *, p: float = 0.0, scale: Sequence[float] = (0.35, 0.9)) -> Tensor:
+    """Small faces: down-scale by a per-image factor (area) and back up (bilinear), as a face of
+    few pixels enlarged to the model's input looks. Done in a few factor groups per batch."""
+    if p <= 0:
+        return x
+    n, _, h, w = x.shape
+    f = _uniform(n, scale[0], scale[1], g)
+    chosen = _chosen(n, p, g)
+    out = x.clone()
+    for lo in torch.linspace(scale[0], scale[1], 5)[:-1].tolist():
+        step = (scale[1] - scale[0]) / 4
+        sel = (chosen & (f >= lo) & (f < lo + step + 1e-9)).nonzero().flatten()
+        if sel.numel() == 0:
+            continue
+        size = (max(4, round(h * (lo + step / 2))), max(4, round(w * (lo + step / 2))))
+        small = F.interpolate(x[sel], size=size, mode="area")
+        out[sel] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    return out
+
+
+def random_noise(x: Tensor, g: torch.Generator, *, p: float = 0.0, std: Sequence[float] = (2.0, 10.0)) -> Tensor:
+    """Additive Gaussian sensor noise, per-image standard deviation in 0..255 units."""
+    if p <= 0:
+        return x
+    n = x.shape[0]
+    s = _uniform(n, std[0], std[1], g) * _chosen(n, p, g).to(x.dtype)
+    return (x + torch.randn(x.shape, generator=g, dtype=x.dtype) * s.view(-1, 1, 1, 1)).clamp(0, 255)
+
+
 # --- configured pipeline ----------------------------------------------------------------------
 
 #: Documented defaults: everything off. Configs switch on what they want (see training/README.md).
@@ -200,6 +283,12 @@ DEFAULTS: dict[str, Any] = {
     "brightness": 0.0,
     "contrast": 0.0,
     "erase": {"p": 0.0, "area": [0.02, 0.25], "aspect": [0.3, 3.3], "count": 1, "fill": "noise"},
+    "gamma": {"p": 0.0, "gamma": [0.7, 1.5]},
+    "colour": {"p": 0.0, "strength": 0.15},
+    "gray": 0.0,
+    "blur": {"p": 0.0, "sigma": [0.4, 1.6]},
+    "rescale": {"p": 0.0, "scale": [0.35, 0.9]},
+    "noise": {"p": 0.0, "std": [2.0, 10.0]},
 }
 
 
@@ -218,7 +307,8 @@ class Augmenter:
     def active(self) -> bool:
         c = self.cfg
         return bool(c["hflip"] > 0 or c["affine"]["p"] > 0 or c["jpeg"]["p"] > 0 or c["brightness"] > 0
-                    or c["contrast"] > 0 or c["erase"]["p"] > 0)
+                    or c["contrast"] > 0 or c["erase"]["p"] > 0 or c["gray"] > 0
+                    or any(c[k]["p"] > 0 for k in ("gamma", "colour", "blur", "rescale", "noise")))
 
     def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
         c = self.cfg
@@ -226,4 +316,12 @@ class Augmenter:
         x = hflip(x, c["hflip"], g)
         x = random_affine(x, g, **c["affine"])
         x = brightness_contrast(x, g, brightness=c["brightness"], contrast=c["contrast"])
+        # Light and camera, then optics and size, then sensor noise (each off unless configured;
+        # off draws nothing from the generator, so older configs replay the same batches).
+        x = random_gamma(x, g, **c["gamma"])
+        x = colour_cast(x, g, **c["colour"])
+        x = random_gray(x, g, p=c["gray"])
+        x = random_blur(x, g, **c["blur"])
+        x = random_rescale(x, g, **c["rescale"])
+        x = random_noise(x, g, **c["noise"])
         return random_erase(x, g, **c["erase"])

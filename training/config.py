@@ -38,7 +38,7 @@ DEFAULTS: Dict[str, Any] = {
     "labelled_only": False,       # read only rows labelled for at least one trained target (e.g. appearance
                                   # heads on a UTKFace pack where 3,200 of 9,778 faces have those labels)
     "optimizer": {"kind": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0,
-                  "betas": [0.9, 0.999]},
+                  "betas": [0.9, 0.999], "groups": []},
     "schedule": {"kind": "constant", "warmup_epochs": 0, "end_lr": None, "min_lr": 0.0,
                  "milestones": [], "gamma": 0.1},
     "epochs": 30,

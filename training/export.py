@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from .config import load_config
 from .data import Pack
 from .models import FaceModel, create
 from .outputs import expand_output
@@ -397,13 +398,15 @@ def load_checkpoint(path: str) -> tuple[Dict[str, Any], FaceModel]:
 def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoint: Optional[str] = None,
                tta_flip: bool = False, ensemble_with: Sequence[str] = (),
                activations: Sequence[str] = (), fp16_weights: bool = False,
-               only: Sequence[str] = (), description: Optional[str] = None) -> Dict[str, Any]:
+               only: Sequence[str] = (), description: Optional[str] = None,
+               model_card: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
     returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
-    are exported too (see `resolve_activations`); ``only``: the heads to export (default all)."""
+    are exported too (see `resolve_activations`); ``only``: the heads to export (default all);
+    ``model_card``: replaces the checkpoint config's (a card edited after training started)."""
     ck, model = load_checkpoint(checkpoint or os.path.join(run_dir, "best.pt"))
     cfg = ck["config"]
-    card = cfg.get("model_card") or {}
+    card = model_card if model_card is not None else (cfg.get("model_card") or {})
     commands = [ck.get("command") or ""]
     ck_tasks = select_tasks(ck["tasks"], only, run_dir)
     if ensemble_with:
@@ -483,11 +486,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="export only these heads (e.g. the ones an ensemble's members share)")
     ap.add_argument("--fp16-weights", action="store_true",
                     help="store the weights as float16 (half the file; outputs move by about 1e-3)")
+    ap.add_argument("--model-card", metavar="CONFIG",
+                    help="take model_card (id, description, licence, terms, data) from this run config instead of the checkpoint's")
     args = ap.parse_args(argv)
     try:
+        card = load_config(args.model_card)["model_card"] if args.model_card else None
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
                          ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()],
-                         fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()], description=args.description)
+                         fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()], description=args.description,
+                         model_card=card)
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)

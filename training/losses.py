@@ -141,10 +141,28 @@ def _binned(logits: Tensor, target: Tensor, bins: Tensor) -> Tuple[Tensor, Tenso
     return logp, (logp.exp() * bins).sum(dim=1), y, int(keep.sum())
 
 
-def dldl_loss(logits: Tensor, target: Tensor, bins: Tensor, sigma: float = 2.0, l1_weight: float = 1.0) -> Tuple[Tensor, int]:
+#: FairFace's 9 age groups (lower bounds, years): the bands the issue-17 acceptance set scores.
+FAIRFACE_STARTS = (0.0, 3.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
+
+
+def band_cross_entropy(logp: Tensor, y: Tensor, bins: Tensor, starts: Sequence[float] = FAIRFACE_STARTS) -> Tensor:
+    """Cross-entropy of the true band against the probability mass the bins put in each band:
+    the same head then predicts bands directly (the band with the most mass), not only through
+    its expectation."""
+    s = torch.tensor(starts, dtype=bins.dtype)
+    bin_band = (bins[:, None] >= s[None, :]).sum(dim=1) - 1  # band index of each bin
+    onehot = F.one_hot(bin_band.clamp(min=0), len(starts)).to(logp.dtype)  # (bins, bands)
+    band_logp = torch.logsumexp(logp[:, :, None] + torch.log(onehot.clamp(min=1e-30))[None], dim=1)
+    y_band = ((y[:, None] >= s[None, :]).sum(dim=1) - 1).clamp(min=0)
+    return F.nll_loss(band_logp, y_band)
+
+
+def dldl_loss(logits: Tensor, target: Tensor, bins: Tensor, sigma: float = 2.0, l1_weight: float = 1.0,
+              band_weight: float = 0.0) -> Tuple[Tensor, int]:
     """DLDL-v2 (Gao et al., IJCAI 2018): cross-entropy to a Gaussian label distribution N(y, sigma^2)
     discretised on the bins (neighbouring ages look alike, so they share the target mass), plus
-    ``l1_weight`` x |E[bin] - y| so the expectation the analyzer reports is trained directly.
+    ``l1_weight`` x |E[bin] - y| so the expectation the analyzer reports is trained directly, plus
+    ``band_weight`` x the FairFace band cross-entropy (:func:`band_cross_entropy`).
     Targets outside the bins are clamped to the range; NaN targets are missing."""
     if not (~torch.isnan(target)).any():
         return _zero(logits), 0
@@ -152,7 +170,10 @@ def dldl_loss(logits: Tensor, target: Tensor, bins: Tensor, sigma: float = 2.0, 
     d = torch.exp(-((bins[None, :] - y[:, None]) ** 2) / (2 * sigma * sigma))
     d = d / d.sum(dim=1, keepdim=True).clamp(min=1e-12)
     ce = -(d * logp).sum(dim=1).mean()
-    return ce + l1_weight * (mean - y).abs().mean(), n
+    loss = ce + l1_weight * (mean - y).abs().mean()
+    if band_weight > 0:
+        loss = loss + band_weight * band_cross_entropy(logp, y, bins)
+    return loss, n
 
 
 def mean_variance_loss(logits: Tensor, target: Tensor, bins: Tensor, mean_weight: float = 0.2,
@@ -193,7 +214,7 @@ class TaskLoss:
         if self.loss in BINNED_ONLY and self.bins is None:
             raise ValueError(f"task {self.task!r}: loss {self.loss!r} needs a binned head "
                              f"(outputs.{self.task}: decode expectation with binRange or binValues)")
-        known = {"dldl": {"sigma", "l1_weight"}, "mean_variance": {"mean_weight", "variance_weight"}}.get(self.loss, set())
+        known = {"dldl": {"sigma", "l1_weight", "band_weight"}, "mean_variance": {"mean_weight", "variance_weight"}}.get(self.loss, set())
         if set(self.params) - known:
             raise ValueError(f"task {self.task!r}: loss {self.loss!r} takes options {sorted(known) or 'none'}, "
                              f"got {sorted(self.params)}")

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import re
 import shlex
 import signal
 import sys
@@ -168,10 +169,24 @@ def lr_at(cfg: Mapping[str, Any], t: float) -> float:
 def make_optimizer(cfg: Mapping[str, Any], model: torch.nn.Module) -> torch.optim.Optimizer:
     o = cfg["optimizer"]
     wd = float(o.get("weight_decay") or 0.0)
-    # No weight decay on BatchNorm parameters and biases: decaying them only fights normalisation.
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    # Layer-wise learning rates (fine-tuning a pretrained trunk): optimizer.groups is a list of
+    # {match: regex on the parameter name, lr_mult, frozen_epochs}; the first match wins, the rest
+    # train at lr_mult 1. A group is frozen (lr 0) for its first frozen_epochs epochs: heads first,
+    # then the whole network (partial, then full fine-tuning).
+    rules = [dict(r) for r in o.get("groups") or []]
+    for r in rules:
+        if "match" not in r or set(r) - {"match", "lr_mult", "frozen_epochs"}:
+            raise ValueError(f"optimizer.groups: each entry is {{match, lr_mult, frozen_epochs}}, got {r}")
+    buckets: Dict[Tuple[int, bool], List[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        rule = next((i for i, r in enumerate(rules) if re.search(r["match"], name)), len(rules))
+        # No weight decay on BatchNorm parameters and biases: decaying them only fights normalisation.
+        buckets.setdefault((rule, p.ndim > 1), []).append(p)
+    groups = []
+    for (rule, decays), params in sorted(buckets.items()):
+        r = rules[rule] if rule < len(rules) else {}
+        groups.append({"params": params, "weight_decay": wd if decays else 0.0,
+                       "lr_mult": float(r.get("lr_mult", 1.0)), "frozen_epochs": float(r.get("frozen_epochs", 0))})
     kind, lr = o.get("kind", "sgd"), float(o["lr"])
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=float(o.get("momentum", 0.9)), nesterov=bool(o.get("nesterov")))
@@ -488,7 +503,12 @@ def train(cfg: Dict[str, Any], *, resume: bool = False, force: bool = False,
                     break
                 lr = lr_at(cfg, epoch + b / n_batches)
                 for group in opt.param_groups:
-                    group["lr"] = lr
+                    frozen = epoch + b / n_batches < group.get("frozen_epochs", 0.0)
+                    group["lr"] = 0.0 if frozen else lr * group.get("lr_mult", 1.0)
+                    if "frozen_epochs" in group and not cfg.get("freeze_trunk"):
+                        # No gradient at all while frozen: backward stops at the first trained layer.
+                        for prm in group["params"]:
+                            prm.requires_grad_(not frozen)
                 # Dropout draws from the global RNG: re-seed per batch so resume replays it exactly.
                 torch.manual_seed((int(cfg["seed"]) * 7_919 + epoch * 100_003 + b) % (2 ** 63))
                 # bf16 autocast: convolutions/linear layers in bf16 with fp32 accumulation (oneDNN);

@@ -7,6 +7,8 @@ import { summaryLines } from '../eval/summary.js';
 import { parseTrainingLog } from '../eval/training-log.js';
 import { runEvaluation, writeEvalReport, type EvalOptions } from '../jobs/eval.js';
 import { checkOutputTarget } from '../io/outputs.js';
+import { parseFerplusProtocol } from '../data/loaders/ferplus-folders.js';
+import { parsePerturbation, PERTURBATION_HELP } from '../eval/perturb.js';
 import { positiveInt } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -42,6 +44,9 @@ Options:
                          measures the model's age output
   --appearance FILE      utkface: glasses/beard/moustache labels TSV (for those targets)
   --split-file FILE      utkface: split list (default: the project's data/splits/utkface-part1.json)
+  --protocol NAME        FER+ labels: plurality (default: most-voted label, 3,545 test faces) |
+                         majority (Barsoum et al.'s reference: single votes dropped, kept when the
+                         top emotion holds more than half the rest; 3,137 test faces)
   --groups LIST|none     fairness attributes, comma-separated: ${GROUP_ATTRIBUTES.map((a) => a.name).join(', ')}
                          (age: 0-12, 13-19, 20-39, 40-59, 60+; child: 0-12, 13+; unsure: appearance
                          labels flagged as guesses). Default: every one the samples have, bar
@@ -52,6 +57,9 @@ Options:
                          none are skipped and listed. UTKFace-trained models need yunet: they were
                          trained on detector-aligned crops
   --tta                  average each face with its mirror image
+  --perturb SPEC         robustness check: degrade every image first (${PERTURBATION_HELP});
+                         e.g. jpeg:30, blur:2, downscale:0.3 (UTKFace chips: 24 px between the
+                         eyes), gray, brightness:-60, contrast:0.5. One per run; see src/eval/perturb.ts
   --limit N              at most N samples
   --batch N              samples per inference batch (default 256)
   --threads N            ONNX Runtime threads per model (default: one per core)
@@ -82,6 +90,8 @@ function parseEvalOptions(values: Record<string, string | boolean | undefined>):
     target: str('target'),
     appearance: str('appearance'),
     splitFile: str('split-file'),
+    protocol: parseFerplusProtocol(str('protocol')),
+    perturb: str('perturb') === undefined ? undefined : parsePerturbation(str('perturb') ?? ''),
     groups: groups === undefined ? undefined : groups.trim() === 'none' ? [] : groups.split(',').map((g) => g.trim()).filter(Boolean),
     minGroupSize: positiveInt('min-group-size', str('min-group-size'), DEFAULT_MIN_GROUP_SIZE),
     detector: str('detector') ?? 'none',
@@ -105,6 +115,8 @@ export async function runEval(args: string[]): Promise<number> {
       target: { type: 'string' },
       appearance: { type: 'string' },
       'split-file': { type: 'string' },
+      protocol: { type: 'string' },
+      perturb: { type: 'string' },
       groups: { type: 'string' },
       'min-group-size': { type: 'string' },
       detector: { type: 'string', default: 'none' },

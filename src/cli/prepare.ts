@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { isFacesenseError, ModelError, OptionError } from '../core/errors.js';
 import { findUp } from '../data/loaders/common.js';
 import { createLoader, isLayoutName, LAYOUTS } from '../data/loaders/index.js';
+import { parseFerplusProtocol, type FerplusProtocol } from '../data/loaders/ferplus-folders.js';
 import { UTK_CHIP_EYES } from '../data/loaders/utkface.js';
 import { writePack, type PackMeta, type PackOptions, type PackProgress } from '../data/pack.js';
 import { addFramingToPack } from '../data/framing.js';
@@ -89,6 +90,9 @@ Options:
   --fer2013-csv FILE    ferplus-csv: Kaggle fer2013.csv with the pixels
   --appearance FILE     utkface: glasses/beard/moustache labels TSV, joined by file name
   --split-file FILE     utkface: split list (default: the project's data/splits/utkface-part1.json)
+  --protocol NAME       ferplus-*: plurality (default: most-voted label) | majority (Barsoum et
+                        al.'s reference: single votes dropped, kept when the top emotion holds
+                        more than half the rest; the emotion target is then one-hot)
   --folds K             ckplus: number of subject-independent folds (default 10; 1 = no folds)
   --strict              stop at the first malformed row or undecodable image (exit 1)
   --limit N             keep at most N samples per split (quick runs)
@@ -214,6 +218,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
         'fer2013-csv': { type: 'string' },
         appearance: { type: 'string' },
         'split-file': { type: 'string' },
+        protocol: { type: 'string' },
         folds: { type: 'string' },
         crop: { type: 'string' },
         'eye-distance': { type: 'string' },
@@ -238,6 +243,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
   let channels: 1 | 3;
   let limit: number | undefined;
   let folds: number | undefined;
+  let protocol: FerplusProtocol | undefined;
   let aligned: AlignedCropSpec | undefined;
   let noFace: NoFacePolicy;
   try {
@@ -264,6 +270,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
     }
     limit = values.limit === undefined ? undefined : positiveInt('limit', values.limit, 0);
     folds = values.folds === undefined ? undefined : positiveInt('folds', values.folds, 0);
+    protocol = parseFerplusProtocol(values.protocol);
     if (layout === 'ferplus-csv' && values['fer2013-csv'] === undefined) throw new OptionError('layout ferplus-csv needs --fer2013-csv FILE (Kaggle fer2013.csv, for the pixels)');
   } catch (e) {
     io.stderr(`facesense prepare: ${e instanceof Error ? e.message : String(e)}\nRun facesense prepare --help for usage.\n`);
@@ -281,6 +288,7 @@ export async function runPrepare(args: string[], io: PrepareIO = PROCESS_IO): Pr
       ...(values['fer2013-csv'] === undefined ? {} : { fer2013Csv: values['fer2013-csv'] }),
       ...(values.appearance === undefined ? {} : { appearance: values.appearance }),
       ...(values['split-file'] === undefined ? {} : { splitFile: values['split-file'] }),
+      ...(protocol === undefined ? {} : { ferplusProtocol: protocol }),
       ...(folds === undefined ? {} : { folds }),
     });
     const how = aligned === undefined ? '' : `, YuNet + aligned crop: eyes ${aligned.eyeDistance} apart at ${aligned.eyeY}`;

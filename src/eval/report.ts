@@ -129,7 +129,8 @@ export interface EvalReportBase {
   readonly model: string;
   readonly modelId: string;
   readonly task: string;
-  readonly dataset: { readonly layout: string; readonly root: string; readonly split: string; readonly target: string; readonly classes?: readonly string[] };
+  /** `protocol`: how FER+ votes became labels, when chosen (`--protocol`); `perturbation`: the `--perturb` degradation. */
+  readonly dataset: { readonly layout: string; readonly root: string; readonly split: string; readonly target: string; readonly classes?: readonly string[]; readonly protocol?: string; readonly perturbation?: string };
   readonly detector: string;
   readonly tta: boolean;
   /** Samples of the split with a label for the target that were read (the denominator); evaluated + skipped (bar loader problems). */

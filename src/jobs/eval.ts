@@ -11,6 +11,8 @@ import { FacesenseError, OptionError } from '../core/errors.js';
 import type { TaskResult } from '../core/postprocess.js';
 import type { ImageInput } from '../core/types.js';
 import { createLoader } from '../data/loaders/index.js';
+import type { FerplusProtocol } from '../data/loaders/ferplus-folders.js';
+import { applyPerturbation, perturbationName, type Perturbation } from '../eval/perturb.js';
 import { APPEARANCE_CLASSES } from '../data/loaders/utkface.js';
 import type { DatasetLoader, LayoutName, Sample, SampleImage, TargetSpec } from '../data/types.js';
 import { ageMetrics } from '../eval/age.js';
@@ -64,6 +66,10 @@ export interface EvalOptions {
   readonly threads: number | undefined;
   readonly trainingLog: { readonly file: string; readonly rows: readonly TrainingLogRow[] } | undefined;
   readonly out: string | undefined;
+  /** FER+ label protocol (src/data/loaders/ferplus-folders.ts); undefined: the loader's default (plurality). */
+  readonly protocol?: FerplusProtocol | undefined;
+  /** Robustness check: every image degraded this way before the analyzer (src/eval/perturb.ts). */
+  readonly perturb?: Perturbation | undefined;
 }
 
 interface Context {
@@ -124,11 +130,20 @@ function biggestFaceResult(r: ImageResult, task: string): TaskResult | string {
 }
 
 /** The task's result for each sample (its biggest face, with a detector), or why there is none. */
-async function inferBatch(analyzer: Analyzer, detector: string, task: string, batch: readonly Sample[]): Promise<(TaskResult | string)[]> {
+async function inferBatch(analyzer: Analyzer, detector: string, task: string, samples: readonly Sample[], perturb: Perturbation | undefined): Promise<(TaskResult | string)[]> {
   const reason = (e: unknown): string => {
     if (e instanceof FacesenseError) return `${e.code}: ${e.message}`;
     throw e;
   };
+  if (perturb !== undefined) {
+    // Degrade first; a file that cannot be degraded is skipped like one that cannot be decoded.
+    const inputs = await Promise.all(samples.map((s) => applyPerturbation(toInput(s.image), perturb).then((bytes) => bytes, reason)));
+    const ok = samples.flatMap((s, i) => (typeof inputs[i] === 'string' ? [] : [{ ...s, image: { kind: 'encoded' as const, bytes: inputs[i] as Uint8Array } }]));
+    const results = await inferBatch(analyzer, detector, task, ok, undefined);
+    let next = 0;
+    return inputs.map((v) => (typeof v === 'string' ? v : results[next++]!));
+  }
+  const batch = samples;
   const pick = (a: Readonly<Record<string, TaskResult>> | undefined) => a?.[task] ?? `no ${task} result`;
   if (detector === 'none') {
     try {
@@ -164,7 +179,7 @@ async function evaluateSplit<T>(ctx: Context, target: string, task: string, judg
   let batch: { sample: Sample; file: string; truth: T }[] = [];
   let done_ = 0;
   const flush = async () => {
-    const results = await inferBatch(ctx.analyzer, o.detector, task, batch.map((b) => b.sample));
+    const results = await inferBatch(ctx.analyzer, o.detector, task, batch.map((b) => b.sample), o.perturb);
     const done: Evaluated<T>[] = [];
     batch.forEach((b, i) => {
       const r = results[i]!;
@@ -236,7 +251,7 @@ function commonHead(ctx: Context, task: Task, target: TargetSpec) {
     model: o.model,
     modelId: task.model,
     task: task.task,
-    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }) },
+    dataset: { layout: o.dataset, root: o.root, split: o.split, target: target.name, ...(target.classes === undefined ? {} : { classes: target.classes }), ...(o.protocol === undefined ? {} : { protocol: o.protocol }), ...(o.perturb === undefined ? {} : { perturbation: perturbationName(o.perturb) }) },
   };
 }
 
@@ -388,7 +403,12 @@ function pickTarget(loader: DatasetLoader, o: EvalOptions): TargetSpec {
 export async function runEvaluation(o: EvalOptions, hooks: EvalHooks = {}): Promise<EvalOutcome> {
   // The report's location is checked before any work, so minutes of inference do not end in a failed write.
   if (o.out !== undefined) await checkOutputTarget('--out', o.out);
-  const loader = await createLoader(o.dataset, { root: o.root, ...(o.appearance === undefined ? {} : { appearance: o.appearance }), ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }) });
+  const loader = await createLoader(o.dataset, {
+    root: o.root,
+    ...(o.appearance === undefined ? {} : { appearance: o.appearance }),
+    ...(o.splitFile === undefined ? {} : { splitFile: o.splitFile }),
+    ...(o.protocol === undefined ? {} : { ferplusProtocol: o.protocol }),
+  });
   const target = pickTarget(loader, o);
   const { attributes, unknown } = pickAttributes(o.groups, target.name);
   if (unknown.length > 0) throw new OptionError(`--groups: unknown attribute ${unknown.join(', ')}; use ${GROUP_ATTRIBUTES.map((a) => a.name).join(', ')} or none`);

@@ -5,12 +5,12 @@
  * Targets and exclusions are the same as the folder layout (see ferplus-folders.ts).
  */
 import { DatasetError } from '../../core/errors.js';
-import type { DatasetLoader, LoaderOptions, Sample } from '../types.js';
+import type { DatasetLoader, Sample } from '../types.js';
 import { FER_USAGE_SPLITS, makeLoader, parseCsvLine, readLines } from './common.js';
 import { fer2013CsvPath, readFer2013Csv } from './fer2013-csv.js';
-import { FERPLUS_TARGETS, FERPLUS_VOTE_COLUMNS, ferplusLabels, parseFerplusVotes } from './ferplus-folders.js';
+import { FERPLUS_TARGETS, FERPLUS_VOTE_COLUMNS, ferplusLabels, parseFerplusVotes, type FerplusLoaderOptions } from './ferplus-folders.js';
 
-export interface FerplusCsvOptions extends LoaderOptions {
+export interface FerplusCsvOptions extends FerplusLoaderOptions {
   /** `fer2013new.csv`, or a folder holding it. */
   readonly root: string;
   /** Kaggle's `fer2013.csv` (or a folder holding it): the pixels. */
@@ -73,7 +73,7 @@ export function createFerplusCsvLoader(options: FerplusCsvOptions): DatasetLoade
           log.error(labelsFile, line, votes);
           continue;
         }
-        const verdict = ferplusLabels(votes);
+        const verdict = ferplusLabels(votes, options.protocol);
         if (!verdict.ok) {
           log.report({ file: labelsFile, line, reason: `${name}: ${verdict.reason}`, kind: verdict.kind });
           continue;

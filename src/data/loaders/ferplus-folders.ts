@@ -8,8 +8,16 @@
  * protocol, images whose most-voted label is unknown or not-a-face are excluded (reported as
  * `excluded`, never fatal). Ties go to the first column, as numpy's argmax does in the reference
  * implementation, so an emotion tied with unknown keeps the image.
+ *
+ * Two protocols decide which images are labelled and how (`FerplusProtocol`):
+ * - `plurality` (default): every vote counts; the label is the most-voted column (3,545 test images).
+ * - `majority`: Barsoum et al.'s reference ("majority" mode of the FERPlus repository, used for
+ *   its test figures): votes of 1 are set to 0 (outliers), and an image is kept only when its top
+ *   column holds more than half of the remaining votes and is an emotion (3,137 test images). Its
+ *   `emotion` target is then one-hot on that label, as the reference trains and scores it.
  */
 import { join } from 'node:path';
+import { OptionError } from '../../core/errors.js';
 import type { DatasetLoader, LoaderOptions, Sample, TargetSpec } from '../types.js';
 import { isDirectory, listDir, makeLoader, parseCsvLine, parseNonNegativeInt, readLines } from './common.js';
 
@@ -29,6 +37,26 @@ export const FERPLUS_FOLDER_SPLITS: Readonly<Record<string, string>> = Object.fr
   FER2013Test: 'test',
 });
 
+/** How votes become labels; see the module comment. */
+export const FERPLUS_PROTOCOLS = Object.freeze(['plurality', 'majority'] as const);
+export type FerplusProtocol = (typeof FERPLUS_PROTOCOLS)[number];
+
+export function isFerplusProtocol(s: string): s is FerplusProtocol {
+  return (FERPLUS_PROTOCOLS as readonly string[]).includes(s);
+}
+
+/** `--protocol` of eval and prepare: undefined when not given. */
+export function parseFerplusProtocol(value: string | undefined): FerplusProtocol | undefined {
+  if (value === undefined) return undefined;
+  if (!isFerplusProtocol(value)) throw new OptionError(`--protocol must be ${FERPLUS_PROTOCOLS.join(' or ')} (FER+ labels), got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export interface FerplusLoaderOptions extends LoaderOptions {
+  /** Default `plurality`. */
+  readonly protocol?: FerplusProtocol;
+}
+
 export type FerplusVerdict =
   | { readonly ok: true; readonly distribution: readonly number[]; readonly majority: number }
   | { readonly ok: false; readonly kind: 'error' | 'excluded'; readonly reason: string };
@@ -45,20 +73,40 @@ export function parseFerplusVotes(cells: readonly string[]): number[] | string {
   return votes;
 }
 
-/** Turns the 10 vote counts into the targets, or says why the image is left out. */
-export function ferplusLabels(votes: readonly number[]): FerplusVerdict {
-  let majority = 0;
-  for (let i = 1; i < votes.length; i++) if ((votes[i] ?? 0) > (votes[majority] ?? 0)) majority = i;
+function argmaxFirst(votes: readonly number[]): number {
+  let top = 0;
+  for (let i = 1; i < votes.length; i++) if ((votes[i] ?? 0) > (votes[top] ?? 0)) top = i;
+  return top;
+}
+
+function nonEmotion(index: number): string {
+  return index === FERPLUS_CLASSES.length ? 'unknown' : 'not a face';
+}
+
+/** Turns the 10 vote counts into the targets under `protocol`, or says why the image is left out. */
+export function ferplusLabels(votes: readonly number[], protocol: FerplusProtocol = 'plurality'): FerplusVerdict {
+  if (votes.every((v) => v === 0)) return { ok: false, kind: 'error', reason: 'no votes at all' };
+  if (protocol === 'majority') {
+    const kept = votes.map((v) => (v > 1 ? v : 0));
+    const total = kept.reduce((a, b) => a + b, 0);
+    const top = argmaxFirst(kept);
+    const topVotes = kept[top] ?? 0;
+    if (2 * topVotes <= total) {
+      return { ok: false, kind: 'excluded', reason: `no label holds more than half of the ${total} votes left after dropping single votes (FER+ majority protocol)` };
+    }
+    if (top >= FERPLUS_CLASSES.length) return { ok: false, kind: 'excluded', reason: `majority vote is ${nonEmotion(top)} (FER+ majority protocol)` };
+    return { ok: true, distribution: FERPLUS_CLASSES.map((_, i) => (i === top ? 1 : 0)), majority: top };
+  }
+  const majority = argmaxFirst(votes);
   const emotionVotes = votes.slice(0, FERPLUS_CLASSES.length);
   const total = emotionVotes.reduce((a, b) => a + b, 0);
-  if (votes.every((v) => v === 0)) return { ok: false, kind: 'error', reason: 'no votes at all' };
   if (majority >= FERPLUS_CLASSES.length) {
-    return { ok: false, kind: 'excluded', reason: `majority vote is ${majority === FERPLUS_CLASSES.length ? 'unknown' : 'not a face'} (FER+ protocol)` };
+    return { ok: false, kind: 'excluded', reason: `majority vote is ${nonEmotion(majority)} (FER+ protocol)` };
   }
   return { ok: true, distribution: emotionVotes.map((v) => v / total), majority };
 }
 
-export function createFerplusFoldersLoader(options: LoaderOptions): DatasetLoader {
+export function createFerplusFoldersLoader(options: FerplusLoaderOptions): DatasetLoader {
   const root = options.root;
   return makeLoader('ferplus-folders', root, FERPLUS_TARGETS, options.strict ?? false, async function* (log): AsyncGenerator<Sample> {
     const present: string[] = [];
@@ -102,7 +150,7 @@ export function createFerplusFoldersLoader(options: LoaderOptions): DatasetLoade
           log.error(csv, line, `${name}: image file not found in ${dir}`, 'INPUT_NOT_FOUND');
           continue;
         }
-        const verdict = ferplusLabels(votes);
+        const verdict = ferplusLabels(votes, options.protocol);
         if (!verdict.ok) {
           log.report({ file: csv, line, reason: `${name}: ${verdict.reason}`, kind: verdict.kind });
           continue;

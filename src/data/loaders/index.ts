@@ -5,7 +5,7 @@ import { createCkplusLoader } from './ckplus.js';
 import { createFer2013CsvLoader } from './fer2013-csv.js';
 import { createFer2013FoldersLoader } from './fer2013-folders.js';
 import { createFerplusCsvLoader } from './ferplus-csv.js';
-import { createFerplusFoldersLoader } from './ferplus-folders.js';
+import { createFerplusFoldersLoader, type FerplusProtocol } from './ferplus-folders.js';
 import { createFoldersLoader } from './folders.js';
 import { createUtkfaceLoader } from './utkface.js';
 
@@ -25,6 +25,8 @@ export interface AnyLoaderOptions {
   readonly appearance?: string;
   /** utkface: split list (default: the project's data/splits/utkface-part1.json). */
   readonly splitFile?: string;
+  /** ferplus-folders, ferplus-csv: how votes become labels (default plurality). */
+  readonly ferplusProtocol?: FerplusProtocol;
   /** ckplus: number of subject-independent folds (splits fold0..). */
   readonly folds?: number;
   /** ckplus: fold seed. */
@@ -33,16 +35,20 @@ export interface AnyLoaderOptions {
 
 export async function createLoader(layout: LayoutName, o: AnyLoaderOptions): Promise<DatasetLoader> {
   const base = { root: o.root, strict: o.strict ?? false };
+  const protocol = o.ferplusProtocol === undefined ? {} : { protocol: o.ferplusProtocol };
+  if (o.ferplusProtocol !== undefined && layout !== 'ferplus-folders' && layout !== 'ferplus-csv') {
+    throw new OptionError(`--protocol applies to the FER+ layouts (ferplus-folders, ferplus-csv), not ${layout}`);
+  }
   switch (layout) {
     case 'fer2013-csv':
       return createFer2013CsvLoader(base);
     case 'fer2013-folders':
       return createFer2013FoldersLoader(base);
     case 'ferplus-folders':
-      return createFerplusFoldersLoader(base);
+      return createFerplusFoldersLoader({ ...base, ...protocol });
     case 'ferplus-csv':
       if (o.fer2013Csv === undefined) throw new OptionError('layout ferplus-csv needs the Kaggle fer2013.csv for the pixels (--fer2013-csv FILE)');
-      return createFerplusCsvLoader({ ...base, fer2013Csv: o.fer2013Csv });
+      return createFerplusCsvLoader({ ...base, ...protocol, fer2013Csv: o.fer2013Csv });
     case 'utkface':
       return createUtkfaceLoader({
         ...base,
