@@ -4,13 +4,13 @@ import { parseArgs } from 'node:util';
 import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
 import { runVideoJob, type VideoJobStart } from '../jobs/video.js';
-import { csvLine, roundingReplacer } from '../core/format.js';
+import { csvLine } from '../core/format.js';
 import { detectOptions, optionalNumber } from './options.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { createProgress } from './progress.js';
 import type { SamplingOptions } from '../node/video/decode.js';
-import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
+import { videoCsvHeader, videoCsvRow, videoJsonLine } from '../core/video/rows.js';
 import { DEFAULT_SMOOTHING, formatSmoothing, parseSmoothing } from '../core/video/smooth.js';
 import { DEFAULT_DETECT_EVERY } from '../core/video/stream.js';
 import { DEFAULT_TRACKER_OPTIONS } from '../core/video/tracker.js';
@@ -171,7 +171,7 @@ export async function runVideo(args: string[]): Promise<number> {
         onFrame: async (r) => {
           for (const f of r.faces) {
             rows++;
-            const json = JSON.stringify(videoJsonRow(r, f), roundingReplacer);
+            const json = videoJsonLine(r, f);
             await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : format === 'json' ? `${rows > 1 ? ',\n' : ''}${json}` : `${json}\n`);
           }
           progress?.tick();

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { csvLine } from '../core/format.js';
 import { FacesenseError } from '../core/errors.js';
 import { runVideoJob } from '../jobs/video.js';
-import { videoCsvHeader, videoCsvRow, videoJsonRow } from '../core/video/rows.js';
+import { videoCsvHeader, videoCsvRow, videoJsonLine } from '../core/video/rows.js';
 import { videoOptions, type RawOptions } from './options.js';
 import type { AnalyzerPool } from './pool.js';
 
@@ -150,7 +150,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
             },
             onFrame: async (r) => {
               for (const f of r.faces) {
-                await put(jsonl!, `${JSON.stringify(videoJsonRow(r, f))}\n`);
+                await put(jsonl!, `${videoJsonLine(r, f)}\n`);
                 await put(csv!, `${csvLine(videoCsvRow(r, f, tasks))}\n`);
               }
               job.progress.frames++;

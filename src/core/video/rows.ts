@@ -2,6 +2,7 @@
  * Per-frame output rows of `facesense video`: one per tracked face per sampled frame (frames
  * without faces give no row), as CSV or JSONL, with every task's raw and smoothed scores.
  */
+import { roundingReplacer } from '../format.js';
 import type { TaskResult } from '../postprocess.js';
 import type { FrameResult, TrackedFace } from './stream.js';
 
@@ -75,4 +76,9 @@ export function videoJsonRow(frame: FrameResult, f: TrackedFace): Record<string,
     ...(f.quality === undefined ? {} : { quality: f.quality }),
     ...(f.skipped === undefined ? {} : { skipped: f.skipped }),
   };
+}
+
+/** {@link videoJsonRow} as one line of JSON, numbers rounded as every JSON output of facesense rounds them. */
+export function videoJsonLine(frame: FrameResult, f: TrackedFace): string {
+  return JSON.stringify(videoJsonRow(frame, f), roundingReplacer);
 }
