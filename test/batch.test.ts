@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { openLedger, recoverLedger } from '../src/batch/ledger.js';
 import { createRateMeter } from '../src/batch/progress.js';
+import { BIN, cli, CLI_ENV } from './helpers/cli.js';
 import { imageDir } from './helpers/batch-inputs.js';
-import { SHARED_MODELS, tempDir } from './helpers/media.js';
+import { tempDir } from './helpers/media.js';
 
-const run = promisify(execFile);
-const BIN = join(process.cwd(), 'bin', 'facesense.js');
-const env = { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' };
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 const lines = async (p: string) => (await readFile(p, 'utf8')).split('\n').filter((l) => l !== '');
 
@@ -54,7 +42,7 @@ test('rate meter: rate over the recent window and ETA', () => {
 test('batch run: kill -9 mid-run, --resume gives exactly one record per input', { timeout: 240_000 }, async () => {
   const { dir, inputs } = await imageDir(40);
   const out = join(dir, 'out');
-  const child = spawn(process.execPath, [BIN, 'batch', 'run', join(dir, 'images'), '--out', out, '--workers', '2', '--threads', '1'], { env, detached: true, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, 'batch', 'run', join(dir, 'images'), '--out', out, '--workers', '2', '--threads', '1'], { env: CLI_ENV, detached: true, stdio: 'ignore' });
   const results = join(out, 'results.jsonl');
   const t0 = Date.now();
   let before = 0;

@@ -4,34 +4,22 @@
  * `facesense worker` processes, killed and restarted as an operator's machines would be.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { BIN, cli, CLI_ENV } from './helpers/cli.js';
 import { imageDir } from './helpers/batch-inputs.js';
 import { createPostgres, createRedis, freePort } from './helpers/engines.js';
-import { media, SHARED_MODELS } from './helpers/media.js';
+import { media } from './helpers/media.js';
 
-const run = promisify(execFile);
-const BIN = join(process.cwd(), 'bin', 'facesense.js');
-const env = { ...process.env, FACESENSE_MODELS: SHARED_MODELS, FACESENSE_OFFLINE: '1' };
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 function startWorker(url: string): ChildProcess & { log: string[] } {
-  const p = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--threads', '1'], { env, stdio: ['ignore', 'ignore', 'pipe'] }) as ChildProcess & { log: string[] };
+  const p = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--threads', '1'], { env: CLI_ENV, stdio: ['ignore', 'ignore', 'pipe'] }) as ChildProcess & { log: string[] };
   p.log = [];
   p.stderr!.on('data', (d: Buffer) => p.log.push(...d.toString().split('\n').filter(Boolean)));
   return p;

@@ -174,7 +174,7 @@ def to_model_input(batch_nhwc: np.ndarray, in_channels: int, input_size: int) ->
 
 
 def normalise(x: Tensor, norm: Mapping[str, Any]) -> Tensor:
-    """Applies a manifest normalisation (src/models/manifest.ts) to float 0..255 NCHW images."""
+    """Applies a manifest normalisation (src/core/models/manifest.ts) to float 0..255 NCHW images."""
     kind = norm["kind"]
     if kind == "scale":
         return x * float(norm["scale"])

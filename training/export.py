@@ -6,7 +6,7 @@
     /usr/bin/python3 -m training.export --run runs/a --run runs/b --run runs/c --out models/ --id NAME --fp16-weights
 
 Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
-output per task head named after the task) and ``<out>/<id>.json`` (src/models/manifest.ts:
+output per task head named after the task) and ``<out>/<id>.json`` (src/core/models/manifest.ts:
 input size, crop from the pack's meta, normalisation with its training-set statistics, labels
 from the pack, decode per head, provenance, metrics, sha256 of the .onnx).
 
@@ -299,7 +299,7 @@ def build_manifest(*, id: str, onnx_path: str, in_channels: int, input_size: int
 
 
 def check_manifest(man: Mapping[str, Any]) -> None:
-    """The checks of src/models/manifest.ts `validateManifest`, so a bad manifest fails here."""
+    """The checks of src/core/models/manifest.ts `validateManifest`, so a bad manifest fails here."""
     inp = man["input"]
     assert man["format"] == 1 and man["id"], "id/format"
     assert inp["channels"] in (1, 3) and inp["layout"] in ("NCHW", "NHWC"), "channels/layout"

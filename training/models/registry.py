@@ -19,7 +19,7 @@ class ModelSpec:
     input_size: int
     in_channels: int
     description: str
-    #: Default normalisation the model declares (see src/models/manifest.ts `Normalisation`).
+    #: Default normalisation the model declares (see src/core/models/manifest.ts `Normalisation`).
     normalisation: Mapping[str, Any] = field(default_factory=lambda: {"kind": "scale", "scale": 1 / 255})
     #: Smallest input the architecture accepts (pooling/valid convolutions shrink the map).
     min_input_size: int = 32

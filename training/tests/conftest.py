@@ -42,7 +42,7 @@ def run_ort(model_path: str, x: np.ndarray, tmp_dir: str) -> Dict[str, np.ndarra
 
 
 def validate_manifests(*paths: str) -> None:
-    """Checks manifests with src/models/manifest.ts validateManifest (transpiled on the fly)."""
+    """Checks manifests with src/core/models/manifest.ts validateManifest (transpiled on the fly)."""
     proc = subprocess.run([node(), VALIDATE, *paths], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"validateManifest rejected a manifest:\n{proc.stdout}\n{proc.stderr}"
 

@@ -1,4 +1,4 @@
-"""Export of trained runs: ONNX + manifest accepted by src/models/manifest.ts, outputs equal to
+"""Export of trained runs: ONNX + manifest accepted by src/core/models/manifest.ts, outputs equal to
 torch in onnxruntime-node, GCN statistics and flip averaging carried into the graph/manifest."""
 from __future__ import annotations
 

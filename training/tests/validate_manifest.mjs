@@ -1,10 +1,10 @@
-// Validates manifest JSON files with the analyzer's own validateManifest (src/models/manifest.ts),
+// Validates manifest JSON files with the analyzer's own validateManifest (src/core/models/manifest.ts),
 // so the Python exporter is checked against the TypeScript contract, not a copy of it.
 //
 //   node training/tests/validate_manifest.mjs MANIFEST.json [...]
 //
 // The TypeScript sources are transpiled on the fly with the repo's `typescript` (following relative
-// imports), so no build is needed; without `typescript`, dist/src/models/manifest.js is used.
+// imports), so no build is needed; without `typescript`, dist/src/core/models/manifest.js is used.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,13 +38,13 @@ async function loadValidator() {
   try {
     ts = (await import('typescript')).default;
   } catch {
-    const dist = path.join(root, 'dist/src/models/manifest.js');
+    const dist = path.join(root, 'dist/src/core/models/manifest.js');
     if (!existsSync(dist)) throw new Error('neither the typescript package nor dist/ is available: run npm install or npm run build');
     return (await import(pathToFileURL(dist).href)).validateManifest;
   }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'facesense-manifest-'));
   writeFileSync(path.join(tmp, 'package.json'), '{"type":"module"}');
-  const entry = await transpileTree(ts, 'src/models/manifest.ts', tmp);
+  const entry = await transpileTree(ts, 'src/core/models/manifest.ts', tmp);
   return (await import(pathToFileURL(entry).href)).validateManifest;
 }
 
