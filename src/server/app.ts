@@ -333,6 +333,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
           await pipeline(upload, limit, createWriteStream(file));
           if ((upload as { truncated?: boolean }).truncated === true) throw httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`);
           if (n === 0) throw httpError('INPUT_EMPTY', 'the upload is empty');
+        }).catch((e: unknown) => {
+          // A refused upload is read to its end and dropped: left unread, a multipart request stalls its keep-alive connection.
+          upload.resume();
+          throw e;
         });
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job));
       },
