@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -189,12 +190,68 @@ test('serve: /healthz, /readyz, /v1/models, /metrics, /docs, and an OpenAPI docu
   const routes = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
   for (const r of [
     'POST /v1/analyze', 'POST /v1/videos', 'GET /v1/jobs/{id}', 'GET /v1/jobs/{id}/rows', 'GET /v1/jobs/{id}/summary', 'GET /v1/jobs/{id}/timeline',
-    'GET /v1/jobs/{id}/annotated', 'DELETE /v1/jobs/{id}', 'GET /v1/stream', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json',
+    'GET /v1/jobs/{id}/annotated', 'DELETE /v1/jobs/{id}', 'GET /v1/stream', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /',
   ]) assert.ok(routes.includes(r), `${r} in ${routes.join(', ')}`);
+  // Without a web app, / points to the docs (not a 404).
+  const root = await fetch(`${main.url}/`);
+  assert.equal(root.status, 200);
+  assert.deepEqual(((await root.json()) as { docs: string }).docs, '/docs');
   const plain = await fetch(`${main.url}/v1/stream`);
   assert.equal(plain.status, 426, `the stream route without an upgrade: ${await plain.text()}`);
   const analyze = doc.paths['/v1/analyze']!.post as { requestBody: { content: Record<string, unknown> } };
   assert.ok('image/jpeg' in analyze.requestBody.content && 'multipart/form-data' in analyze.requestBody.content);
+});
+
+/** A GET with the path sent as written (fetch would resolve `..` before sending). */
+function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: hostname, port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+test('serve: the web app is served at / (public, cross-origin isolated), never a file outside its directory; its assets stay out of the OpenAPI document', async () => {
+  const dir = await tempDir('facesense-webapp-');
+  const app = join(dir, 'web-app');
+  await mkdir(join(app, 'models'), { recursive: true });
+  await writeFile(join(app, 'index.html'), '<!doctype html><title>facesense web app</title>\n');
+  await writeFile(join(app, 'app.js'), 'console.log("facesense");\n');
+  await writeFile(join(app, 'models', 'index.json'), '[]\n');
+  await writeFile(join(dir, 'secret.txt'), 'SECRET-OUTSIDE-THE-APP\n');
+  await assert.rejects(createServer({ port: 0, logger: false, webAppDir: join(dir, 'no-such-dir'), dataDir: join(dir, 'data') }), (e: { code?: string }) => e.code === 'INVALID_OPTION');
+  const { server, url } = await start({ dataDir: join(dir, 'data'), apiKeys: ['web-key'], webAppDir: app });
+  try {
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type')!, /^text\/html/);
+    assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
+    assert.equal(page.headers.get('cross-origin-embedder-policy'), 'require-corp');
+    assert.match(await page.text(), /facesense web app/);
+    const js = await fetch(`${url}/app.js`);
+    assert.match(js.headers.get('content-type')!, /^text\/javascript/);
+    assert.equal(await js.text(), 'console.log("facesense");\n');
+    assert.equal(await (await fetch(`${url}/models/index.json`)).text(), '[]\n');
+    await errorOf(await fetch(`${url}/no-such-file.js`), 404, 'NOT_FOUND');
+    for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt', '/%2e%2e%2fsecret.txt', '/models/..%2f..%2fsecret.txt', '/%2e%2e%5csecret.txt', `/${encodeURIComponent(join(dir, 'secret.txt'))}`, '/%E0%A4%A']) {
+      const res = await rawGet(url, path);
+      assert.ok(res.status === 404 || res.status === 400, `${path}: ${res.status}`);
+      assert.doesNotMatch(res.body, /SECRET/, path);
+    }
+    // The page is public; the API still needs a key.
+    await errorOf(await fetch(`${url}/v1/models`), 401, 'UNAUTHORIZED');
+    const doc = (await (await fetch(`${url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    assert.ok('/' in doc.paths);
+    assert.deepEqual(Object.keys(doc.paths).filter((p) => p.includes('*')), []);
+  } finally {
+    await server.close();
+  }
 });
 
 test('serve: API keys on — 401 without or with a wrong key, either header works, probes stay open, keys never logged', async () => {
@@ -251,12 +308,47 @@ test('serve: a video job runs to completion; rows, summary, timeline and annotat
   await errorOf(await fetch(`${main.url}/v1/jobs/${job.id}`), 404, 'NOT_FOUND');
 });
 
+test('serve: a video job with the CLI\'s sequence-model options gives the CLI\'s rows and summary', async () => {
+  const path = media('single_face.mp4');
+  const q = 'fps=5&end=2&sequence-model=emotion-sequence-ckplus&sequence-window=4';
+  const res = await fetch(`${main.url}/v1/videos?${q}&name=${encodeURIComponent(path)}`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: await readFile(path) });
+  assert.equal(res.status, 202, await res.clone().text());
+  const job = (await res.json()) as JobView;
+  const done = await waitJob(main.url, job.id, (j) => j.state !== 'queued' && j.state !== 'running');
+  assert.equal(done.state, 'done', JSON.stringify(done));
+  const dir = await tempDir();
+  const summaryFile = join(dir, 'summary.json');
+  const jsonl = await cli(['video', path, '--fps', '5', '--end', '2', '--sequence-model', 'emotion-sequence-ckplus', '--sequence-window', '4', '--format', 'jsonl', '--summary', summaryFile]);
+  const summary = (await (await fetch(`${main.url}/v1/jobs/${job.id}/summary`)).json()) as { sequenceModel?: { id: string; window: number } };
+  assert.deepEqual(summary.sequenceModel && { id: summary.sequenceModel.id, window: summary.sequenceModel.window }, { id: 'emotion-sequence-ckplus', window: 4 });
+  assert.deepEqual(summary, JSON.parse(await readFile(summaryFile, 'utf8')));
+  const rows = await (await fetch(`${main.url}/v1/jobs/${job.id}/rows`)).text();
+  assert.match(rows, /_sequence/);
+  assert.equal(rows, jsonl);
+  assert.equal((await fetch(`${main.url}/v1/jobs/${job.id}`, { method: 'DELETE' })).status, 204);
+});
+
 test('serve: video hostile inputs — not a video, empty, wrong content type, bad options', async () => {
   const post = (body: NonNullable<RequestInit['body']>, type: string, query = '') => fetch(`${main.url}/v1/videos${query}`, { method: 'POST', headers: { 'content-type': type }, body });
   await errorOf(await post('{}', 'application/json'), 415, 'UNSUPPORTED_MEDIA_TYPE');
   await errorOf(await post(new Uint8Array(0), 'video/mp4'), 400, 'INPUT_EMPTY');
   await errorOf(await post(await readFile(media('single_face.mp4')), 'video/mp4', '?smooth=wobbly'), 400, 'INVALID_OPTION');
   await errorOf(await post(await readFile(media('single_face.mp4')), 'video/mp4', '?detector=none'), 400, 'INVALID_OPTION');
+  // Unknown models, tasks and sequence models, and the CLI's sequence-option checks: refused at submission, no job made.
+  const jobsBefore = await readdir(join(dataDir, 'jobs'));
+  const video = await readFile(media('single_face.mp4'));
+  await errorOf(await post(video, 'video/mp4', '?model=no-such-model'), 400, 'MODEL_NOT_FOUND');
+  await errorOf(await post(video, 'video/mp4', '?tasks=telepathy'), 400, 'INVALID_OPTION');
+  await errorOf(await post(video, 'video/mp4', '?sequence-model=no-such-sequence'), 400, 'MODEL_NOT_FOUND');
+  await errorOf(await post(video, 'video/mp4', '?sequence-model=..%2F..%2Fetc%2Fpasswd'), 400, 'INVALID_OPTION');
+  await errorOf(await post(video, 'video/mp4', '?model=%2Ftmp%2Fx.onnx'), 400, 'INVALID_OPTION');
+  await errorOf(await post(video, 'video/mp4', '?sequence-window=4'), 400, 'INVALID_OPTION');
+  await errorOf(await post(video, 'video/mp4', '?sequence-model=emotion-sequence-ckplus&sequence-window=0'), 400, 'INVALID_OPTION');
+  const form = new FormData();
+  form.append('model', 'no-such-model');
+  form.append('video', new Blob([video]), 'clip.mp4');
+  await errorOf(await fetch(`${main.url}/v1/videos`, { method: 'POST', body: form }), 400, 'MODEL_NOT_FOUND');
+  assert.deepEqual(await readdir(join(dataDir, 'jobs')), jobsBefore);
   // Not a video: accepted as an upload, the job fails with the typed error.
   const res = await post(await readFile(media('single_face.jpg')), 'application/octet-stream');
   assert.equal(res.status, 202);

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
@@ -33,6 +34,9 @@ Options:
   --models-dir DIR        where models are looked up first (default: $FACESENSE_MODELS)
   --max-event-loop-delay MS
                           answer 503 while the event loop lags more than MS (default: 1000; 0: off)
+  --web-app DIR           the built browser web app, served at / (default: the package's
+                          dist/web-app when built with npm run web:build; without one, /
+                          answers a pointer to /docs)
   --log-level LEVEL       pino level: fatal|error|warn|info|debug|silent (default: info)
   -h, --help              this text
 
@@ -66,6 +70,7 @@ export async function runServe(args: string[]): Promise<number> {
       'models-dir': { type: 'string' },
       'max-event-loop-delay': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'web-app': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -85,6 +90,9 @@ export async function runServe(args: string[]): Promise<number> {
     if (keys.length === 0) throw new OptionError(`--api-keys-file ${values['api-keys-file']} has no keys`);
   }
   const opt = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, V>));
+  // dist/src/cli/serve.js → dist/web-app: used only when it was built.
+  const builtApp = fileURLToPath(new URL('../../web-app/', import.meta.url));
+  const webApp = values['web-app'] ?? (await access(`${builtApp}index.html`).then(() => builtApp, () => undefined));
   const { createServer } = await import('../server/app.js');
   const server = await createServer({
     host: values.host,
@@ -108,6 +116,7 @@ export async function runServe(args: string[]): Promise<number> {
     ...opt('threads', int('threads')),
     ...opt('modelsDir', values['models-dir']),
     ...opt('maxEventLoopDelayMs', values['max-event-loop-delay'] === undefined ? undefined : values['max-event-loop-delay'] === '0' ? 0 : positiveInt('max-event-loop-delay', values['max-event-loop-delay'], 1000)),
+    ...opt('webAppDir', webApp),
     logger: values['log-level'] === 'silent' ? false : { level: values['log-level'] },
   });
   const url = await server.listen();

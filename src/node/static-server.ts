@@ -41,6 +41,29 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
+/** Headers that make a page cross-origin isolated (COOP/COEP), which onnxruntime-web needs for WASM threads. */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
+/**
+ * The file that a decoded URL path (relative to a mount) names in the first of `dirs` holding it;
+ * a path ending in `/` names its index.html. Never a file outside the directories: `..` segments
+ * (however they were encoded) that climb out of one give undefined.
+ */
+export async function findStaticFile(dirs: readonly string[], relPath: string): Promise<{ path: string; size: number; type: string } | undefined> {
+  if (relPath.includes('\0')) return undefined;
+  const rel = relPath === '' || relPath.endsWith('/') ? `${relPath}index.html` : relPath;
+  for (const dir of dirs) {
+    const file = path.join(dir, rel);
+    if (file !== dir && !file.startsWith(dir + path.sep)) return undefined;
+    const s = await stat(file).catch(() => undefined);
+    if (s !== undefined && s.isFile()) return { path: file, size: s.size, type: TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream' };
+  }
+  return undefined;
+}
+
 export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
   const mounts = Object.entries(options.mounts)
     .map(([prefix, dirs]) => ({ prefix, dirs: (typeof dirs === 'string' ? [dirs] : dirs).map((d) => path.resolve(d)) }))
@@ -49,23 +72,17 @@ export async function startStaticServer(options: StaticServerOptions): Promise<S
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      let pathname = decodeURIComponent(url.pathname);
-      if (pathname.endsWith('/')) pathname += 'index.html';
+      const pathname = decodeURIComponent(url.pathname);
       const mount = mounts.find((m) => pathname.startsWith(m.prefix));
       if (isolate) {
-        res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-        res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+        for (const [k, v] of Object.entries(ISOLATION_HEADERS)) res.setHeader(k, v);
       }
       res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-      for (const dir of mount?.dirs ?? []) {
-        const file = path.join(dir, pathname.slice(mount!.prefix.length));
-        // Never serve outside the mounted directory.
-        if (file !== dir && !file.startsWith(dir + path.sep)) break;
-        const s = await stat(file).catch(() => undefined);
-        if (s === undefined || !s.isFile()) continue;
-        res.writeHead(200, { 'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': s.size, 'cache-control': 'no-cache' });
+      const found = mount === undefined ? undefined : await findStaticFile(mount.dirs, pathname.slice(mount.prefix.length));
+      if (found !== undefined) {
+        res.writeHead(200, { 'content-type': found.type, 'content-length': found.size, 'cache-control': 'no-cache' });
         if (req.method === 'HEAD') return void res.end();
-        createReadStream(file).pipe(res);
+        createReadStream(found.path).pipe(res);
         return;
       }
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');

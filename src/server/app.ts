@@ -7,6 +7,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import cors from '@fastify/cors';
@@ -17,9 +18,10 @@ import underPressure from '@fastify/under-pressure';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Analyzer, BatchItem, DetectorName } from '../core/analyzer.js';
-import { FacesenseError, isFacesenseError } from '../core/errors.js';
+import { FacesenseError, isFacesenseError, OptionError } from '../core/errors.js';
 import { analyzeItem, batchDocument } from '../jobs/batch.js';
 import { createModelStore } from '../node/models/store.js';
+import { findStaticFile, ISOLATION_HEADERS } from '../node/static-server.js';
 import { createAnalysisQueue, type AnalysisQueue } from './queue.js';
 import { createAnalyzerPool, type AnalyzerPool } from './pool.js';
 import { createJobManager, JOB_ID, type JobManager, type JobRecord } from './jobs.js';
@@ -72,6 +74,8 @@ export interface ServerOptions {
   readonly logger?: boolean | { readonly level?: string; readonly stream?: NodeJS.WritableStream };
   /** Event-loop delay at which new requests get 503 (under-pressure); 0: off. @default 1000 ms */
   readonly maxEventLoopDelayMs?: number;
+  /** The built web app (`npm run web:build`: dist/web-app), served at `/`; none: `/` points to the docs. */
+  readonly webAppDir?: string;
 }
 
 export interface FacesenseServer {
@@ -101,6 +105,11 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
   const keyDigests = (options.apiKeys ?? []).map((k) => createHash('sha256').update(k).digest());
   const store = options.modelsDir === undefined ? {} : { modelsDir: options.modelsDir };
+  const webAppDir = options.webAppDir === undefined ? undefined : path.resolve(options.webAppDir);
+  // A web app that was asked for but is not there is the operator's error, found at start.
+  if (webAppDir !== undefined && (await findStaticFile([webAppDir], 'index.html')) === undefined) {
+    throw new OptionError(`--web-app ${options.webAppDir}: no index.html there; build it with npm run web:build (dist/web-app)`);
+  }
 
   const app = Fastify({
     logger:
@@ -133,6 +142,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   const jobs: JobManager = createJobManager({
     dataDir: options.dataDir ?? 'facesense-data',
     pool,
+    store,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
     ...(options.videoSlots === undefined ? {} : { slots: options.videoSlots }),
     ...(options.jobsPerClient === undefined ? {} : { perOwner: options.jobsPerClient }),
     ttlMs: (options.jobTtlSec ?? 86_400) * 1000,
@@ -201,7 +212,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
 
   app.addHook('onRequest', async (req, reply) => {
     if (closing && !req.url.startsWith('/healthz')) return sendError(reply, new FacesenseError('DISPOSED', 'the server is shutting down; retry on another instance'), 503);
-    if (keyDigests.length === 0 || PUBLIC.some((p) => p.test(req.url.split('?')[0]!))) return;
+    if (keyDigests.length === 0 || PUBLIC.some((p) => p.test(req.url.split('?')[0]!)) || (req.routeOptions.config as { public?: boolean }).public === true) return;
     const auth = req.headers.authorization;
     const presented = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : auth?.startsWith('Bearer ') === true ? auth.slice(7) : undefined;
     if (presented === undefined || !keyMatches(presented, keyDigests)) {
@@ -224,8 +235,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       {
         schema: ROUTE_SCHEMAS.analyze,
         // Refused before the body is read: under overload a refusal must cost next to nothing.
-        onRequest: async (_req, reply) => {
+        onRequest: async (req, reply) => {
           if (queue.full) return sendError(reply, new FacesenseError('OVERLOADED', `the server is at capacity (${queue.active} analyses running, ${queue.waiting} waiting); retry later`), 503);
+          // Options and models in the query (all of them, for a raw image) are checked before the body is read.
+          await pool.use(imageOptions(req.query as RawOptions).choice, async () => undefined);
         },
       },
       async (req, reply) => {
@@ -281,40 +294,53 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   await app.register(async (scope) => {
     // The upload streams to disk: never held in memory.
     for (const type of ['application/octet-stream', /^video\//]) scope.addContentTypeParser(type, (_req, payload, done) => done(null, payload));
-    scope.post('/v1/videos', { schema: ROUTE_SCHEMAS.videos, bodyLimit: maxVideo }, async (req, reply) => {
-      let raw: RawOptions = req.query as RawOptions;
-      let source = typeof (req.query as Record<string, unknown>).name === 'string' ? String((req.query as Record<string, unknown>).name) : 'upload';
-      let upload: Readable;
-      if (req.isMultipart()) {
-        const file = await req.file({ limits: { fileSize: maxVideo, files: 1 } });
-        if (file === undefined) throw httpError('INPUT_EMPTY', 'the multipart request has no file part; send the video as a file field');
-        source = file.filename || source;
-        const fields = Object.fromEntries(Object.values(file.fields).flatMap((f) => (f !== undefined && !Array.isArray(f) && f.type === 'field' ? [[f.fieldname, String(f.value)]] : [])));
-        raw = { ...raw, ...fields };
-        upload = file.file;
-      } else {
-        if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send a video');
-        if (req.body === undefined || req.body === null || Buffer.isBuffer(req.body) || typeof (req.body as Readable).pipe !== 'function') {
-          throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the video as the raw body (video/*, application/octet-stream) or as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
+    scope.post(
+      '/v1/videos',
+      {
+        schema: ROUTE_SCHEMAS.videos,
+        bodyLimit: maxVideo,
+        // An unknown model, task or sequence model in the query is refused before the upload is read.
+        onRequest: async (req) => jobs.check(req.query as RawOptions),
+      },
+      async (req, reply) => {
+        let raw: RawOptions = req.query as RawOptions;
+        let source = typeof (req.query as Record<string, unknown>).name === 'string' ? String((req.query as Record<string, unknown>).name) : 'upload';
+        let upload: Readable;
+        if (req.isMultipart()) {
+          const file = await req.file({ limits: { fileSize: maxVideo, files: 1 } });
+          if (file === undefined) throw httpError('INPUT_EMPTY', 'the multipart request has no file part; send the video as a file field');
+          source = file.filename || source;
+          const fields = Object.fromEntries(Object.values(file.fields).flatMap((f) => (f !== undefined && !Array.isArray(f) && f.type === 'field' ? [[f.fieldname, String(f.value)]] : [])));
+          raw = { ...raw, ...fields };
+          upload = file.file;
+        } else {
+          if (req.body === undefined && req.headers['content-length'] === '0') throw httpError('INPUT_EMPTY', 'the request body is empty; send a video');
+          if (req.body === undefined || req.body === null || Buffer.isBuffer(req.body) || typeof (req.body as Readable).pipe !== 'function') {
+            throw httpError('UNSUPPORTED_MEDIA_TYPE', `send the video as the raw body (video/*, application/octet-stream) or as multipart/form-data (got ${req.headers['content-type'] ?? 'no content type'})`);
+          }
+          const declared = Number(req.headers['content-length'] ?? Number.NaN);
+          if (declared > maxVideo) throw httpError('BODY_TOO_LARGE', `the video is ${declared} bytes, over the limit of ${maxVideo}`);
+          upload = req.body as Readable;
         }
-        const declared = Number(req.headers['content-length'] ?? Number.NaN);
-        if (declared > maxVideo) throw httpError('BODY_TOO_LARGE', `the video is ${declared} bytes, over the limit of ${maxVideo}`);
-        upload = req.body as Readable;
-      }
-      const job = await jobs.create(source, raw, clientOf(req), async (path) => {
-        let n = 0;
-        const limit = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            n += chunk.length;
-            cb(n > maxVideo ? httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`) : null, chunk);
-          },
+        const job = await jobs.create(source, raw, clientOf(req), async (file) => {
+          let n = 0;
+          const limit = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              n += chunk.length;
+              cb(n > maxVideo ? httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`) : null, chunk);
+            },
+          });
+          await pipeline(upload, limit, createWriteStream(file));
+          if ((upload as { truncated?: boolean }).truncated === true) throw httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`);
+          if (n === 0) throw httpError('INPUT_EMPTY', 'the upload is empty');
+        }).catch((e: unknown) => {
+          // A refused upload is read to its end and dropped: left unread, a multipart request stalls its keep-alive connection.
+          upload.resume();
+          throw e;
         });
-        await pipeline(upload, limit, createWriteStream(path));
-        if ((upload as { truncated?: boolean }).truncated === true) throw httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`);
-        if (n === 0) throw httpError('INPUT_EMPTY', 'the upload is empty');
-      });
-      return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job));
-    });
+        return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job));
+      },
+    );
   });
 
   const jobOf = (req: FastifyRequest): JobRecord => {
@@ -397,6 +423,30 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   });
   app.get('/metrics', { schema: ROUTE_SCHEMAS.metrics }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
   app.get('/openapi.json', { schema: ROUTE_SCHEMAS.openapi }, async () => app.swagger());
+
+  // ---- the browser web app: public static files (no analysis happens here), cross-origin isolated for WASM threads
+  const sendStatic = async (reply: FastifyReply, rel: string) => {
+    const found = webAppDir === undefined ? undefined : await findStaticFile([webAppDir], rel);
+    if (found === undefined) return sendError(reply, httpError('NOT_FOUND', `no file ${rel} in the web app`), 404);
+    return reply.headers({ ...ISOLATION_HEADERS, 'content-type': found.type, 'content-length': String(found.size), 'cache-control': 'no-cache' }).send(createReadStream(found.path));
+  };
+  app.get('/', { schema: ROUTE_SCHEMAS.root, config: { public: true } }, async (_req, reply) =>
+    webAppDir === undefined
+      ? { service: 'facesense', webApp: 'not installed (npm run web:build, then facesense serve --web-app dist/web-app)', docs: '/docs', openapi: '/openapi.json', models: '/v1/models' }
+      : sendStatic(reply, 'index.html'),
+  );
+  if (webAppDir !== undefined) {
+    // The app's assets are files, not API operations: kept out of the OpenAPI document.
+    app.get('/*', { schema: { hide: true }, config: { public: true } }, async (req, reply) => {
+      let rel: string;
+      try {
+        rel = decodeURIComponent(req.url.split('?')[0]!.slice(1));
+      } catch {
+        return sendError(reply, httpError('NOT_FOUND', 'the path is not valid URL encoding'), 404);
+      }
+      return sendStatic(reply, rel);
+    });
+  }
 
   await app.ready();
   return {

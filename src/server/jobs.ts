@@ -13,7 +13,10 @@ import { csvLine } from '../core/format.js';
 import { FacesenseError } from '../core/errors.js';
 import { runVideoJob } from '../jobs/video.js';
 import { videoCsvHeader, videoCsvRow, videoJsonLine } from '../core/video/rows.js';
-import { videoOptions, type RawOptions } from './options.js';
+import type { DetectorName } from '../core/analyzer.js';
+import { createModelStore, type ModelStoreOptions } from '../node/models/store.js';
+import { checkFrameModel, parseSequenceWindow, resolveSequenceModel } from '../node/video/sequence.js';
+import { videoOptions, type RawOptions, type VideoRequestOptions } from './options.js';
 import type { AnalyzerPool } from './pool.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -40,6 +43,9 @@ export interface JobRecord {
 export interface JobManagerOptions {
   readonly dataDir: string;
   readonly pool: AnalyzerPool;
+  /** For jobs with a sequence model, which load their own analyzer (it must give embeddings): the pool's store and threads. */
+  readonly store?: ModelStoreOptions;
+  readonly threads?: number;
   /** Video jobs analysed at once. @default 1 */
   readonly slots?: number;
   /** Jobs waiting beyond the running ones, over all clients. @default 32 */
@@ -59,6 +65,8 @@ const CANCEL = 'cancel';
 
 export interface JobManager {
   init(): Promise<void>;
+  /** Checks a job's options, resolving its models, tasks and sequence model: what `create` refuses before storing the upload. */
+  check(options: RawOptions): Promise<VideoRequestOptions>;
   /** Registers a job: `writeInput(path)` stores the upload there; options are checked first. */
   create(source: string, options: RawOptions, owner: string, writeInput: (path: string) => Promise<void>): Promise<JobRecord>;
   get(id: string): JobRecord | undefined;
@@ -84,7 +92,25 @@ export function createJobManager(o: JobManagerOptions): JobManager {
   let closed = false;
   let sweeper: NodeJS.Timeout | undefined;
 
+  const store = o.store ?? {};
   const dir = (id: string) => join(root, id);
+
+  async function check(options: RawOptions): Promise<VideoRequestOptions> {
+    const v = videoOptions(options);
+    if (v.sequenceModel === undefined) {
+      // Loading the configuration resolves its models and tasks; the pool keeps it for the job.
+      await o.pool.use(v.choice, async () => undefined);
+      return v;
+    }
+    // What runVideoJob will load (the sequence model, its frame model, the window), checked without creating sessions.
+    const seq = await resolveSequenceModel(v.sequenceModel, store);
+    parseSequenceWindow(v.sequenceWindow, seq.manifest.window);
+    const frame = await createModelStore(store).resolveModel(seq.manifest.input.frameModel.id);
+    checkFrameModel(seq.manifest, frame.manifest, seq.manifestPath);
+    const full = o.pool.withDefaults(v.choice);
+    await o.pool.use({ ...full, models: [...(full.models ?? []), frame.manifest.id] }, async () => undefined);
+    return v;
+  }
   const now = () => new Date().toISOString();
   async function save(job: JobRecord): Promise<void> {
     job.updatedAt = now();
@@ -121,6 +147,8 @@ export function createJobManager(o: JobManagerOptions): JobManager {
     let lastSave = Date.now();
     try {
       const v = videoOptions(job.options);
+      const own = v.sequenceModel !== undefined;
+      const full = o.pool.withDefaults(v.choice);
       const choice = v.choice;
       jsonl = createWriteStream(join(d, 'rows.jsonl'));
       csv = createWriteStream(join(d, 'rows.csv'));
@@ -136,7 +164,18 @@ export function createJobManager(o: JobManagerOptions): JobManager {
             tracker: { ...(v.iou === undefined ? {} : { iouThreshold: v.iou }), ...(v.maxMissed === undefined ? {} : { maxMissed: v.maxMissed }) },
             detect: v.detect,
             ...(v.tta === undefined ? {} : { tta: v.tta }),
-            ...(analyzer === undefined ? {} : { analyzer }),
+            // A sequence model needs embeddings, which the pool's analyzers do not give: the job loads its own.
+            ...(analyzer !== undefined
+              ? { analyzer }
+              : {
+                  detector: (full.detector ?? 'yunet') as Exclude<DetectorName, 'none'>,
+                  ...(full.tasks === undefined ? {} : { tasks: full.tasks }),
+                  ...(full.models === undefined ? {} : { models: full.models }),
+                  ...(o.threads === undefined ? {} : { threads: o.threads }),
+                  store,
+                  ...(v.sequenceModel === undefined ? {} : { sequenceModel: v.sequenceModel }),
+                  ...(v.sequenceWindow === undefined ? {} : { sequenceWindow: v.sequenceWindow }),
+                }),
             ...(v.annotate ? { annotatePath: join(d, 'annotated.mp4') } : {}),
             ...(o.maxDurationSec === undefined ? {} : { maxDurationSec: o.maxDurationSec }),
             sourceName: job.source,
@@ -161,7 +200,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
             },
           },
         );
-      const result = await o.pool.use(choice, (a) => run(a));
+      const result = own ? await run() : await o.pool.use(choice, (a) => run(a));
       await writeFile(join(d, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
       await writeFile(join(d, 'timeline.html'), result.timelineHtml());
       job.result = {
@@ -203,6 +242,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
   const finished = (j: JobRecord) => j.state === 'done' || j.state === 'failed' || j.state === 'cancelled';
 
   return {
+    check,
     async init() {
       await mkdir(root, { recursive: true });
       const found: JobRecord[] = [];
@@ -236,7 +276,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
     },
     async create(source, options, owner, writeInput) {
       if (closed) throw new FacesenseError('DISPOSED', 'the server is shutting down');
-      videoOptions(options); // bad options fail before the upload is stored
+      await check(options); // bad options and unknown models fail before the upload is stored
       const unfinished = [...jobs.values()].filter((j) => !finished(j));
       if (unfinished.filter((j) => j.owner === owner).length >= (o.perOwner ?? 4)) {
         throw new FacesenseError('RATE_LIMITED', `${o.perOwner ?? 4} of your video jobs are unfinished; wait for one to finish or cancel one`);

@@ -4,6 +4,7 @@ import { detectOptions, optionalNumber } from '../cli/options.js';
 import { OptionError } from '../core/errors.js';
 import type { SamplingOptions } from '../node/video/decode.js';
 import { parseSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
+import { parseSequenceWindow } from '../node/video/sequence.js';
 import type { ModelChoice } from './pool.js';
 
 export type RawOptions = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -25,6 +26,13 @@ const flag = (o: RawOptions, k: string): boolean | undefined => {
   throw new OptionError(`--${k} must be true or false (got "${v}")`);
 };
 
+/** A model id as the model store looks it up (no directories, no file extension): clients never name files on the server. */
+const MODEL_ID = /^[A-Za-z0-9][\w.-]*$/;
+function modelId(flagName: string, id: string): string {
+  if (!MODEL_ID.test(id) || /\.(onnx|json)$/i.test(id)) throw new OptionError(`--${flagName} must be a model id such as emotion-ferplus, not a path (got ${JSON.stringify(id)})`);
+  return id;
+}
+
 export interface ImageRequestOptions {
   readonly choice: ModelChoice;
   readonly detect: ReturnType<typeof detectOptions>;
@@ -40,7 +48,7 @@ export function imageOptions(o: RawOptions): ImageRequestOptions {
   const format = one(o, 'format');
   if (format !== undefined && !['json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`format must be json, jsonl or csv (got "${format}")`);
   const tasks = list(o, 'tasks');
-  const models = list(o, 'model');
+  const models = list(o, 'model')?.map((m) => modelId('model', m));
   return {
     choice: { ...(detector === undefined ? {} : { detector: detector as DetectorName }), ...(tasks === undefined ? {} : { tasks }), ...(models === undefined ? {} : { models }) },
     detect: detectOptions({ 'score-threshold': one(o, 'score-threshold'), 'max-faces': one(o, 'max-faces'), 'min-face': one(o, 'min-face') } as Parameters<typeof detectOptions>[0]),
@@ -56,6 +64,9 @@ export interface VideoRequestOptions extends ImageRequestOptions {
   readonly iou: number | undefined;
   readonly maxMissed: number | undefined;
   readonly annotate: boolean;
+  /** Sequence model id (`--sequence-model`), an id only. */
+  readonly sequenceModel: string | undefined;
+  readonly sequenceWindow: string | undefined;
 }
 
 export function videoOptions(o: RawOptions): VideoRequestOptions {
@@ -64,6 +75,11 @@ export function videoOptions(o: RawOptions): VideoRequestOptions {
   const num = (k: string) => optionalNumber(k, one(o, k));
   const [fps, every, startSec, endSec] = [num('fps'), num('every'), num('start'), num('end')];
   const smooth = one(o, 'smooth');
+  const [sequenceModel, sequenceWindow] = [one(o, 'sequence-model'), one(o, 'sequence-window')];
+  if (sequenceModel !== undefined) modelId('sequence-model', sequenceModel);
+  // The CLI's checks: a window needs a model, and is N or track (the model's own length is checked when it is resolved).
+  if (sequenceWindow !== undefined && sequenceModel === undefined) throw new OptionError('--sequence-window needs --sequence-model');
+  if (sequenceWindow !== undefined) parseSequenceWindow(sequenceWindow, 1);
   return {
     ...image,
     sampling: { ...(fps === undefined ? {} : { fps }), ...(every === undefined ? {} : { every }), ...(startSec === undefined ? {} : { startSec }), ...(endSec === undefined ? {} : { endSec }) },
@@ -72,5 +88,7 @@ export function videoOptions(o: RawOptions): VideoRequestOptions {
     iou: num('iou'),
     maxMissed: num('max-missed'),
     annotate: flag(o, 'annotate') ?? false,
+    sequenceModel,
+    sequenceWindow,
   };
 }

@@ -16,6 +16,8 @@ export interface ModelChoice {
 export interface AnalyzerPool {
   /** Runs `fn` with the analyzer for `choice` (loading it if needed); it is not disposed while in use. */
   use<T>(choice: ModelChoice, fn: (a: Analyzer) => Promise<T>): Promise<T>;
+  /** `choice` with the server's defaults filled in (for a job that loads its own analyzer). */
+  withDefaults(choice: ModelChoice): ModelChoice;
   /** The default configuration's analyzer (loaded at start). */
   readonly defaultAnalyzer: Promise<Analyzer>;
   dispose(): Promise<void>;
@@ -31,10 +33,12 @@ export function createAnalyzerPool(base: AnalyzerOptions, defaults: ModelChoice,
   const entries = new Map<string, Entry>();
   const keyOf = (c: ModelChoice) => JSON.stringify([c.detector ?? defaults.detector ?? 'yunet', c.models ?? defaults.models ?? [], c.tasks ?? defaults.tasks ?? null]);
   const defaultKey = keyOf(defaults);
+  const withDefaults = (c: ModelChoice): ModelChoice => {
+    const [detector, models, tasks] = [c.detector ?? defaults.detector, c.models ?? defaults.models, c.tasks ?? defaults.tasks];
+    return { ...(detector === undefined ? {} : { detector }), ...(models === undefined ? {} : { models }), ...(tasks === undefined ? {} : { tasks }) };
+  };
   const open = (c: ModelChoice): Entry => {
-    const detector = c.detector ?? defaults.detector;
-    const models = c.models ?? defaults.models;
-    const tasks = c.tasks ?? defaults.tasks;
+    const { detector, models, tasks } = c;
     const analyzer = createAnalyzer({ ...base, ...(detector === undefined ? {} : { detector }), ...(models === undefined ? {} : { models }), ...(tasks === undefined ? {} : { tasks }) });
     return { analyzer, refs: 0, lastUsed: Date.now() };
   };
@@ -52,7 +56,7 @@ export function createAnalyzerPool(base: AnalyzerOptions, defaults: ModelChoice,
       entries.delete(spare[0]);
       void spare[1].analyzer.then((a) => a.dispose(), () => undefined);
     }
-    e = open(choice);
+    e = open(withDefaults(choice));
     entries.set(key, e);
     // A configuration that fails to load (unknown model) is not kept.
     e.analyzer.catch(() => entries.get(key) === e && entries.delete(key));
@@ -61,6 +65,7 @@ export function createAnalyzerPool(base: AnalyzerOptions, defaults: ModelChoice,
 
   return {
     defaultAnalyzer: first.analyzer,
+    withDefaults,
     async use(choice, fn) {
       if (disposed) throw new FacesenseError('DISPOSED', 'the server is shutting down');
       const e = entryFor(choice);

@@ -52,10 +52,12 @@ export const ROUTE_SCHEMAS = {
         iou: s('least IoU to continue a track'),
         'max-missed': s('detection rounds a track may be missed'),
         annotate: s('true: also write the annotated MP4'),
+        'sequence-model': s('sequence model id (e.g. emotion-sequence-ckplus): adds <task>_sequence per face and track, as `facesense video --sequence-model`'),
+        'sequence-window': s('N frames or `track` (default: the sequence model\'s training length); needs sequence-model'),
       },
     },
     'x-body': { type: 'string', format: 'binary' },
-    response: { 202: { description: 'the job (state queued)', type: 'object', additionalProperties: true }, ...errors(400, 401, 413, 415, 429, 503) },
+    response: { 202: { description: 'the job (state queued); unknown models, tasks or sequence models are refused with 400 before the upload is read', type: 'object', additionalProperties: true }, ...errors(400, 401, 413, 415, 429, 503) },
   },
   job: { summary: 'A video job: state, progress, errors', tags: ['videos'], security, params: idParams, response: { 200: { description: 'the job', type: 'object', additionalProperties: true }, ...errors(401, 404) } },
   rows: {
@@ -81,5 +83,12 @@ export const ROUTE_SCHEMAS = {
   models: { summary: 'Models loaded by default: ids, tasks, labels, metrics, terms', tags: ['service'], security, response: { 200: { description: 'models', type: 'object', additionalProperties: true }, ...errors(401) } },
   health: { summary: 'Liveness (/healthz) or readiness (/readyz: 503 while closing or at capacity)', tags: ['service'], response: { 200: { description: 'ok', type: 'object', additionalProperties: true }, 503: { description: 'not ready', type: 'object', additionalProperties: true } } },
   metrics: { summary: 'Prometheus metrics', tags: ['service'], produces: ['text/plain'], response: { 200: { description: 'Prometheus text format' } } },
+  root: {
+    summary: 'The browser web app (when installed with --web-app), else a pointer to the docs',
+    description: 'Serves the built web app\'s index.html (its other files are served beside it, cross-origin isolated); without one, a JSON object pointing to /docs and /openapi.json. Public, also with API keys.',
+    tags: ['service'],
+    produces: ['text/html', 'application/json'],
+    response: { 200: { description: 'the web app page, or the pointer' } },
+  },
   openapi: { summary: 'This document', tags: ['service'], response: { 200: { description: 'OpenAPI 3 document', type: 'object', additionalProperties: true } } },
 } as const;
