@@ -8,6 +8,7 @@ import { parseNumberOption, RULES } from '../core/validate.js';
 import type { NodeAnalyzerOptions } from '../node/analyzer.js';
 import { detectOptions } from '../cli/options.js';
 
+
 export interface BatchAnalysisOptions {
   readonly detector: DetectorName;
   readonly tasks?: readonly string[];
@@ -18,20 +19,6 @@ export interface BatchAnalysisOptions {
   readonly tta: boolean;
   readonly modelsDir?: string;
 }
-
-/** The analysis options shared by `batch run` and `batch submit` (parseArgs declarations). */
-export const ANALYSIS_ARGS = {
-  tasks: { type: 'string' },
-  model: { type: 'string', multiple: true },
-  detector: { type: 'string', default: 'yunet' },
-  'score-threshold': { type: 'string' },
-  'max-faces': { type: 'string' },
-  'min-face': { type: 'string' },
-  'pixel-limit': { type: 'string' },
-  refine: { type: 'string' },
-  tta: { type: 'boolean', default: false },
-  'models-dir': { type: 'string' },
-} as const;
 
 export const ANALYSIS_USAGE = `  --tasks a,b             tasks to run (default: every installed default task)
   --model ID|PATH         extra model to load (repeatable)

@@ -9,7 +9,7 @@ import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
 import { createAnalyzer } from '../node/analyzer.js';
 import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
-import { detectOptions } from './options.js';
+import { ANALYSIS_ARGS, detectOptions } from './options.js';
 import { createProgress } from './progress.js';
 
 export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
@@ -51,20 +51,11 @@ export async function runAnalyze(args: string[]): Promise<number> {
       format: { type: 'string' },
       'age-bins': { type: 'boolean', default: false },
       out: { type: 'string' },
-      tasks: { type: 'string' },
-      model: { type: 'string', multiple: true },
-      detector: { type: 'string', default: 'yunet' },
-      'score-threshold': { type: 'string' },
-      'max-faces': { type: 'string' },
-      'min-face': { type: 'string' },
-      tta: { type: 'boolean', default: false },
-      refine: { type: 'string' },
-      'pixel-limit': { type: 'string' },
+      ...ANALYSIS_ARGS,
       annotate: { type: 'string' },
       labels: { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
-      'models-dir': { type: 'string' },
       strict: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },

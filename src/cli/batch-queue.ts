@@ -4,7 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { BatchError, OptionError } from '../core/errors.js';
-import { analysisOptionsFromArgs, ANALYSIS_ARGS, ANALYSIS_USAGE } from '../batch/options.js';
+import { analysisOptionsFromArgs, ANALYSIS_USAGE } from '../batch/options.js';
 import { batchInputs } from '../batch/inputs.js';
 import { formatDuration } from '../batch/progress.js';
 import { exportRecords } from '../results/records.js';
@@ -16,7 +16,7 @@ import { videoCsvHeader, videoCsvRow } from '../core/video/rows.js';
 import { parseSmoothing } from '../core/video/smooth.js';
 import { csvLine } from '../core/format.js';
 import { parseNumberOption } from '../core/validate.js';
-import { optionalNumber, positiveInt } from './options.js';
+import { ANALYSIS_ARGS, optionalNumber, positiveInt } from './options.js';
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.mpg', '.mpeg', '.ts']);
 

@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BatchError, OptionError } from '../core/errors.js';
-import { analysisOptionsFromArgs, ANALYSIS_ARGS, ANALYSIS_USAGE } from '../batch/options.js';
+import { analysisOptionsFromArgs, ANALYSIS_USAGE } from '../batch/options.js';
 import { formatDuration, formatProgress } from '../batch/progress.js';
 import { batchFiles, readManifest, runLocalBatch } from '../batch/run.js';
 import { recoverLedger } from '../batch/ledger.js';
 import { exportRecords, type ResultRecord } from '../results/records.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
-import { positiveInt } from './options.js';
+import { ANALYSIS_ARGS, positiveInt } from './options.js';
 
 export const BATCH_USAGE = `Usage: facesense batch <command> [options]
 

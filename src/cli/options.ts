@@ -28,3 +28,17 @@ export function detectOptions(values: { readonly 'score-threshold'?: string; rea
     ...(minFacePx === undefined ? {} : { minFacePx }),
   };
 }
+
+/** The image-analysis options of `analyze`, `batch run` and `batch submit` (parseArgs declarations). */
+export const ANALYSIS_ARGS = {
+  tasks: { type: 'string' },
+  model: { type: 'string', multiple: true },
+  detector: { type: 'string', default: 'yunet' },
+  'score-threshold': { type: 'string' },
+  'max-faces': { type: 'string' },
+  'min-face': { type: 'string' },
+  'pixel-limit': { type: 'string' },
+  refine: { type: 'string' },
+  tta: { type: 'boolean', default: false },
+  'models-dir': { type: 'string' },
+} as const;
