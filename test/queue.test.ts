@@ -4,36 +4,19 @@
  * `facesense worker` processes, killed and restarted as an operator's machines would be.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { BIN, cli, CLI_ENV } from './helpers/cli.js';
+import { cli } from './helpers/cli.js';
 import { imageDir } from './helpers/batch-inputs.js';
 import { createPostgres, createRedis, freePort } from './helpers/engines.js';
 import { media } from './helpers/media.js';
+import { exited, startWorker, until } from './helpers/queue.js';
 
-
-
-function startWorker(url: string): ChildProcess & { log: string[] } {
-  const p = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--threads', '1'], { env: CLI_ENV, stdio: ['ignore', 'ignore', 'pipe'] }) as ChildProcess & { log: string[] };
-  p.log = [];
-  p.stderr!.on('data', (d: Buffer) => p.log.push(...d.toString().split('\n').filter(Boolean)));
-  return p;
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 150_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)));
 
 test('queue + PostgreSQL: poison input dead-lettered, worker killed mid-job, duplicate delivery, export, SIGTERM', { timeout: 300_000 }, async () => {
   const redis = await createRedis();
