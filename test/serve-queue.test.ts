@@ -158,6 +158,29 @@ test('serve --redis: a video job runs on a worker, rows equal to the in-process 
         r.disconnect();
       }
 
+      // Cancel while a worker runs a segment: the waiting ones leave the queue, the running one stops and writes nothing.
+      const long = (await (await upload(q.url, media('WolfgangLanger_Pexels.mp4'), '', auth)).json()) as JobView;
+      await waitJob(q.url, long.id, (j) => j.state === 'running' && (j.progress.segments?.done ?? 0) >= 1, auth);
+      const doneKey = `facesense:batch:${batchOfJob(long.id)}:done`;
+      const r2 = new Redis(redis.url);
+      try {
+        await until('a segment in flight', async () => (await queue.getActiveCount()) > 0);
+        const cancelled = await fetch(`${q.url}/v1/jobs/${long.id}`, { method: 'DELETE', headers: auth });
+        assert.equal(((await cancelled.json()) as JobView).state, 'cancelled');
+        const doneAtCancel = await r2.scard(doneKey);
+        assert.ok(doneAtCancel < 20, `${doneAtCancel} of 20 segments done`);
+        assert.equal(await queue.getWaitingCount(), 0);
+        await until('the running segment to stop', async () => (await queue.getActiveCount()) === 0, 15_000);
+        await new Promise((res) => setTimeout(res, 1500));
+        assert.equal(await r2.scard(doneKey), doneAtCancel, 'no segment finished after the cancel');
+        assert.equal(((await (await fetch(`${q.url}/v1/jobs/${long.id}`, { headers: auth })).json()) as JobView).state, 'cancelled');
+      } finally {
+        r2.disconnect();
+      }
+      // The API document leaves the dashboard out.
+      const doc = (await (await fetch(`${q.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+      assert.ok(!Object.keys(doc.paths).some((k) => k.startsWith('/admin')), Object.keys(doc.paths).join(' '));
+
       worker.kill('SIGTERM');
       await exited(worker);
       assert.equal(worker.exitCode, 0, worker.log.join('\n'));
