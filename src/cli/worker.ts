@@ -6,7 +6,8 @@ import { parseNumberOption, RULES } from '../core/validate.js';
 
 export const WORKER_USAGE = `Usage: facesense worker --redis URL [options]
 
-Processes batch jobs from the queue (\`facesense batch submit\`) until stopped. Start any number, on
+Processes batch jobs from the queue (\`facesense batch submit\`, and the video segments of
+\`facesense serve --redis\`) until stopped. Start any number, on
 any machine that reads the inputs at the paths they were submitted with. A worker started before
 Redis is up waits for it, and one that loses Redis reconnects.
 
