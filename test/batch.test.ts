@@ -7,7 +7,7 @@ import { openLedger, recoverLedger } from '../src/batch/ledger.js';
 import { createRateMeter } from '../src/batch/progress.js';
 import { BIN, cli, CLI_ENV } from './helpers/cli.js';
 import { imageDir } from './helpers/batch-inputs.js';
-import { tempDir } from './helpers/media.js';
+import { media, tempDir } from './helpers/media.js';
 
 
 
@@ -79,4 +79,35 @@ test('batch run: kill -9 mid-run, --resume gives exactly one record per input', 
   assert.equal(csv.length, 1 + 20 + 100 + 1, 'CSV: header, a row per face, a row for the bad input');
   const exported = await cli(['batch', 'export', out, '--format', 'jsonl']);
   assert.equal(exported.stdout.trim().split('\n').length, inputs.length);
+});
+
+test('batch, worker, serve: output location and every numeric flag checked before any work, naming the flag or the path', { timeout: 120_000 }, async () => {
+  const dir = await tempDir('facesense-batch-opts-');
+  const file = join(dir, 'a-file');
+  await writeFile(file, 'x');
+  const image = media('single_face.jpg');
+  const redis = ['--redis', 'redis://127.0.0.1:1'];
+  const cases: [string[], RegExp][] = [
+    [['batch', 'run', image, '--out', join(file, 'out')], /--out .*a-file\/out: cannot create the directory/],
+    [['batch', 'run', image, '--out', file], /--out .*a-file: exists and is not a directory/],
+    [['batch', 'run', image, '--out', join(dir, 'o'), '--workers', '0'], /--workers must be an integer ≥ 1/],
+    [['batch', 'run', image, '--out', join(dir, 'o'), '--workers', '2x'], /--workers must be an integer/],
+    [['batch', 'submit', image, ...redis, '--out', join(dir, 'q'), '--chunk', '1.5'], /--chunk must be an integer/],
+    [['batch', 'submit', image, ...redis, '--out', join(dir, 'q'), '--segment-sec', '0'], /--segment-sec must be a number > 0/],
+    [['batch', 'submit', image, ...redis, '--out', join(dir, 'q'), '--overlap-sec', '5', '--segment-sec', '2'], /--overlap-sec must be shorter than --segment-sec/],
+    [['batch', 'submit', image, ...redis, '--out', join(dir, 'q'), '--detect-every', '0'], /--detect-every must be an integer ≥ 1/],
+    [['batch', 'submit', image, ...redis, '--out', join(file, 'q')], /--out .*a-file\/q: cannot create the directory/],
+    [['worker', ...redis, '--concurrency', '0'], /--concurrency must be an integer ≥ 1/],
+    [['worker', ...redis, '--lock-ms', '1e99'], /--lock-ms must be an integer/],
+    [['serve', '--port', '70000'], /--port must be an integer ≥ 0 and ≤ 65535/],
+    [['serve', '--timeout-ms=-1'], /--timeout-ms must be an integer ≥ 1/],
+    [['serve', '--video-slots', '1000'], /--video-slots must be an integer ≥ 1 and ≤ 64/],
+    [['serve', '--segment-sec', '10'], /--segment-sec, --overlap-sec and --queue-name need --redis/],
+    [['serve', ...redis, '--overlap-sec', 'abc'], /--overlap-sec must be a number/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+  }
 });

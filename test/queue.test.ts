@@ -4,36 +4,19 @@
  * `facesense worker` processes, killed and restarted as an operator's machines would be.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { BIN, cli, CLI_ENV } from './helpers/cli.js';
+import { cli } from './helpers/cli.js';
 import { imageDir } from './helpers/batch-inputs.js';
 import { createPostgres, createRedis, freePort } from './helpers/engines.js';
 import { media } from './helpers/media.js';
+import { exited, startWorker, until } from './helpers/queue.js';
 
-
-
-function startWorker(url: string): ChildProcess & { log: string[] } {
-  const p = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--threads', '1'], { env: CLI_ENV, stdio: ['ignore', 'ignore', 'pipe'] }) as ChildProcess & { log: string[] };
-  p.log = [];
-  p.stderr!.on('data', (d: Buffer) => p.log.push(...d.toString().split('\n').filter(Boolean)));
-  return p;
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 150_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)));
 
 test('queue + PostgreSQL: poison input dead-lettered, worker killed mid-job, duplicate delivery, export, SIGTERM', { timeout: 300_000 }, async () => {
   const redis = await createRedis();
@@ -148,5 +131,68 @@ test('queue + files: a worker started before Redis waits; Redis restarted mid-ba
     w.kill('SIGKILL');
     await exited(w);
     await redis?.dispose();
+  }
+});
+
+test('queue: retry-failed after the poison input is fixed on disk (exactly one record for it); cancel mid-batch (waiting jobs removed, no further records)', { timeout: 300_000 }, async () => {
+  const redis = await createRedis();
+  const r = new Redis(redis.url);
+  const w = startWorker(redis.url);
+  try {
+    const { dir, images, inputs } = await imageDir(6);
+    const out = join(dir, 'shared-out');
+    const bad = inputs.find((p) => p.endsWith('zz-not-an-image.jpg'))!;
+    assert.equal((await cli(['batch', 'submit', images, '--redis', redis.url, '--out', out, '--batch', 'r1'])).code, 0);
+    await until('batch r1', async () => (await r.scard('facesense:batch:r1:done')) + (await r.hlen('facesense:batch:r1:failed')) === 7);
+    let status = await cli(['batch', 'status', 'r1', '--redis', redis.url]);
+    assert.equal(status.code, 1, 'a batch with failures exits 1');
+    assert.match(status.stdout, /6\/7 jobs done, 1 failed, 0 pending/);
+    assert.match(status.stdout, /\[UNSUPPORTED_FORMAT\] .*zz-not-an-image\.jpg/);
+
+    // The operator replaces the bad file, then puts the dead letter back in the queue.
+    await writeFile(bad, await readFile(media('single_face.jpg')));
+    const retry = await cli(['batch', 'retry-failed', 'r1', '--redis', redis.url]);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /1 failed job\(s\) back in the queue/);
+    await until('the retried job', async () => (await r.scard('facesense:batch:r1:done')) === 7);
+    status = await cli(['batch', 'status', 'r1', '--redis', redis.url]);
+    assert.equal(status.code, 0, status.stdout);
+    assert.match(status.stdout, /7\/7 jobs done, 0 failed, 0 pending/);
+    const records = (await cli(['batch', 'results', 'r1', '--redis', redis.url, '--format', 'jsonl'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; ok: boolean; faces?: unknown[] });
+    assert.deepEqual(records.map((x) => x.source), [...inputs].sort(), 'one record per input');
+    const fixed = records.filter((x) => x.source === bad);
+    assert.equal(fixed.length, 1, 'exactly one record for the fixed input');
+    assert.equal(fixed[0]!.ok, true);
+    assert.equal(fixed[0]!.faces?.length, 1);
+
+    // Cancel mid-batch: the waiting jobs leave the queue, the batch says cancelled, and no record is added after.
+    const many = await imageDir(200);
+    assert.equal((await cli(['batch', 'submit', many.images, '--redis', redis.url, '--out', out, '--batch', 'c1'])).code, 0);
+    await until('the first jobs of c1', async () => (await r.scard('facesense:batch:c1:done')) >= 3);
+    const cancel = await cli(['batch', 'cancel', 'c1', '--redis', redis.url]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    const removed = Number(/(\d+) waiting job\(s\) removed/.exec(cancel.stdout)?.[1]);
+    assert.ok(removed >= 20, cancel.stdout);
+    const count = async () => (await cli(['batch', 'results', 'c1', '--redis', redis.url, '--format', 'jsonl'])).stdout.trim().split('\n').filter(Boolean).length;
+    const atCancel = await count();
+    assert.ok(atCancel >= 3 && atCancel + removed <= 201, `${atCancel} records, ${removed} removed`);
+    // Long enough for a job that was in flight to have ended, and for the worker to take another if one were left.
+    await new Promise((res) => setTimeout(res, 4000));
+    assert.equal(await count(), atCancel, 'no record after the cancel');
+    const queue = new Queue('facesense', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      assert.equal(await queue.getWaitingCount(), 0);
+      assert.equal(await queue.getActiveCount(), 0);
+    } finally {
+      await queue.close();
+    }
+    status = await cli(['batch', 'status', 'c1', '--redis', redis.url]);
+    assert.match(status.stdout, /\(cancelled\)/);
+    assert.equal(w.exitCode, null, 'the worker goes on after a cancel');
+  } finally {
+    w.kill('SIGKILL');
+    await exited(w);
+    r.disconnect();
+    await redis.dispose();
   }
 });

@@ -1,6 +1,5 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type DetectorName } from '../core/analyzer.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { checkOutputFile } from '../io/outputs.js';
@@ -9,7 +8,8 @@ import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
 import { createAnalyzer } from '../node/analyzer.js';
 import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
-import { ANALYSIS_ARGS, detectOptions } from './options.js';
+import { analysisOptionsFromArgs, toAnalyzerOptions } from '../batch/options.js';
+import { ANALYSIS_ARGS } from './options.js';
 import { createProgress } from './progress.js';
 
 export const ANALYZE_USAGE = `Usage: facesense analyze <files|dirs|globs>... [options]
@@ -69,28 +69,15 @@ export async function runAnalyze(args: string[]): Promise<number> {
   if (!['table', 'json', 'jsonl', 'csv'].includes(format)) throw new OptionError(`--format must be table, json, jsonl or csv (got "${values.format}")`);
   const csvOptions = { valueBins: values['age-bins'] };
   const labelLines = values.labels === undefined ? undefined : values.labels === 'none' ? [] : values.labels.split(',').map((l) => l.trim()).filter(Boolean);
-  if (!['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
+  const analysis = analysisOptionsFromArgs(values);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
-  const detect = detectOptions(values);
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
-  const pixelLimit = parseNumberOption('pixel-limit', values['pixel-limit'], RULES.pixelLimit);
-  const refine = parseNumberOption('refine', values.refine, RULES.refineLandmarks);
   const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2;
   // Output locations are checked before any model loads or image is read.
   if (values.out !== undefined) await checkOutputFile('--out', values.out);
   const annotate = values.annotate === undefined ? {} : { annotateDir: values.annotate, ...(labelLines === undefined ? {} : { annotateLabels: labelLines }) };
   await checkBatchOutputs(annotate);
-  const analyzer = await createAnalyzer({
-    detector: values.detector as DetectorName,
-    ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
-    ...(values.model === undefined ? {} : { models: values.model }),
-    ...(threads === undefined ? {} : { threads }),
-    ...(pixelLimit === undefined ? {} : { pixelLimit }),
-    detect,
-    ...(refine === undefined ? {} : { refineLandmarks: refine }),
-    tta: values.tta,
-    ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
-  });
+  const analyzer = await createAnalyzer(toAnalyzerOptions(analysis, threads));
   const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
 

@@ -15,8 +15,25 @@ import { probeVideo } from '../node/video/probe.js';
 import { videoCsvHeader, videoCsvRow } from '../core/video/rows.js';
 import { parseSmoothing } from '../core/video/smooth.js';
 import { csvLine } from '../core/format.js';
-import { parseNumberOption } from '../core/validate.js';
-import { ANALYSIS_ARGS, optionalNumber, positiveInt } from './options.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
+import { checkOutputDir } from '../io/outputs.js';
+import { ANALYSIS_ARGS, segmentOptions } from './options.js';
+
+/** A batch's video sampling and tracking flags, with `facesense video`'s bounds. */
+function segmentAnalysisFromArgs(values: { fps?: string | undefined; every?: string | undefined; 'detect-every'?: string | undefined; smooth?: string | undefined; iou?: string | undefined; 'max-missed'?: string | undefined }): SegmentAnalysisOptions {
+  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
+  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
+  const detectEvery = parseNumberOption('detect-every', values['detect-every'], RULES.detectEvery);
+  const iou = parseNumberOption('iou', values.iou, RULES.iouThreshold);
+  const maxMissed = parseNumberOption('max-missed', values['max-missed'], RULES.maxMissed);
+  return {
+    ...(fps === undefined ? {} : { fps }),
+    ...(every === undefined ? {} : { every }),
+    ...(detectEvery === undefined ? {} : { detectEvery }),
+    ...(values.smooth === undefined ? {} : { smoothing: parseSmoothing(values.smooth) }),
+    tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
+  };
+}
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.mpg', '.mpeg', '.ts']);
 
@@ -163,26 +180,12 @@ async function submit(args: string[]): Promise<number> {
   if ((values.postgres === undefined) === (values.out === undefined)) throw new OptionError('give exactly one of --postgres URL and --out DIR for the results');
   if (positionals.length === 0) throw new OptionError('give at least one input');
   const analysis = analysisOptionsFromArgs(values);
-  const chunk = positiveInt('chunk', values.chunk, 1);
-  const segmentSec = optionalNumber('segment-sec', values['segment-sec']) ?? 60;
-  const overlapSec = optionalNumber('overlap-sec', values['overlap-sec']) ?? 0.5;
-  if (!(segmentSec > 0) || !(overlapSec >= 0) || overlapSec >= segmentSec) throw new OptionError('--segment-sec must be > 0 and --overlap-sec in [0, segment)');
-  const num = (n: string, v: string | undefined) => optionalNumber(n, v);
-  // The same bounds as `facesense video` (src/cli/video.ts).
-  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
-  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
-  const detectEvery = num('detect-every', values['detect-every']);
-  const iou = num('iou', values.iou);
-  const maxMissed = num('max-missed', values['max-missed']);
-  const video: SegmentAnalysisOptions = {
-    ...(fps === undefined ? {} : { fps }),
-    ...(every === undefined ? {} : { every }),
-    ...(detectEvery === undefined ? {} : { detectEvery }),
-    ...(values.smooth === undefined ? {} : { smoothing: parseSmoothing(values.smooth) }),
-    tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
-  };
+  const chunk = parseNumberOption('chunk', values.chunk, RULES.chunk) ?? 1;
+  const { segmentSec, overlapSec } = segmentOptions(values['segment-sec'], values['overlap-sec']);
+  const video = segmentAnalysisFromArgs(values);
   const sink: SinkSpec = values.postgres !== undefined ? { kind: 'postgres', url: values.postgres } : { kind: 'files', dir: resolve(values.out!) };
-  if (sink.kind === 'files') await mkdir(sink.dir, { recursive: true });
+  // The shared results directory is checked (created) before anything is enqueued.
+  if (sink.kind === 'files') await checkOutputDir('--out', sink.dir);
   // Workers run elsewhere: paths are made absolute, and every input must exist now.
   const images: string[] = [];
   const videos: string[] = [];

@@ -7,7 +7,8 @@ import { batchFiles, readManifest, runLocalBatch } from '../batch/run.js';
 import { recoverLedger } from '../batch/ledger.js';
 import { exportRecords, type ResultRecord } from '../results/records.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
-import { ANALYSIS_ARGS, positiveInt } from './options.js';
+import { checkOutputDir } from '../io/outputs.js';
+import { ANALYSIS_ARGS } from './options.js';
 
 export const BATCH_USAGE = `Usage: facesense batch <command> [options]
 
@@ -93,8 +94,11 @@ async function batchRun(args: string[]): Promise<number> {
   }
   if (values.out === undefined) throw new OptionError('--out DIR is required');
   if (positionals.length === 0 && !values.resume) throw new OptionError('give at least one image file, directory or list file');
-  const workers = positiveInt('workers', values.workers, 1);
+  const workers = parseNumberOption('workers', values.workers, RULES.workers) ?? 1;
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
+  const analysis = analysisOptionsFromArgs(values);
+  // The batch directory is checked (created) before any input is listed or model loaded.
+  await checkOutputDir('--out', values.out);
   const abort = new AbortController();
   // First Ctrl-C / SIGTERM: hand out no more inputs, finish those in flight, keep the log consistent.
   const stop = () => {
@@ -109,7 +113,7 @@ async function batchRun(args: string[]): Promise<number> {
     const s = await runLocalBatch({
       inputs: positionals,
       outDir: values.out,
-      analysis: analysisOptionsFromArgs(values),
+      analysis,
       workers,
       ...(threads === undefined ? {} : { threads }),
       resume: values.resume,

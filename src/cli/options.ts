@@ -42,3 +42,11 @@ export const ANALYSIS_ARGS = {
   tta: { type: 'boolean', default: false },
   'models-dir': { type: 'string' },
 } as const;
+
+/** --segment-sec / --overlap-sec (batch submit, serve --redis), checked strictly: an overlap shorter than a segment. */
+export function segmentOptions(segment: string | undefined, overlap: string | undefined): { segmentSec: number; overlapSec: number } {
+  const segmentSec = parseNumberOption('segment-sec', segment, RULES.segmentSec) ?? 60;
+  const overlapSec = parseNumberOption('overlap-sec', overlap, RULES.overlapSec) ?? 0.5;
+  if (overlapSec >= segmentSec) throw new OptionError(`--overlap-sec must be shorter than --segment-sec (got ${overlapSec} ≥ ${segmentSec})`);
+  return { segmentSec, overlapSec };
+}

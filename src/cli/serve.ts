@@ -1,9 +1,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
-import { positiveInt } from './options.js';
+import { parseNumberOption, RULES, type NumberRule } from '../core/validate.js';
+import { analysisOptionsFromArgs } from '../batch/options.js';
+import { segmentOptions } from './options.js';
 
 export const SERVE_USAGE = `Usage: facesense serve [options]
 
@@ -38,6 +39,20 @@ Options:
                           dist/web-app when built with npm run web:build; without one, /
                           answers a pointer to /docs)
   --log-level LEVEL       pino level: fatal|error|warn|info|debug|silent (default: info)
+
+Video jobs on a queue (BullMQ on Redis, see README "Batches beyond one machine"):
+  --redis URL             enqueue each uploaded video as time segments for \`facesense worker\`
+                          processes (any number, any machine) instead of analysing it here;
+                          the server stitches their tracks into the job's rows, summary and
+                          timeline. Uploads and segment results live in --data-dir, which must
+                          then be SHARED STORAGE that every worker reads and writes at the same
+                          absolute path (NFS, SMB, a cluster filesystem, or one machine).
+                          The queue dashboard (Bull Board) is served at /admin/queues, behind
+                          the same API keys. Not with annotate or sequence-model requests (400).
+  --queue-name NAME       BullMQ queue (default: facesense, as the workers')
+  --segment-sec S         video segment length (default: 60)
+  --overlap-sec S         seconds each segment also analyses before its start, to link tracks
+                          (default: 0.5)
   -h, --help              this text
 
 SIGINT/SIGTERM: stops taking requests, finishes those in flight, leaves video jobs queued on disk
@@ -71,6 +86,10 @@ export async function runServe(args: string[]): Promise<number> {
       'max-event-loop-delay': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'web-app': { type: 'string' },
+      redis: { type: 'string' },
+      'queue-name': { type: 'string' },
+      'segment-sec': { type: 'string' },
+      'overlap-sec': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,9 +97,15 @@ export async function runServe(args: string[]): Promise<number> {
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
-  const int = (k: keyof typeof values) => (values[k] === undefined ? undefined : positiveInt(k, values[k] as string, 1));
-  if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) throw new OptionError(`--port must be 0..65535 (got "${values.port}")`);
-  if (values.detector !== undefined && !['yunet', 'yunet-640', 'viola-jones', 'none'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640, viola-jones or none (got "${values.detector}")`);
+  // Every number is checked strictly (an OptionError naming the flag) before anything starts.
+  const num = (k: keyof typeof values, rule: NumberRule) => parseNumberOption(k, values[k] as string | undefined, rule);
+  const count = (k: keyof typeof values, max = Number.MAX_SAFE_INTEGER) => num(k, { min: 1, max, integer: true });
+  const port = num('port', RULES.port)!;
+  // The analysis defaults go through the same builder as analyze, video and batch; without --detector the server's default stays.
+  const analysis = analysisOptionsFromArgs(values);
+  const threads = num('threads', RULES.threads);
+  if (values.redis === undefined && (values['segment-sec'] ?? values['overlap-sec'] ?? values['queue-name']) !== undefined) throw new OptionError('--segment-sec, --overlap-sec and --queue-name need --redis URL');
+  const queueOpts = values.redis === undefined ? undefined : { url: values.redis, ...segmentOptions(values['segment-sec'], values['overlap-sec']), ...(values['queue-name'] === undefined ? {} : { name: values['queue-name'] }) };
   const keys = [...(values['api-key'] ?? [])];
   if (values['api-keys-file'] !== undefined) {
     const text = await readFile(values['api-keys-file'], 'utf8').catch((e: NodeJS.ErrnoException) => {
@@ -96,26 +121,28 @@ export async function runServe(args: string[]): Promise<number> {
   const { createServer } = await import('../server/app.js');
   const server = await createServer({
     host: values.host,
-    port: Number(values.port),
+    port,
     ...(keys.length === 0 ? {} : { apiKeys: keys }),
-    ...opt('maxBodyBytes', int('max-body')),
-    ...opt('maxVideoBytes', int('max-video')),
-    ...opt('maxVideoSec', int('max-video-sec')),
-    ...opt('pixelLimit', int('pixel-limit')),
-    ...opt('concurrency', int('concurrency')),
-    ...opt('maxQueue', values.queue === undefined ? undefined : positiveInt('queue', values.queue, 1)),
-    ...opt('requestTimeoutMs', int('timeout-ms')),
+    ...opt('maxBodyBytes', count('max-body')),
+    ...opt('maxVideoBytes', count('max-video')),
+    ...opt('maxVideoSec', count('max-video-sec', 31_536_000)),
+    ...opt('pixelLimit', analysis.pixelLimit),
+    ...opt('concurrency', num('concurrency', RULES.concurrency)),
+    ...opt('maxQueue', count('queue', 1_000_000)),
+    // Node's timers hold at most 2^31 − 1 ms.
+    ...opt('requestTimeoutMs', count('timeout-ms', 2_147_483_647)),
     dataDir: values['data-dir'],
-    ...opt('jobTtlSec', int('job-ttl-sec')),
-    ...opt('videoSlots', int('video-slots')),
-    ...opt('jobsPerClient', int('jobs-per-client')),
+    ...opt('jobTtlSec', count('job-ttl-sec', 2_147_483)),
+    ...opt('videoSlots', num('video-slots', RULES.concurrency)),
+    ...opt('jobsPerClient', count('jobs-per-client', 1_000_000)),
     ...opt('corsOrigins', values['cors-origin']),
-    ...opt('tasks', values.tasks?.split(',').map((t) => t.trim()).filter(Boolean)),
-    ...opt('models', values.model),
-    ...opt('detector', values.detector as DetectorName | undefined),
-    ...opt('threads', int('threads')),
-    ...opt('modelsDir', values['models-dir']),
-    ...opt('maxEventLoopDelayMs', values['max-event-loop-delay'] === undefined ? undefined : values['max-event-loop-delay'] === '0' ? 0 : positiveInt('max-event-loop-delay', values['max-event-loop-delay'], 1000)),
+    ...opt('tasks', analysis.tasks),
+    ...opt('models', analysis.models),
+    ...opt('detector', values.detector === undefined ? undefined : analysis.detector),
+    ...opt('threads', threads),
+    ...opt('modelsDir', analysis.modelsDir),
+    ...opt('maxEventLoopDelayMs', num('max-event-loop-delay', { min: 0, max: 3_600_000, integer: true })),
+    ...opt('queue', queueOpts),
     ...opt('webAppDir', webApp),
     logger: values['log-level'] === 'silent' ? false : { level: values['log-level'] },
   });

@@ -5,7 +5,8 @@ import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
 import { runVideoJob, type VideoJobStart } from '../jobs/video.js';
 import { csvLine } from '../core/format.js';
-import { detectOptions, optionalNumber } from './options.js';
+import { optionalNumber } from './options.js';
+import { analysisOptionsFromArgs, toAnalyzerOptions } from '../batch/options.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { createProgress } from './progress.js';
@@ -103,6 +104,7 @@ export async function runVideo(args: string[]): Promise<number> {
   const format = values.format;
   if (format !== 'csv' && format !== 'jsonl' && format !== 'json') throw new OptionError(`--format must be csv, jsonl or json (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
+  const analysis = analysisOptionsFromArgs(values);
   const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
   const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
   const startSec = optionalNumber('start', values.start);
@@ -113,7 +115,6 @@ export async function runVideo(args: string[]): Promise<number> {
   const iou = optionalNumber('iou', values.iou);
   const maxMissed = optionalNumber('max-missed', values['max-missed']);
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
-  const detect = detectOptions(values);
   // Every output location is checked before the video is probed or a model loaded.
   for (const [option, path] of [['--out', values.out], ['--summary', values.summary], ['--timeline', values.timeline], ['--annotate', values.annotate]] as const) {
     if (path !== undefined) await checkOutputFile(option, path);
@@ -150,13 +151,8 @@ export async function runVideo(args: string[]): Promise<number> {
         smoothing,
         ...(detectEvery === undefined ? {} : { detectEvery }),
         tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
-        detector: values.detector as Exclude<DetectorName, 'none'>,
-        ...(values.tasks === undefined ? {} : { tasks: values.tasks.split(',').map((t) => t.trim()).filter(Boolean) }),
-        ...(values.model === undefined ? {} : { models: values.model }),
-        ...(threads === undefined ? {} : { threads }),
-        detect,
-        tta: values.tta,
-        ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
+        ...toAnalyzerOptions(analysis, threads),
+        detector: analysis.detector as Exclude<DetectorName, 'none'>,
         ...(values['sequence-model'] === undefined ? {} : { sequenceModel: values['sequence-model'] }),
         ...(values['sequence-window'] === undefined ? {} : { sequenceWindow: values['sequence-window'] }),
         ...(values.annotate === undefined ? {} : { annotatePath: values.annotate }),

@@ -3,11 +3,11 @@ import { OptionError } from '../core/errors.js';
 import { DEFAULT_QUEUE } from '../queue/batches.js';
 import { createQueueWorker } from '../queue/worker.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
-import { optionalNumber, positiveInt } from './options.js';
 
 export const WORKER_USAGE = `Usage: facesense worker --redis URL [options]
 
-Processes batch jobs from the queue (\`facesense batch submit\`) until stopped. Start any number, on
+Processes batch jobs from the queue (\`facesense batch submit\`, and the video segments of
+\`facesense serve --redis\`) until stopped. Start any number, on
 any machine that reads the inputs at the paths they were submitted with. A worker started before
 Redis is up waits for it, and one that loses Redis reconnects.
 
@@ -43,12 +43,13 @@ export async function runWorker(args: string[]): Promise<number> {
   }
   if (values.redis === undefined) throw new OptionError('--redis URL is required');
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
-  const lockMs = optionalNumber('lock-ms', values['lock-ms']);
+  const lockMs = parseNumberOption('lock-ms', values['lock-ms'], RULES.lockMs);
+  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 1;
   const log = (line: string) => process.stderr.write(`[worker ${process.pid}] ${line}\n`);
   const w = createQueueWorker({
     redisUrl: values.redis,
     queue: values.queue,
-    concurrency: positiveInt('concurrency', values.concurrency, 1),
+    concurrency,
     ...(threads === undefined ? {} : { threads }),
     ...(lockMs === undefined ? {} : { lockDurationMs: lockMs }),
     log: values.quiet ? (l) => (l.startsWith('done ') ? undefined : log(l)) : log,

@@ -75,6 +75,17 @@ export const RULES = Object.freeze({
   minEyeDistancePx: { min: 0, max: 1_000_000 },
   detectorInputSide: { min: 32, max: 1_000_000, integer: true },
   concurrency: { min: 1, max: 64, integer: true },
+  // Video tracking: createFrameAnalyzer's own bounds, checked on the command line before any work.
+  detectEvery: { min: 1, max: 1_000_000, integer: true },
+  iouThreshold: { min: 0, max: 1 },
+  maxMissed: { min: 0, max: 1_000_000, integer: true },
+  // Batches and queues (facesense batch, worker, serve).
+  workers: { min: 1, max: 256, integer: true },
+  chunk: { min: 1, max: 100_000, integer: true },
+  segmentSec: { min: 0, exclusiveMin: true, max: 86_400 },
+  overlapSec: { min: 0, max: 3600 },
+  lockMs: { min: 100, max: 86_400_000, integer: true },
+  port: { min: 0, max: 65_535, integer: true },
 } satisfies Record<string, NumberRule>);
 
 /** Checks the detection options that are given (any subset of DetectOptions). */

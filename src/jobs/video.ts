@@ -8,7 +8,7 @@ import type { DetectOptions } from '../core/detect/types.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { DEFAULT_SMOOTHING, formatSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
 import { createFrameAnalyzer, DEFAULT_DETECT_EVERY, type FrameResult } from '../core/video/stream.js';
-import { createSummaryAccumulator } from '../core/video/summary.js';
+import { createSummaryAccumulator, type VideoSummaryAccumulator, type TrackSummary } from '../core/video/summary.js';
 import { timelineHtml } from '../core/video/timeline.js';
 import type { TrackerOptions } from '../core/video/tracker.js';
 import { checkOutputFile } from '../io/outputs.js';
@@ -84,6 +84,44 @@ export interface VideoJobResult {
   readonly damage: FacesenseError | undefined;
   /** One line describing the run (what the CLI prints on stderr). */
   readonly description: string;
+}
+
+/** The summary document, notes and timeline of an analysed video: `runVideoJob`'s, and those of a video stitched from queue segments (src/server/queue-runner.ts). */
+export function videoReport(a: {
+  readonly name: string;
+  readonly info: VideoInfo;
+  readonly sampling: SamplingOptions;
+  readonly sampledFps: number | undefined;
+  readonly detectEvery: number | undefined;
+  readonly smoothing: SmoothingSpec;
+  readonly tasks: readonly { readonly task: string; readonly model: string }[];
+  readonly acc: VideoSummaryAccumulator;
+  /** The accumulator's tracks, with anything added to them. @default acc.tracks() */
+  readonly tracks?: readonly TrackSummary[];
+  readonly damage: FacesenseError | undefined;
+  /** More summary fields, after `tasks`. */
+  readonly extra?: Record<string, unknown>;
+}): { summary: Record<string, unknown>; notes: string[]; timelineHtml: () => string } {
+  const { name, info, acc, damage } = a;
+  const tracks = a.tracks ?? acc.tracks();
+  const notes: string[] = [];
+  if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${name} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
+  else if (tracks.length === 0) notes.push(`no faces found in ${name}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
+  if (damage !== undefined) notes.push(`${damage.message} [${damage.code}]`);
+  const summary = {
+    source: name,
+    video: info,
+    sampling: { ...a.sampling, sampledFps: a.sampledFps ?? null, detectEvery: a.detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(a.smoothing) },
+    tasks: a.tasks.map((t) => ({ task: t.task, model: t.model })),
+    ...a.extra,
+    framesAnalysed: acc.framesAnalysed,
+    framesWithFaces: acc.framesWithFaces,
+    tracks,
+    ...(damage === undefined ? {} : { damage: damage.toJSON() }),
+    ...(notes.length === 0 ? {} : { notes }),
+  };
+  const timelines = acc.timelines();
+  return { summary, notes, timelineHtml: () => timelineHtml({ source: name, durationMs: info.durationMs, smoothing: formatSmoothing(a.smoothing), tracks, timelines, notes }) };
 }
 
 export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: VideoJobHooks = {}): Promise<VideoJobResult> {
@@ -163,26 +201,23 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
       return w === undefined || sequencer === undefined ? t : { ...t, sequence: { task: sequencer.task, frames: w.frames, ...w.result } };
     });
     const damage = reader.damage;
-    const notes: string[] = [];
-    if (acc.framesAnalysed === 0) notes.push(`no frames in the chosen range of ${name} (video is ${((info.durationMs ?? 0) / 1000).toFixed(2)} s long)`);
-    else if (tracks.length === 0) notes.push(`no faces found in ${name}: ${acc.framesAnalysed} frames analysed, outputs are empty`);
-    if (damage !== undefined) notes.push(`${damage.message} [${damage.code}]`);
     const seconds = (Date.now() - t0) / 1000;
-    const summary = {
-      source: name,
-      video: info,
-      sampling: { ...sampling, sampledFps: reader.sampledFps ?? null, detectEvery: o.detectEvery ?? DEFAULT_DETECT_EVERY, smoothing: formatSmoothing(smoothing) },
-      tasks: analyzer.tasks.map((t) => ({ task: t.task, model: t.model })),
+    const report = videoReport({
+      name,
+      info,
+      sampling,
+      sampledFps: reader.sampledFps,
+      detectEvery: o.detectEvery,
+      smoothing,
+      tasks: analyzer.tasks,
+      acc,
+      tracks,
+      damage,
       ...(seq === undefined || sequencer === undefined
         ? {}
-        : { sequenceModel: { id: seq.classifier.manifest.id, task: sequencer.task, frameModel: seq.frameModelId, window: sequenceWindow, labels: sequencer.labels } }),
-      framesAnalysed: acc.framesAnalysed,
-      framesWithFaces: acc.framesWithFaces,
-      tracks,
-      ...(damage === undefined ? {} : { damage: damage.toJSON() }),
-      ...(notes.length === 0 ? {} : { notes }),
-    };
-    const timelines = acc.timelines();
+        : { extra: { sequenceModel: { id: seq.classifier.manifest.id, task: sequencer.task, frameModel: seq.frameModelId, window: sequenceWindow, labels: sequencer.labels } } }),
+    });
+    const { summary, notes } = report;
     const description =
       `video ${name}: ${info.widthPx}×${info.heightPx}${info.rotationDeg === 0 ? '' : ` (rotated ${info.rotationDeg}°)`}, ${acc.framesAnalysed} frames analysed, ` +
       `${tracks.length} track(s), ${faceRows} face rows in ${seconds.toFixed(1)} s (${(acc.framesAnalysed / Math.max(seconds, 1e-3)).toFixed(1)} frames/s; ` +
@@ -190,7 +225,7 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
       `${seq === undefined || sequencer === undefined ? '' : `, ${sequencer.task}←${seq.classifier.manifest.id} over ${sequenceWindow === 'track' ? 'whole tracks' : `${sequenceWindow}-frame windows`}`})`;
     return {
       summary,
-      timelineHtml: () => timelineHtml({ source: name, durationMs: info.durationMs, smoothing: formatSmoothing(smoothing), tracks, timelines, notes }),
+      timelineHtml: report.timelineHtml,
       info,
       framesAnalysed: acc.framesAnalysed,
       trackCount: tracks.length,

@@ -46,6 +46,9 @@ export interface SegmentFace {
   readonly attributes: Readonly<Record<string, TaskResult>>;
   readonly smoothed: Readonly<Record<string, TaskResult>>;
   readonly skipped?: FaceResult['skipped'];
+  /** Kept so that stitched rows carry what a single-process run's rows carry. */
+  readonly landmarksPx?: FaceResult['landmarksPx'];
+  readonly quality?: FaceResult['quality'];
 }
 
 export interface SegmentFrame {
@@ -61,13 +64,15 @@ export interface SegmentResult {
 
 export type SegmentAnalysisOptions = Omit<FrameAnalyzerOptions, 'sourceName'> & { readonly fps?: number; readonly every?: number };
 
-export async function analyzeSegment(analyzer: Analyzer, path: string, plan: SegmentPlan, o: SegmentAnalysisOptions = {}): Promise<SegmentResult> {
+/** `signal` stops the decoder (the segment then throws ABORTED): a cancelled batch's running segments stop early. */
+export async function analyzeSegment(analyzer: Analyzer, path: string, plan: SegmentPlan, o: SegmentAnalysisOptions = {}, signal?: AbortSignal): Promise<SegmentResult> {
   const from = plan.startSec - plan.overlapSec;
   const sampling: SamplingOptions = {
     ...(o.fps === undefined ? {} : { fps: o.fps }),
     ...(o.every === undefined ? {} : { every: o.every }),
     ...(from > 0 ? { startSec: from } : {}),
     ...(Number.isFinite(plan.endSec) ? { endSec: plan.endSec } : {}),
+    ...(signal === undefined ? {} : { signal }),
   };
   const reader = await openVideo(path, sampling);
   const { fps: _fps, every: _every, ...frameOpts } = o;
@@ -77,7 +82,7 @@ export async function analyzeSegment(analyzer: Analyzer, path: string, plan: Seg
   const frames: SegmentFrame[] = [];
   for await (const f of reader) {
     const r = await fa.analyzeFrame(f.image, f.timestampMs);
-    frames.push({ timestampMs: r.timestampMs, faces: r.faces.map((x) => ({ track: x.trackId, boxPx: x.boxPx, score: x.score, detected: x.detected, attributes: x.attributes, smoothed: x.smoothed, ...(x.skipped === undefined ? {} : { skipped: x.skipped }) })) });
+    frames.push({ timestampMs: r.timestampMs, faces: r.faces.map((x) => ({ track: x.trackId, boxPx: x.boxPx, score: x.score, detected: x.detected, attributes: x.attributes, smoothed: x.smoothed, ...(x.skipped === undefined ? {} : { skipped: x.skipped }), ...(x.landmarksPx === undefined ? {} : { landmarksPx: x.landmarksPx }), ...(x.quality === undefined ? {} : { quality: x.quality }) })) });
   }
   const damage = reader.damage;
   return { plan, frames, ...(damage === undefined ? {} : { damage: { code: damage.code, message: damage.message } }) };
@@ -162,7 +167,18 @@ export function toFrameResults(frames: readonly SegmentFrame[], size: { widthPx:
     timestampMs: f.timestampMs,
     detectionRan: f.faces.some((x) => x.detected),
     ...size,
-    faces: f.faces.map((x): TrackedFace => ({ boxPx: x.boxPx, score: x.score, alignment: { rollDeg: 0, eyeDistancePx: Number.NaN }, attributes: x.attributes, trackId: x.track, detected: x.detected, smoothed: x.smoothed, ...(x.skipped === undefined ? {} : { skipped: x.skipped }) })),
+    faces: f.faces.map((x): TrackedFace => ({
+      boxPx: x.boxPx,
+      score: x.score,
+      ...(x.landmarksPx === undefined ? {} : { landmarksPx: x.landmarksPx }),
+      alignment: { rollDeg: 0, eyeDistancePx: Number.NaN },
+      attributes: x.attributes,
+      trackId: x.track,
+      detected: x.detected,
+      smoothed: x.smoothed,
+      ...(x.skipped === undefined ? {} : { skipped: x.skipped }),
+      ...(x.quality === undefined ? {} : { quality: x.quality }),
+    })),
     endedTrackIds: [],
     timings: { decodeMs: 0, detectMs: 0, alignMs: 0, inferMs: 0, totalMs: 0 },
   }));

@@ -37,6 +37,9 @@ export interface QueueWorker {
 }
 
 /** The input errors that will fail again on any retry. */
+/** How often a running video segment looks whether its batch was cancelled. */
+const CANCEL_POLL_MS = 1000;
+
 const POISON = new Set(['INPUT_NOT_FOUND', 'INPUT_UNREADABLE', 'INPUT_EMPTY', 'UNSUPPORTED_FORMAT', 'CORRUPT_IMAGE', 'PIXEL_LIMIT_EXCEEDED', 'INVALID_PIXELS', 'CORRUPT_VIDEO', 'JOB_INVALID']);
 
 export function createQueueWorker(o: WorkerOptions): QueueWorker {
@@ -71,6 +74,8 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
     return s;
   }
 
+  const isCancelled = async (batchId: string) => (await redis.hget(keys(name, batchId).meta, 'cancelled')) !== null;
+
   async function deadLetter(job: Job<JobData>, f: FailedJob): Promise<void> {
     await redis.hset(keys(name, job.data.batchId).failed, job.id!, JSON.stringify(f));
   }
@@ -96,6 +101,8 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
         }
         await job.updateProgress({ done: ++i, total: job.data.paths.length });
       }
+      // A batch cancelled while this job ran gets no more rows.
+      if (await isCancelled(batchId)) return;
       await sink.writeImages(batchId, job.id!, records);
       // A one-image job whose image is poison is dead-lettered with the code (its error record is stored too).
       const only = records.length === 1 ? records[0]! : undefined;
@@ -106,15 +113,22 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
     } else {
       const { path, segment } = job.data;
       let r;
+      // A segment runs for minutes: a cancel of its batch stops it within CANCEL_POLL_MS.
+      const abort = new AbortController();
+      const poll = setInterval(() => void isCancelled(batchId).then((c) => c && abort.abort(), () => undefined), CANCEL_POLL_MS);
       try {
-        r = await analyzeSegment(analyzer, path, segment, meta.video);
+        r = await analyzeSegment(analyzer, path, segment, meta.video, abort.signal);
       } catch (e) {
+        if (abort.signal.aborted) return;
         if (isFacesenseError(e) && POISON.has(e.code)) {
           await deadLetter(job, { jobId: job.id!, code: e.code, message: e.message, source: path });
           throw new UnrecoverableError(`[${e.code}] ${e.message}`);
         }
         throw e;
+      } finally {
+        clearInterval(poll);
       }
+      if (await isCancelled(batchId)) return;
       await sink.writeSegment(batchId, { source: path, index: segment.index, startMs: segment.startSec * 1000, endMs: segment.endSec * 1000, data: r });
     }
     await redis.sadd(keys(name, batchId).done, job.id!);

@@ -30,6 +30,7 @@ import { imageOptions, type RawOptions } from './options.js';
 import { fromFrameworkError, httpError, statusOf, type ErrorBody } from './errors.js';
 import { registerStream } from './stream.js';
 import { ROUTE_SCHEMAS } from './schemas.js';
+import type { QueueRunnerOptions } from './queue-runner.js';
 
 export interface ServerOptions {
   /** @default '127.0.0.1' */
@@ -76,6 +77,12 @@ export interface ServerOptions {
   readonly maxEventLoopDelayMs?: number;
   /** The built web app (`npm run web:build`: dist/web-app), served at `/`; none: `/` points to the docs. */
   readonly webAppDir?: string;
+  /**
+   * Video jobs on a BullMQ queue (`facesense serve --redis`): analysed by `facesense worker`
+   * processes as time segments, stitched here. `dataDir` must then be storage every worker shares.
+   * The queue dashboard (Bull Board) is mounted at /admin/queues.
+   */
+  readonly queue?: QueueRunnerOptions;
 }
 
 export interface FacesenseServer {
@@ -87,6 +94,10 @@ export interface FacesenseServer {
 }
 
 const MiB = 1024 * 1024;
+/** Video jobs a server with a queue watches at once (each costs a poll of Redis every 500 ms). */
+const QUEUE_WATCHED = 1000;
+/** Where the queue dashboard (Bull Board) is mounted with --redis. */
+export const DASHBOARD = '/admin/queues';
 /** Routes anyone may call, also with API keys configured: probes, scraping and the API's own description. */
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
 
@@ -139,12 +150,27 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   );
   // Loading fails loudly at start (a missing model is an operator error, not a request's).
   const defaultAnalyzer: Analyzer = await pool.defaultAnalyzer;
+  const dataDir = path.resolve(options.dataDir ?? 'facesense-data');
+  // Loaded only when asked for: a server without a queue does not load BullMQ.
+  const queueRunner =
+    options.queue === undefined
+      ? undefined
+      : (await import('./queue-runner.js')).createQueueRunner({
+          ...options.queue,
+          dataDir,
+          pool,
+          pixelLimit: options.pixelLimit ?? 40_000_000,
+          ...(options.modelsDir === undefined ? {} : { modelsDir: options.modelsDir }),
+          maxDurationSec: options.maxVideoSec ?? 600,
+        });
   const jobs: JobManager = createJobManager({
-    dataDir: options.dataDir ?? 'facesense-data',
+    dataDir,
+    ...(queueRunner === undefined ? {} : { runner: queueRunner }),
     pool,
     store,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
-    ...(options.videoSlots === undefined ? {} : { slots: options.videoSlots }),
+    // With a queue a job "runs" while the server watches it; the workers decide how many are analysed at once.
+    ...(queueRunner !== undefined ? { slots: QUEUE_WATCHED } : options.videoSlots === undefined ? {} : { slots: options.videoSlots }),
     ...(options.jobsPerClient === undefined ? {} : { perOwner: options.jobsPerClient }),
     ttlMs: (options.jobTtlSec ?? 86_400) * 1000,
     maxDurationSec: options.maxVideoSec ?? 600,
@@ -154,6 +180,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
     },
   });
   await jobs.init();
+  const queueDashboard = queueRunner?.queue;
   metrics.watchJobs(jobs);
   let closing = false;
 
@@ -220,6 +247,19 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       return sendError(reply, httpError('UNAUTHORIZED', presented === undefined ? 'an API key is required (X-API-Key header or Authorization: Bearer)' : 'the API key is not valid'), 401);
     }
   });
+  if (queueDashboard !== undefined) {
+    // Behind the API keys like every non-public route (the onRequest hook above), and kept out of the OpenAPI document.
+    const [{ createBullBoard }, { BullMQAdapter }, { FastifyAdapter }] = await Promise.all([import('@bull-board/api'), import('@bull-board/api/bullMQAdapter'), import('@bull-board/fastify')]);
+    const board = new FastifyAdapter();
+    createBullBoard({ queues: [new BullMQAdapter(queueDashboard)], serverAdapter: board });
+    board.setBasePath(DASHBOARD);
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (r) => {
+        r.schema = { ...r.schema, hide: true };
+      });
+      await scope.register(board.registerPlugin(), { prefix: DASHBOARD });
+    });
+  }
   /** Who a request belongs to, for per-client limits: a digest of its key, else its address. */
   const clientOf = (req: FastifyRequest) => {
     const auth = req.headers.authorization;

@@ -8,10 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { csvLine } from '../core/format.js';
 import { FacesenseError } from '../core/errors.js';
-import { runVideoJob } from '../jobs/video.js';
+import { runVideoJob, type VideoJobResult, type VideoJobStart } from '../jobs/video.js';
+import type { FrameResult } from '../core/video/stream.js';
 import { videoCsvHeader, videoCsvRow, videoJsonLine } from '../core/video/rows.js';
 import type { DetectorName } from '../core/analyzer.js';
 import { createModelStore, type ModelStoreOptions } from '../node/models/store.js';
@@ -35,7 +36,7 @@ export interface JobRecord {
   readonly owner: string;
   /** Starts so far (a restart mid-run starts again). */
   attempts: number;
-  progress: { frames: number; expectedFrames?: number };
+  progress: { frames: number; expectedFrames?: number; segments?: { done: number; total: number } };
   error?: { code: string; message: string };
   result?: { framesAnalysed: number; tracks: number; faceRows: number; seconds: number; notes: readonly string[]; damage?: { code: string; message: string } };
 }
@@ -57,11 +58,80 @@ export interface JobManagerOptions {
   readonly maxDurationSec?: number;
   readonly maxAttempts?: number;
   readonly onEvent?: (event: string, job: JobRecord, detail?: unknown) => void;
+  /** Runs a job's analysis. @default in this process (`inProcessRunner`); `facesense serve --redis`: on the queue's workers (src/server/queue-runner.ts). */
+  readonly runner?: VideoRunner;
+}
+
+/** Why a running job's signal was aborted (its `reason`). */
+export const STOP = { shutdown: 'shutdown', cancel: 'cancel' } as const;
+
+export interface VideoRunHooks {
+  /** The rows' columns, once known. */
+  onStart(tasks: VideoJobStart['tasks'], expectedFrames: number | undefined): Promise<void>;
+  /** Each analysed frame, in order: written as rows. */
+  onFrame(frame: FrameResult): Promise<void>;
+  /** Where a queued job stands (a job on the queue waits for a worker while the server already watches it). */
+  onProgress(p: { readonly state?: 'queued' | 'running'; readonly segments?: { done: number; total: number } }): Promise<void>;
+}
+
+export type VideoRunResult = Pick<VideoJobResult, 'summary' | 'timelineHtml' | 'framesAnalysed' | 'trackCount' | 'faceRows' | 'seconds' | 'notes' | 'damage'>;
+
+export interface VideoRunner {
+  /**
+   * Analyses `<dir>/input` with the job's options; stops when `signal` aborts (reason STOP.cancel or
+   * STOP.shutdown) by throwing. Runs again after a server restart for a job it had not finished.
+   */
+  run(job: JobRecord, dir: string, v: VideoRequestOptions, signal: AbortSignal, hooks: VideoRunHooks): Promise<VideoRunResult>;
+  /** Refuses options this runner cannot honour (an OptionError: 400 before the upload is read). */
+  check?(v: VideoRequestOptions): void;
+  /** A job is deleted (TTL or client): anything the runner keeps for it goes too. */
+  remove?(id: string): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Runs jobs in this process with the server's analyzer pool (sequence-model jobs load their own analyzer). */
+export function inProcessRunner(o: Pick<JobManagerOptions, 'pool' | 'store' | 'threads' | 'maxDurationSec'>): VideoRunner {
+  const store = o.store ?? {};
+  return {
+    async run(job, d, v, signal, hooks) {
+      const own = v.sequenceModel !== undefined;
+      const full = o.pool.withDefaults(v.choice);
+      const run = (analyzer?: Parameters<Parameters<AnalyzerPool['use']>[1]>[0]) =>
+        runVideoJob(
+          join(d, 'input'),
+          {
+            sampling: v.sampling,
+            ...(v.detectEvery === undefined ? {} : { detectEvery: v.detectEvery }),
+            ...(v.smoothing === undefined ? {} : { smoothing: v.smoothing }),
+            tracker: { ...(v.iou === undefined ? {} : { iouThreshold: v.iou }), ...(v.maxMissed === undefined ? {} : { maxMissed: v.maxMissed }) },
+            detect: v.detect,
+            ...(v.tta === undefined ? {} : { tta: v.tta }),
+            // A sequence model needs embeddings, which the pool's analyzers do not give: the job loads its own.
+            ...(analyzer !== undefined
+              ? { analyzer }
+              : {
+                  detector: (full.detector ?? 'yunet') as Exclude<DetectorName, 'none'>,
+                  ...(full.tasks === undefined ? {} : { tasks: full.tasks }),
+                  ...(full.models === undefined ? {} : { models: full.models }),
+                  ...(o.threads === undefined ? {} : { threads: o.threads }),
+                  store,
+                  ...(v.sequenceModel === undefined ? {} : { sequenceModel: v.sequenceModel }),
+                  ...(v.sequenceWindow === undefined ? {} : { sequenceWindow: v.sequenceWindow }),
+                }),
+            ...(v.annotate ? { annotatePath: join(d, 'annotated.mp4') } : {}),
+            ...(o.maxDurationSec === undefined ? {} : { maxDurationSec: o.maxDurationSec }),
+            sourceName: job.source,
+          },
+          { signal, onStart: (st) => hooks.onStart(st.tasks, st.expectedFrames), onFrame: (r) => hooks.onFrame(r) },
+        );
+      return own ? run() : o.pool.use(v.choice, (a) => run(a));
+    },
+  };
 }
 
 export const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SHUTDOWN = 'shutdown';
-const CANCEL = 'cancel';
+const SHUTDOWN = STOP.shutdown;
+const CANCEL = STOP.cancel;
 
 export interface JobManager {
   init(): Promise<void>;
@@ -82,7 +152,8 @@ export interface JobManager {
 }
 
 export function createJobManager(o: JobManagerOptions): JobManager {
-  const root = join(o.dataDir, 'jobs');
+  // Absolute: with a queue, workers elsewhere read the uploads at these paths.
+  const root = resolve(o.dataDir, 'jobs');
   const jobs = new Map<string, JobRecord>();
   const queue: string[] = [];
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
@@ -94,9 +165,11 @@ export function createJobManager(o: JobManagerOptions): JobManager {
 
   const store = o.store ?? {};
   const dir = (id: string) => join(root, id);
+  const runner = o.runner ?? inProcessRunner(o);
 
   async function check(options: RawOptions): Promise<VideoRequestOptions> {
     const v = videoOptions(options);
+    runner.check?.(v);
     if (v.sequenceModel === undefined) {
       // Loading the configuration resolves its models and tasks; the pool keeps it for the job.
       await o.pool.use(v.choice, async () => undefined);
@@ -147,60 +220,40 @@ export function createJobManager(o: JobManagerOptions): JobManager {
     let lastSave = Date.now();
     try {
       const v = videoOptions(job.options);
-      const own = v.sequenceModel !== undefined;
-      const full = o.pool.withDefaults(v.choice);
-      const choice = v.choice;
       jsonl = createWriteStream(join(d, 'rows.jsonl'));
       csv = createWriteStream(join(d, 'rows.csv'));
       const put = (s: WriteStream, text: string) => (s.write(text) ? undefined : new Promise<void>((r) => s.once('drain', r)));
-      let tasks: readonly { task: string; labels: readonly string[] }[] = [];
-      const run = (analyzer?: Parameters<Parameters<AnalyzerPool['use']>[1]>[0]) =>
-        runVideoJob(
-          join(d, 'input'),
-          {
-            sampling: v.sampling,
-            ...(v.detectEvery === undefined ? {} : { detectEvery: v.detectEvery }),
-            ...(v.smoothing === undefined ? {} : { smoothing: v.smoothing }),
-            tracker: { ...(v.iou === undefined ? {} : { iouThreshold: v.iou }), ...(v.maxMissed === undefined ? {} : { maxMissed: v.maxMissed }) },
-            detect: v.detect,
-            ...(v.tta === undefined ? {} : { tta: v.tta }),
-            // A sequence model needs embeddings, which the pool's analyzers do not give: the job loads its own.
-            ...(analyzer !== undefined
-              ? { analyzer }
-              : {
-                  detector: (full.detector ?? 'yunet') as Exclude<DetectorName, 'none'>,
-                  ...(full.tasks === undefined ? {} : { tasks: full.tasks }),
-                  ...(full.models === undefined ? {} : { models: full.models }),
-                  ...(o.threads === undefined ? {} : { threads: o.threads }),
-                  store,
-                  ...(v.sequenceModel === undefined ? {} : { sequenceModel: v.sequenceModel }),
-                  ...(v.sequenceWindow === undefined ? {} : { sequenceWindow: v.sequenceWindow }),
-                }),
-            ...(v.annotate ? { annotatePath: join(d, 'annotated.mp4') } : {}),
-            ...(o.maxDurationSec === undefined ? {} : { maxDurationSec: o.maxDurationSec }),
-            sourceName: job.source,
-          },
-          {
-            signal,
-            onStart: async (s) => {
-              tasks = s.tasks;
-              if (s.expectedFrames !== undefined) job.progress.expectedFrames = s.expectedFrames;
-              await put(csv!, `${csvLine(videoCsvHeader(tasks))}\n`);
-            },
-            onFrame: async (r) => {
-              for (const f of r.faces) {
-                await put(jsonl!, `${videoJsonLine(r, f)}\n`);
-                await put(csv!, `${csvLine(videoCsvRow(r, f, tasks))}\n`);
-              }
-              job.progress.frames++;
-              if (Date.now() - lastSave > 500) {
-                lastSave = Date.now();
-                await save(job);
-              }
-            },
-          },
-        );
-      const result = own ? await run() : await o.pool.use(choice, (a) => run(a));
+      let tasks: VideoJobStart['tasks'] = [];
+      const saveSoon = async () => {
+        if (Date.now() - lastSave > 500) {
+          lastSave = Date.now();
+          await save(job);
+        }
+      };
+      const result = await runner.run(job, d, v, signal, {
+        onStart: async (t, expectedFrames) => {
+          tasks = t;
+          if (expectedFrames !== undefined) job.progress.expectedFrames = expectedFrames;
+          await put(csv!, `${csvLine(videoCsvHeader(tasks))}\n`);
+        },
+        onFrame: async (r) => {
+          for (const f of r.faces) {
+            await put(jsonl!, `${videoJsonLine(r, f)}\n`);
+            await put(csv!, `${csvLine(videoCsvRow(r, f, tasks))}\n`);
+          }
+          job.progress.frames++;
+          await saveSoon();
+        },
+        onProgress: async (p) => {
+          const changed = p.state !== undefined && p.state !== job.state;
+          if (p.state !== undefined) job.state = p.state;
+          if (p.segments !== undefined) job.progress.segments = p.segments;
+          if (changed) {
+            lastSave = Date.now();
+            await save(job);
+          } else await saveSoon();
+        },
+      });
       await writeFile(join(d, 'summary.json'), `${JSON.stringify(result.summary, null, 2)}\n`);
       await writeFile(join(d, 'timeline.html'), result.timelineHtml());
       job.result = {
@@ -236,6 +289,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
 
   async function remove(id: string): Promise<void> {
     jobs.delete(id);
+    await runner.remove?.(id);
     await rm(dir(id), { recursive: true, force: true });
   }
 
@@ -336,6 +390,7 @@ export function createJobManager(o: JobManagerOptions): JobManager {
       if (sweeper !== undefined) clearInterval(sweeper);
       for (const r of running.values()) r.abort.abort(SHUTDOWN);
       await Promise.all([...running.values()].map((r) => r.done));
+      await runner.close?.();
     },
   };
 }

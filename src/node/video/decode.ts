@@ -159,6 +159,12 @@ function collectLog(stderr: NodeJS.ReadableStream) {
 }
 
 /** Probes `path` and returns a reader that streams its frames (ffmpeg starts when iteration does). */
+/** Frames per second after sampling (`--fps` capped at the video's rate, or its rate / `--every`); undefined when the video's rate is unknown. */
+export function sampledFpsOf(info: Pick<VideoInfo, 'fps'>, sampling: SamplingOptions): number | undefined {
+  const fps = sampling.fps !== undefined && info.fps !== undefined ? Math.min(sampling.fps, info.fps) : sampling.fps;
+  return fps ?? (info.fps === undefined ? undefined : info.fps / (sampling.every ?? 1));
+}
+
 export async function openVideo(path: string, sampling: SamplingOptions = {}, tools: VideoTools = DEFAULT_VIDEO_TOOLS): Promise<VideoReader> {
   validateSampling(sampling);
   const info = await probeVideo(path, tools);
@@ -172,7 +178,7 @@ export async function openVideo(path: string, sampling: SamplingOptions = {}, to
   const stallMs = sampling.stallTimeoutMs ?? 120_000;
   const frameBytes = info.widthPx * info.heightPx * 3;
   const startMs = (sampling.startSec ?? 0) * 1000;
-  const sampledFps = sampling.fps ?? (info.fps === undefined ? undefined : info.fps / (sampling.every ?? 1));
+  const sampledFps = sampledFpsOf(info, sampling);
   let damage: VideoError | undefined;
 
   async function* frames(): AsyncGenerator<VideoFrame> {
