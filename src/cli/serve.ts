@@ -21,7 +21,11 @@ Options:
   --pixel-limit N         largest decoded image in pixels (default: 40000000)
   --concurrency N         analyses at once (default: 2)
   --queue N               analyses waiting beyond those; more get 503 (default: 32 × concurrency)
-  --timeout-ms N          longest wait for an analysis slot / to receive a request (default: 30000)
+  --max-queue-wait MS     refuse an image request with 503 + Retry-After when its estimated wait
+                          for a slot (the work ahead, from measured service times) is over MS
+                          (default: 150; 0: only when a slot is free; off: --queue alone)
+  --timeout-ms N          an image request's deadline from its arrival: past it, 503 TIMEOUT and
+                          its analysis stops; also the longest time to receive a request (default: 30000)
   --data-dir DIR          video jobs' files and state (default: ./facesense-data)
   --job-ttl-sec S         finished jobs are deleted after S seconds (default: 86400)
   --video-slots N         video jobs analysed at once (default: 1)
@@ -43,6 +47,14 @@ Options:
 SIGINT/SIGTERM: stops taking requests, finishes those in flight, leaves video jobs queued on disk
 for the next start.`;
 
+/** `--max-queue-wait`: milliseconds ≥ 0, or `off` (the hard `--queue` bound alone). */
+function maxQueueWait(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'off') return Number.POSITIVE_INFINITY;
+  if (!/^\d+$/.test(v)) throw new OptionError(`--max-queue-wait must be milliseconds (0 or more) or off (got "${v}")`);
+  return Number(v);
+}
+
 export async function runServe(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -57,6 +69,7 @@ export async function runServe(args: string[]): Promise<number> {
       'pixel-limit': { type: 'string' },
       concurrency: { type: 'string' },
       queue: { type: 'string' },
+      'max-queue-wait': { type: 'string' },
       'timeout-ms': { type: 'string' },
       'data-dir': { type: 'string', default: 'facesense-data' },
       'job-ttl-sec': { type: 'string' },
@@ -104,6 +117,7 @@ export async function runServe(args: string[]): Promise<number> {
     ...opt('pixelLimit', int('pixel-limit')),
     ...opt('concurrency', int('concurrency')),
     ...opt('maxQueue', values.queue === undefined ? undefined : positiveInt('queue', values.queue, 1)),
+    ...opt('maxQueueWaitMs', maxQueueWait(values['max-queue-wait'])),
     ...opt('requestTimeoutMs', int('timeout-ms')),
     dataDir: values['data-dir'],
     ...opt('jobTtlSec', int('job-ttl-sec')),
