@@ -104,3 +104,28 @@ test('aborts: a waiting analysis leaves the queue at once; a running one is answ
   // An already-fired signal never queues.
   await assert.rejects(q.run(async () => 'late', undefined, { signal: AbortSignal.abort(new FacesenseError('TIMEOUT', 'x')) }), (e) => code(e) === 'TIMEOUT');
 });
+
+test('admission: an admitted analysis still waiting when its bound has passed is dropped unrun, even when its timer is late', async () => {
+  const q = createAnalysisQueue({ concurrency: 1, maxWaiting: 10, maxWaitMs: Number.POSITIVE_INFINITY });
+  const a = held();
+  const runningA = q.run(a.fn);
+  let ran = false;
+  const b = q.run(async () => (ran = true), undefined, { dropAfterMs: 20 });
+  const c = q.run(async () => 'c');
+  // The event loop is blocked past B's bound (as a synchronous inference would): its timer cannot fire,
+  // and the slot A frees is handed to C instead of B.
+  const until = performance.now() + 40;
+  while (performance.now() < until);
+  a.finish();
+  await assert.rejects(b, (e) => code(e) === 'OVERLOADED' && /20 ms/.test((e as Error).message));
+  assert.deepEqual(await Promise.all([runningA, c]), ['done', 'c']);
+  assert.equal(ran, false);
+  // With a free event loop the timer drops it on time.
+  const d = held();
+  const runningD = q.run(d.fn);
+  const e = q.run(async () => 'e', undefined, { dropAfterMs: 20 });
+  await assert.rejects(e, (err) => code(err) === 'OVERLOADED');
+  assert.equal(q.waiting, 0);
+  d.finish();
+  await runningD;
+});

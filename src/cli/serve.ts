@@ -22,8 +22,9 @@ Options:
   --concurrency N         analyses at once (default: 2)
   --queue N               analyses waiting beyond those; more get 503 (default: 32 × concurrency)
   --max-queue-wait MS     refuse an image request with 503 + Retry-After when its estimated wait
-                          for a slot (the work ahead, from measured service times) is over MS
-                          (default: 150; 0: only when a slot is free; off: --queue alone)
+                          for a slot (the work ahead, from measured service times) is over MS,
+                          and drop one admitted that still waits MS (default: 100; 0: only
+                          while a slot is free; off: --queue alone)
   --timeout-ms N          an image request's deadline from its arrival: past it, 503 TIMEOUT and
                           its analysis stops; also the longest time to receive a request (default: 30000)
   --data-dir DIR          video jobs' files and state (default: ./facesense-data)

@@ -52,7 +52,8 @@ export interface ServerOptions {
   /**
    * Latency-aware admission: an image request whose estimated wait for a slot (the work running
    * and queued ahead of it, from measured service times) is over this is refused with 503 and a
-   * computed Retry-After. Infinity: the hard bound `maxQueue` only. @default 150 ms
+   * computed Retry-After; one admitted that still waits this long is dropped with 503, unrun.
+   * Infinity: the hard bound `maxQueue` only. @default 100 ms
    */
   readonly maxQueueWaitMs?: number;
   /**
@@ -99,7 +100,7 @@ export interface FacesenseServer {
 
 const MiB = 1024 * 1024;
 /** Default admission budget: with a 640×480 one-face photo's ~45 ms service time on 2 cores, p99 at capacity stays under 250 ms (README, bench:serve). */
-export const DEFAULT_MAX_QUEUE_WAIT_MS = 150;
+export const DEFAULT_MAX_QUEUE_WAIT_MS = 100;
 /** Routes anyone may call, also with API keys configured: probes, scraping and the API's own description. */
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
 
@@ -154,7 +155,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
     forceCloseConnections: 'idle',
   });
   const metrics: Metrics = createMetrics();
-  const queue: AnalysisQueue = createAnalysisQueue({ concurrency, maxWaiting: options.maxQueue ?? 32 * concurrency, maxWaitMs: options.maxQueueWaitMs ?? DEFAULT_MAX_QUEUE_WAIT_MS });
+  const maxQueueWaitMs = options.maxQueueWaitMs ?? DEFAULT_MAX_QUEUE_WAIT_MS;
+  const queue: AnalysisQueue = createAnalysisQueue({ concurrency, maxWaiting: options.maxQueue ?? 32 * concurrency, maxWaitMs: maxQueueWaitMs });
   metrics.watchQueue(queue);
   const pool: AnalyzerPool = createAnalyzerPool(
     { ...(options.threads === undefined ? {} : { threads: options.threads }), pixelLimit: options.pixelLimit ?? 40_000_000, store },
@@ -305,9 +307,12 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
             // Admitted as a whole, in the same step as its files are queued (nothing slips in between): the
             // later files of a batch are not refused for the wait their siblings make.
             queue.admit();
+            const [admittedAt, expectedWaitMs] = [performance.now(), queue.estimatedWaitMs()];
             const analyses = inputs.map((i, k) =>
               queue.run(
                 async () => {
+                  // Before the request is answered: how well admission predicted its wait (debug level: free when off).
+                  if (!started) req.log.debug({ arrivedMsAgo: Math.round(reply.elapsedTime), expectedWaitMs: Math.round(expectedWaitMs), waitedMs: Math.round(performance.now() - admittedAt), serviceMs: Math.round(queue.serviceMs(pixels[k])) }, 'analysis starts');
                   started = true;
                   const item = await analyzeItem(analyzer, i.bytes, i.name, callOpts);
                   // The request was answered already: say whether the analysis stopped early or ran to its end.
@@ -315,7 +320,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
                   return item;
                 },
                 undefined,
-                { ...(pixels[k] === undefined ? {} : { pixels: pixels[k] }), signal: stop.signal, admitted: true, sample: (it) => it.ok },
+                // The first file's wait is bounded by the budget (the later ones wait for their siblings, part of the same request).
+                { ...(pixels[k] === undefined ? {} : { pixels: pixels[k] }), signal: stop.signal, admitted: true, sample: (it) => it.ok, ...(k === 0 ? { dropAfterMs: maxQueueWaitMs } : {}) },
               ),
             );
             return { tasks: analyzer.tasks, items: await Promise.all(analyses) };

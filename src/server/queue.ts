@@ -28,6 +28,11 @@ export interface RunOptions<T> {
   readonly signal?: AbortSignal;
   /** Already admitted with `admit()` (the later files of one request): only the hard bound applies. */
   readonly admitted?: boolean;
+  /**
+   * Longest actual wait: one still waiting then is dropped with OVERLOADED, unrun (the estimate
+   * that admitted it was too low). Bounds the wait of what is admitted, not just its estimate.
+   */
+  readonly dropAfterMs?: number;
   /** Whether a result is a sample of service time (a file refused at its header is not). @default every result */
   readonly sample?: (result: T) => boolean;
 }
@@ -64,7 +69,8 @@ export function createAnalysisQueue(options: QueueOptions): AnalysisQueue {
   const { concurrency, maxWaiting, maxWaitMs } = options;
   let active = 0;
   const running = new Set<{ readonly costMs: number; readonly t0: number }>();
-  const waiters: { start: () => void; readonly costMs: number }[] = [];
+  /** `start` resolves the waiter and says true, or drops it (past its wait bound) and says false. */
+  const waiters: { start: () => boolean; readonly costMs: number }[] = [];
   const idle: (() => void)[] = [];
   // Starting guesses, replaced by measurements after a few analyses: ~45 ms for a 640×480 photo.
   let msPerPixel = 45 / 307_200;
@@ -91,11 +97,14 @@ export function createAnalysisQueue(options: QueueOptions): AnalysisQueue {
 
   // A freed slot passes straight to the next waiter (counted as active from here), so no new arrival slips in between.
   const next = () => {
-    const w = waiters.shift();
-    if (w !== undefined) {
-      active++;
-      w.start();
-    } else if (active === 0) idle.splice(0).forEach((f) => f());
+    for (let w = waiters.shift(); w !== undefined; w = waiters.shift()) {
+      // One past its wait bound is dropped here even when its timer is late (a busy event loop).
+      if (w.start()) {
+        active++;
+        return;
+      }
+    }
+    if (active === 0) idle.splice(0).forEach((f) => f());
   };
   const release = () => {
     active--;
@@ -140,11 +149,18 @@ export function createAnalysisQueue(options: QueueOptions): AnalysisQueue {
             if (timer !== undefined) clearTimeout(timer);
             signal?.removeEventListener('abort', onAbort);
           };
+          const dropAt = o.dropAfterMs !== undefined && Number.isFinite(o.dropAfterMs) ? performance.now() + o.dropAfterMs : undefined;
+          const dropped = () => overloaded(`the server is at capacity: this analysis waited ${o.dropAfterMs} ms for a slot, its whole budget, and was not started`);
           const w = {
             costMs,
             start: () => {
               clear();
+              if (dropAt !== undefined && performance.now() > dropAt) {
+                reject(dropped());
+                return false;
+              }
               resolve();
+              return true;
             },
           };
           const leave = (e: unknown) => {
@@ -156,6 +172,7 @@ export function createAnalysisQueue(options: QueueOptions): AnalysisQueue {
           };
           const onAbort = () => leave(signal!.reason);
           if (waitMs !== undefined) timer = setTimeout(() => leave(new FacesenseError('TIMEOUT', `waited ${waitMs} ms for an analysis slot; retry later`)), waitMs);
+          else if (dropAt !== undefined) timer = setTimeout(() => leave(dropped()), o.dropAfterMs);
           signal?.addEventListener('abort', onAbort, { once: true });
           waiters.push(w);
         });
