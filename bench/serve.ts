@@ -164,7 +164,7 @@ async function load(url: string, pid: number, body: Buffer, conns: number, by: {
   const seconds = (performance.now() - t0) / 1000;
   const [serverCpu, clientCpu] = [cpuSec(pid) - server0, ownCpuSec() - client0];
   latencies.sort((a, b) => a - b);
-  return { ok, s503, other: other + result.errors + result.timeouts, seconds, cpuMsPerImage: (serverCpu * 1000) / ok, clientCores: clientCpu / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) };
+  return { ok, s503, other: other + result.errors + result.timeouts, seconds, cpuMsPerImage: ok > 0 ? (serverCpu * 1000) / ok : Number.NaN, clientCores: clientCpu / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) };
 }
 
 async function main(): Promise<void> {
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
       for (const c of counts) {
         await idle(url);
         const r = await load(url, proc.pid!, img.bytes, c, { duration });
-        cells.push(cell(`HTTP ${img.name}, ${c} connection(s)${c === capacity ? ' = capacity' : ''}`, c, r, `${((100 * r.ok) / r.seconds / lib).toFixed(0)}% of the library's rate; CPU per image ${((100 * r.cpuMsPerImage) / libCpu).toFixed(0)}% of the library's`));
+        cells.push(cell(`HTTP ${img.name}, ${c} connection(s)${c === capacity ? ' = capacity' : ''}`, c, r, `${((100 * r.ok) / r.seconds / lib).toFixed(0)}% of the library's rate${r.ok > 0 ? `; CPU per image ${((100 * r.cpuMsPerImage) / libCpu).toFixed(0)}% of the library's` : ''}`));
       }
     }
     await idle(url);

@@ -312,7 +312,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
               queue.run(
                 async () => {
                   // Before the request is answered: how well admission predicted its wait (debug level: free when off).
-                  if (!started) req.log.debug({ arrivedMsAgo: Math.round(reply.elapsedTime), expectedWaitMs: Math.round(expectedWaitMs), waitedMs: Math.round(performance.now() - admittedAt), serviceMs: Math.round(queue.serviceMs(pixels[k])) }, 'analysis starts');
+                  if (!started && (req.log.level === 'debug' || req.log.level === 'trace')) req.log.debug({ arrivedMsAgo: Math.round(reply.elapsedTime), expectedWaitMs: Math.round(expectedWaitMs), waitedMs: Math.round(performance.now() - admittedAt), serviceMs: Math.round(queue.serviceMs(pixels[k])) }, 'analysis starts');
                   started = true;
                   const item = await analyzeItem(analyzer, i.bytes, i.name, callOpts);
                   // The request was answered already: say whether the analysis stopped early or ran to its end.
