@@ -167,6 +167,60 @@ test('serve: over capacity → 503 with Retry-After, never more than the queue; 
   assert.equal((await fetch(`${main.url}/readyz`)).status, 200);
 });
 
+/** A counter's value in Prometheus text (0 when absent). */
+const counter = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+
+test('serve: latency-aware admission (--max-queue-wait) refuses at once what would wait too long; the deadline (--timeout-ms) stops a running analysis and frees its slot', async () => {
+  const dir = await tempDir('facesense-serve-deadline-');
+  // Budget 0: admitted only while the one slot is free. Deadline 1 s: far less than the big image below needs.
+  const s = await start({ dataDir: dir, concurrency: 1, maxQueue: 50, maxQueueWaitMs: 0, requestTimeoutMs: 1000, maxBodyBytes: 32 * 1024 * 1024 });
+  try {
+    const multi = await readFile(media('multi_face.jpg'));
+    const small = await sharp(media('single_face.jpg')).rotate().resize(320, 240, { fit: 'cover' }).jpeg().toBuffer();
+    const post = (body: Buffer, query = '') => fetch(`${s.url}/v1/analyze${query}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body });
+    const metricsText = async () => (await fetch(`${s.url}/metrics`)).text();
+    // A fresh server's first analyses (ONNX Runtime warming up) can take longer than the deadline.
+    for (let i = 0; i < 5 && (await post(multi)).status !== 200; i++);
+
+    const burst = await Promise.all(Array.from({ length: 8 }, () => post(multi)));
+    const statuses = burst.map((r) => r.status);
+    assert.ok(statuses.includes(200) && statuses.includes(503), statuses.join());
+    const refused = burst.find((r) => r.status === 503)!;
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    const body = (await refused.clone().json()) as { error: { message: string } };
+    assert.match(body.error.message, /at capacity/);
+    await errorOf(refused, 503, 'OVERLOADED');
+    await Promise.all(burst.map((r) => r.arrayBuffer().catch(() => undefined)));
+    const m0 = await metricsText();
+    assert.match(m0, /^facesense_analysis_estimated_wait_seconds /m);
+
+    // 36 copies of the five-face photo (24 MP, up to 200 faces): seconds of work, cut off at the 1 s deadline.
+    const tiles = Array.from({ length: 36 }, (_, k) => ({ input: multi, left: (k % 6) * 1000, top: Math.floor(k / 6) * 667 }));
+    const big = await sharp({ create: { width: 6000, height: 4002, channels: 3, background: '#808080' } }).composite(tiles).jpeg({ quality: 80 }).toBuffer();
+    const late = await post(big, '?max-faces=200');
+    assert.ok(Number(late.headers.get('retry-after')) >= 1);
+    await errorOf(late, 503, 'TIMEOUT');
+    // The analysis stops at its next stage boundary (not at its end), and only then gives its slot back.
+    const delta = (m: string, series: string) => counter(m, series) - counter(m0, series);
+    const [stopped, completed] = ['facesense_analyses_abandoned_total{result="stopped"}', 'facesense_analyses_abandoned_total{result="completed"}'];
+    let m = m0;
+    for (let t0 = Date.now(); delta(m, stopped) + delta(m, completed) === 0; m = await metricsText()) {
+      assert.ok(Date.now() - t0 < 60_000, 'the abandoned analysis never ended');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(delta(m, stopped), 1, m.split('\n').filter((l) => l.includes('abandoned')).join('\n'));
+    assert.equal(delta(m, 'facesense_request_timeouts_total{phase="running"}'), 1);
+    assert.equal(delta(m, 'facesense_errors_total{code="TIMEOUT"}'), 1);
+    assert.equal(delta(m, 'facesense_http_requests_total{route="/v1/analyze",method="POST",status="503"}'), 1);
+    // The slot is free: the next request is admitted (budget 0) and finishes within the deadline.
+    const next = await post(small);
+    assert.equal(next.status, 200, await next.clone().text());
+    assert.equal(((await next.json()) as { faces: unknown[] }[])[0]!.faces.length, 1);
+  } finally {
+    await s.server.close();
+  }
+});
+
 test('serve: /healthz, /readyz, /v1/models, /metrics, /docs, and an OpenAPI document that validates and lists every route', async () => {
   assert.deepEqual(await (await fetch(`${main.url}/healthz`)).json(), { status: 'ok' });
   const ready = (await (await fetch(`${main.url}/readyz`)).json()) as { status: string };

@@ -22,7 +22,12 @@ Options:
   --pixel-limit N         largest decoded image in pixels (default: 40000000)
   --concurrency N         analyses at once (default: 2)
   --queue N               analyses waiting beyond those; more get 503 (default: 32 × concurrency)
-  --timeout-ms N          longest wait for an analysis slot / to receive a request (default: 30000)
+  --max-queue-wait MS     refuse an image request with 503 + Retry-After when its estimated wait
+                          for a slot (the work ahead, from measured service times) is over MS,
+                          and drop one admitted that still waits MS (default: 100; 0: only
+                          while a slot is free; off: --queue alone)
+  --timeout-ms N          an image request's deadline from its arrival: past it, 503 TIMEOUT and
+                          its analysis stops; also the longest time to receive a request (default: 30000)
   --data-dir DIR          video jobs' files and state (default: ./facesense-data)
   --job-ttl-sec S         finished jobs are deleted after S seconds (default: 86400)
   --video-slots N         video jobs analysed at once (default: 1)
@@ -58,6 +63,14 @@ Video jobs on a queue (BullMQ on Redis, see README "Batches beyond one machine")
 SIGINT/SIGTERM: stops taking requests, finishes those in flight, leaves video jobs queued on disk
 for the next start.`;
 
+/** `--max-queue-wait`: milliseconds ≥ 0, or `off` (the hard `--queue` bound alone). */
+function maxQueueWait(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'off') return Number.POSITIVE_INFINITY;
+  if (!/^\d+$/.test(v)) throw new OptionError(`--max-queue-wait must be milliseconds (0 or more) or off (got "${v}")`);
+  return Number(v);
+}
+
 export async function runServe(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -72,6 +85,7 @@ export async function runServe(args: string[]): Promise<number> {
       'pixel-limit': { type: 'string' },
       concurrency: { type: 'string' },
       queue: { type: 'string' },
+      'max-queue-wait': { type: 'string' },
       'timeout-ms': { type: 'string' },
       'data-dir': { type: 'string', default: 'facesense-data' },
       'job-ttl-sec': { type: 'string' },
@@ -129,6 +143,7 @@ export async function runServe(args: string[]): Promise<number> {
     ...opt('pixelLimit', analysis.pixelLimit),
     ...opt('concurrency', num('concurrency', RULES.concurrency)),
     ...opt('maxQueue', count('queue', 1_000_000)),
+    ...opt('maxQueueWaitMs', maxQueueWait(values['max-queue-wait'])),
     // Node's timers hold at most 2^31 − 1 ms.
     ...opt('requestTimeoutMs', count('timeout-ms', 2_147_483_647)),
     dataDir: values['data-dir'],

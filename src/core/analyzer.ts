@@ -227,9 +227,11 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   }
 
   /** Infer stage: one batched call per model. */
-  async function inferAll(batches: Map<Classifier, PreparedBatch>): Promise<Map<Classifier, InferResult>> {
+  /** `check` runs before each model (an abort between models: many faces make each model's run long). */
+  async function inferAll(batches: Map<Classifier, PreparedBatch>, check?: () => void): Promise<Map<Classifier, InferResult>> {
     const raw = new Map<Classifier, InferResult>();
     for (const c of classifiers) {
+      check?.();
       const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
       raw.set(c, await c.runPrepared(batches.get(c)!, { embedding }));
     }
@@ -290,7 +292,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
     const t3 = performance.now();
     // Normalisation is fused into the align pass: its own share is reported as 0.
     const t3n = t3;
-    const raw = await inferAll(batches);
+    const raw = await inferAll(batches, () => life.checkAborted(opts.signal, source));
     const t4 = performance.now();
     const classified = decodeAll(raw, faces.filter((f) => !f.small).length);
     let k = 0;

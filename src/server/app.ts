@@ -17,6 +17,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import sharp from 'sharp';
 import type { Analyzer, BatchItem, DetectorName } from '../core/analyzer.js';
 import { FacesenseError, isFacesenseError, OptionError } from '../core/errors.js';
 import { analyzeItem, batchDocument } from '../jobs/batch.js';
@@ -47,9 +48,20 @@ export interface ServerOptions {
   readonly maxFiles?: number;
   /** Analyses running at once. @default 2 */
   readonly concurrency?: number;
-  /** Analyses waiting beyond those; more are refused with 503. @default 32 × concurrency */
+  /** Analyses waiting beyond those; more are refused with 503 (the hard bound). @default 32 × concurrency */
   readonly maxQueue?: number;
-  /** How long a request may wait for an analysis slot, and the longest time to receive a request. @default 30 s */
+  /**
+   * Latency-aware admission: an image request whose estimated wait for a slot (the work running
+   * and queued ahead of it, from measured service times) is over this is refused with 503 and a
+   * computed Retry-After; one admitted that still waits this long is dropped with 503, unrun.
+   * Infinity: the hard bound `maxQueue` only. @default 100 ms
+   */
+  readonly maxQueueWaitMs?: number;
+  /**
+   * Deadline of an image request from its arrival, waiting and analysis together: past it the
+   * request is answered 503 TIMEOUT and its analysis stops at its next stage (its slot freed).
+   * Also the longest time to receive a request. @default 30 s
+   */
   readonly requestTimeoutMs?: number;
   /** Largest decoded image. @default 40 MP */
   readonly pixelLimit?: number;
@@ -98,8 +110,20 @@ const MiB = 1024 * 1024;
 const QUEUE_WATCHED = 1000;
 /** Where the queue dashboard (Bull Board) is mounted with --redis. */
 export const DASHBOARD = '/admin/queues';
+/** Default admission budget: with a 640×480 one-face photo's ~45 ms service time on 2 cores, p99 at capacity stays under 250 ms (README, bench:serve). */
+export const DEFAULT_MAX_QUEUE_WAIT_MS = 100;
 /** Routes anyone may call, also with API keys configured: probes, scraping and the API's own description. */
 const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/|$)/];
+
+/** Pixels of an image from its header (cheap: nothing is decoded); undefined when it cannot be read (the analysis will say why). */
+async function pixelsOf(bytes: Buffer): Promise<number | undefined> {
+  try {
+    const m = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return m.width !== undefined && m.height !== undefined ? m.width * m.height : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Constant-time check of a presented key against every configured key (all compared, no early exit). */
 export function keyMatches(presented: string, keys: readonly Buffer[]): boolean {
@@ -142,7 +166,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
     forceCloseConnections: 'idle',
   });
   const metrics: Metrics = createMetrics();
-  const queue: AnalysisQueue = createAnalysisQueue(concurrency, options.maxQueue ?? 32 * concurrency);
+  const maxQueueWaitMs = options.maxQueueWaitMs ?? DEFAULT_MAX_QUEUE_WAIT_MS;
+  const queue: AnalysisQueue = createAnalysisQueue({ concurrency, maxWaiting: options.maxQueue ?? 32 * concurrency, maxWaitMs: maxQueueWaitMs });
   metrics.watchQueue(queue);
   const pool: AnalyzerPool = createAnalyzerPool(
     { ...(options.threads === undefined ? {} : { threads: options.threads }), pixelLimit: options.pixelLimit ?? 40_000_000, store },
@@ -275,8 +300,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       {
         schema: ROUTE_SCHEMAS.analyze,
         // Refused before the body is read: under overload a refusal must cost next to nothing.
-        onRequest: async (req, reply) => {
-          if (queue.full) return sendError(reply, new FacesenseError('OVERLOADED', `the server is at capacity (${queue.active} analyses running, ${queue.waiting} waiting); retry later`), 503);
+        onRequest: async (req) => {
+          queue.admit();
           // Options and models in the query (all of them, for a raw image) are checked before the body is read.
           await pool.use(imageOptions(req.query as RawOptions).choice, async () => undefined);
         },
@@ -307,19 +332,48 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
         const o = imageOptions(raw);
         const accept = req.headers.accept ?? '';
         const format = o.format ?? (/\btext\/csv\b/.test(accept) ? 'csv' : /\bapplication\/x-ndjson\b/.test(accept) ? 'jsonl' : 'json');
-        const callOpts = { detect: o.detect, ...(o.tta === undefined ? {} : { tta: o.tta }) };
-        const { items, tasks } = await pool.use(o.choice, async (analyzer) => ({
-          tasks: analyzer.tasks,
-          items: await Promise.all(
-            inputs.map((i) =>
-              queue.run(async () => {
-                // A client that gave up while its request waited does not cost an analysis.
-                if (req.raw.socket?.destroyed === true) throw new FacesenseError('CANCELLED', 'the client closed the connection');
-                return analyzeItem(analyzer, i.bytes, i.name, callOpts);
-              }, timeoutMs),
-            ),
-          ),
-        }));
+        // The request's deadline (from its arrival) and its client going away both end its wait or stop its analysis.
+        const stop = new AbortController();
+        const deadline = setTimeout(() => stop.abort(httpError('TIMEOUT', `the request took longer than the server's limit of ${timeoutMs} ms; its analysis was stopped. Retry later, or send a smaller image or fewer per request`)), Math.max(0, timeoutMs - reply.elapsedTime));
+        const gone = () => reply.raw.writableFinished || stop.abort(new FacesenseError('CANCELLED', 'the client closed the connection'));
+        reply.raw.once('close', gone);
+        let started = false;
+        const callOpts = { detect: o.detect, ...(o.tta === undefined ? {} : { tta: o.tta }), signal: stop.signal };
+        let answer: { items: BatchItem[]; tasks: Analyzer['tasks'] };
+        try {
+          // Each file's cost for admission is its pixel count, read from its header (an unreadable one costs the mean).
+          const pixels = await Promise.all(inputs.map((i) => pixelsOf(i.bytes)));
+          answer = await pool.use(o.choice, async (analyzer) => {
+            // Admitted as a whole, in the same step as its files are queued (nothing slips in between): the
+            // later files of a batch are not refused for the wait their siblings make.
+            queue.admit();
+            const [admittedAt, expectedWaitMs] = [performance.now(), queue.estimatedWaitMs()];
+            const analyses = inputs.map((i, k) =>
+              queue.run(
+                async () => {
+                  // Before the request is answered: how well admission predicted its wait (debug level: free when off).
+                  if (!started && (req.log.level === 'debug' || req.log.level === 'trace')) req.log.debug({ arrivedMsAgo: Math.round(reply.elapsedTime), expectedWaitMs: Math.round(expectedWaitMs), waitedMs: Math.round(performance.now() - admittedAt), serviceMs: Math.round(queue.serviceMs(pixels[k])) }, 'analysis starts');
+                  started = true;
+                  const item = await analyzeItem(analyzer, i.bytes, i.name, callOpts);
+                  // The request was answered already: say whether the analysis stopped early or ran to its end.
+                  if (stop.signal.aborted) metrics.abandoned(!item.ok && item.error.code === 'ABORTED' ? 'stopped' : 'completed');
+                  return item;
+                },
+                undefined,
+                // The first file's wait is bounded by the budget (the later ones wait for their siblings, part of the same request).
+                { ...(pixels[k] === undefined ? {} : { pixels: pixels[k] }), signal: stop.signal, admitted: true, sample: (it) => it.ok, ...(k === 0 ? { dropAfterMs: maxQueueWaitMs } : {}) },
+              ),
+            );
+            return { tasks: analyzer.tasks, items: await Promise.all(analyses) };
+          });
+        } catch (e) {
+          if (isFacesenseError(e) && e.code === 'TIMEOUT') metrics.timeout(started ? 'running' : 'waiting');
+          throw e;
+        } finally {
+          clearTimeout(deadline);
+          reply.raw.off('close', gone);
+        }
+        const { items, tasks } = answer;
         for (const it of items) metrics.analysed(it, req.isMultipart());
         // One raw image that fails is the request's failure; in a multipart batch each file answers for itself.
         const only = items[0]!;

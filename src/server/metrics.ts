@@ -13,6 +13,10 @@ export interface Metrics {
   /** Faces on a stream frame. */
   frame(faces: number): void;
   error(code: string): void;
+  /** A request that reached its deadline, waiting for a slot or while its analysis ran. */
+  timeout(phase: 'waiting' | 'running'): void;
+  /** An analysis whose request had ended (deadline, client gone): stopped between stages, or completed anyway. */
+  abandoned(result: 'stopped' | 'completed'): void;
   jobEvent(event: string): void;
   watchQueue(q: AnalysisQueue): void;
   watchJobs(j: JobManager): void;
@@ -34,6 +38,8 @@ export function createMetrics(): Metrics {
   const faces = new Counter({ name: 'facesense_faces_total', help: 'Faces found in analysed images and stream frames', registers: [register] });
   const frames = new Counter({ name: 'facesense_stream_frames_total', help: 'WebSocket stream frames analysed', registers: [register] });
   const errors = new Counter({ name: 'facesense_errors_total', help: 'Errors answered, by stable error code', labelNames: ['code'], registers: [register] });
+  const timeouts = new Counter({ name: 'facesense_request_timeouts_total', help: 'Image requests past their deadline, by where they were', labelNames: ['phase'], registers: [register] });
+  const abandoned = new Counter({ name: 'facesense_analyses_abandoned_total', help: 'Analyses whose request ended first (deadline or client gone): stopped at a stage boundary, or completed anyway', labelNames: ['result'], registers: [register] });
   const jobEvents = new Counter({ name: 'facesense_video_job_events_total', help: 'Video job transitions', labelNames: ['event'], registers: [register] });
   return {
     contentType: register.contentType,
@@ -53,10 +59,13 @@ export function createMetrics(): Metrics {
       faces.inc(n);
     },
     error: (code) => errors.inc({ code }),
+    timeout: (phase) => timeouts.inc({ phase }),
+    abandoned: (result) => abandoned.inc({ result }),
     jobEvent: (event) => jobEvents.inc({ event }),
     watchQueue(q) {
       new Gauge({ name: 'facesense_analysis_queue_waiting', help: 'Analyses waiting for a slot', registers: [register], collect() { this.set(q.waiting); } });
       new Gauge({ name: 'facesense_analysis_in_flight', help: 'Analyses running', registers: [register], collect() { this.set(q.active); } });
+      new Gauge({ name: 'facesense_analysis_estimated_wait_seconds', help: 'Estimated wait for a slot of a new analysis (admission refuses over --max-queue-wait)', registers: [register], collect() { this.set(q.estimatedWaitMs() / 1000); } });
     },
     watchJobs(j) {
       new Gauge({
