@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type DetectorName } from '../core/analyzer.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
@@ -9,6 +8,7 @@ import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
 import { createAnalyzer } from '../node/analyzer.js';
 import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
+import { openOutput } from './output.js';
 import { ANALYSIS_ARGS, detectOptions } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -91,8 +91,8 @@ export async function runAnalyze(args: string[]): Promise<number> {
     tta: values.tta,
     ...(values['models-dir'] === undefined ? {} : { store: { modelsDir: values['models-dir'] } }),
   });
-  const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
-  const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
+  const out = openOutput(values.out);
+  const write = out.write;
 
   let images = 0;
   let failed = 0;
@@ -113,6 +113,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
     });
     for await (const item of items) {
       await write(doc.item(item));
+      if (out.closed) break; // the reader has gone (`| head`): stop analysing
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     }
@@ -120,8 +121,9 @@ export async function runAnalyze(args: string[]): Promise<number> {
   } finally {
     progress.done();
     await analyzer.dispose();
-    if (out !== process.stdout) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
+    await out.end();
   }
+  if (out.closed) return 0;
   const secs = (Date.now() - t0) / 1000;
   process.stderr.write(
     `analyzed ${images - failed}/${images} inputs, ${faces} faces, ${failed} errors in ${secs.toFixed(1)} s` +
