@@ -55,6 +55,16 @@ async function occlusionBench(perGroup: number): Promise<void> {
     if (f !== undefined && !Number.isNaN(worst(f))) g.push(worst(f));
   }
   await a.dispose();
+  // Its cost per face: the network alone on 48×48 crops (classifyCrops' infer stage), batches of 1 and 64.
+  const net = await createAnalyzer({ models: ['occlusion-synth'], tasks: ['occlusion'], detector: 'none', threads: 1, occlusion: false });
+  const crop = { data: new Uint8Array(48 * 48 * 3).map((_, i) => (i * 37) % 251), width: 48, height: 48, channels: 3 as const };
+  for (const batch of [1, 64]) {
+    const ms: number[] = [];
+    for (let rep = 0; rep < (batch === 1 ? 400 : 20); rep++) await net.classifyCrops(Array(batch).fill(crop), { onTimings: (t) => ms.push(t.inferMs / batch) });
+    const tail = ms.slice(Math.floor(ms.length / 4)).sort((p, q) => p - q);
+    console.log(`occlusion-synth infer, batch ${batch}: median ${tail[Math.floor(tail.length / 2)]!.toFixed(3)} ms per face (one thread, ${tail.length} timed batches after warm-up)`);
+  }
+  await net.dispose();
   const thresholds = [0.3, 0.4, 0.5, 0.6, 0.7];
   console.log(`\nUTKFace appearance labels: flagged share at occlusion threshold ${thresholds.join(' / ')}; score quantiles 50/90/99%`);
   for (const [label, xs] of groups) {
