@@ -6,7 +6,14 @@
  * score; on the FER+ test split (FACESENSE_DATA/ferplus, upscaled 4×) emotion accuracy by |yaw|, the
  * range UTKFace's frontal crops lack.
  * Run: npm run build && FACESENSE_DATA=... node dist/bench/quality.js [utk faces] [fer+ faces]   (default 300, 1000)
+ *
+ * `node dist/bench/quality.js occlusion [faces per group]` measures the occlusion flag alone on real
+ * faces: multi_face.jpg (the man in sunglasses must be flagged, the four others not) and the UTKFace
+ * appearance hand labels (../shared/datasets/utkface-appearance.tsv): the share of faces in ordinary
+ * spectacles and of faces without glasses flagged, and the occlusion score's quantiles, per threshold.
+ * (The synthetic held-out measure — AUC, precision/recall — is training/occlusion.py's report.)
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { FaceResult } from '../src/core/analyzer.js';
@@ -18,6 +25,55 @@ import type { RgbImage } from '../src/core/types.js';
 
 const data = process.env.FACESENSE_DATA;
 if (data === undefined) throw new Error('set FACESENSE_DATA to the folder holding utkface/');
+
+if (process.argv[2] === 'occlusion') {
+  await occlusionBench(Number(process.argv[3] ?? 600));
+  process.exit(0);
+}
+
+/** Occlusion scores (max over eyes/nose/mouth) of real faces, and the flagged share per threshold. */
+async function occlusionBench(perGroup: number): Promise<void> {
+  const a = await createAnalyzer({ tasks: ['glasses'], threads: 1, occlusion: true });
+  const worst = (f: FaceResult) => (f.quality?.occlusion === undefined ? Number.NaN : Math.max(f.quality.occlusion.eyes, f.quality.occlusion.nose, f.quality.occlusion.mouth));
+  const multi = await a.analyze(join(process.cwd(), '..', 'shared', 'media', 'multi_face.jpg'));
+  console.log('multi_face.jpg (box x,y; glasses label; occlusion eyes/nose/mouth; reasons)');
+  for (const f of [...multi.faces].sort((x, y) => x.boxPx.x - y.boxPx.x)) {
+    const o = f.quality?.occlusion;
+    console.log(`  (${f.boxPx.x.toFixed(0)}, ${f.boxPx.y.toFixed(0)}) ${f.attributes.glasses?.label ?? '?'}  ${o === undefined ? '-' : `${o.eyes.toFixed(3)} / ${o.nose.toFixed(3)} / ${o.mouth.toFixed(3)}`}  [${f.quality?.reasons.join(', ') ?? ''}]`);
+  }
+  const tsv = (await readFile(join(process.cwd(), '..', 'shared', 'datasets', 'utkface-appearance.tsv'), 'utf8')).trim().split('\n');
+  const cols = tsv[0]!.split('\t');
+  const [fi, gi] = [cols.indexOf('file'), cols.indexOf('glasses')];
+  const groups = new Map<string, number[]>([['eyeglasses (glasses=1)', []], ['no glasses (glasses=0)', []], ['sunglasses (glasses=2)', []]]);
+  const name = ['no glasses (glasses=0)', 'eyeglasses (glasses=1)', 'sunglasses (glasses=2)'];
+  for (const line of tsv.slice(1)) {
+    const c = line.split('\t');
+    const g = groups.get(name[Number(c[gi])] ?? '');
+    if (g === undefined || g.length >= perGroup) continue;
+    const r = await a.analyze(join(data!, 'utkface', 'crop_part1', c[fi]!)).catch(() => undefined);
+    const f = r === undefined ? undefined : [...r.faces].sort((x, y) => y.boxPx.width - x.boxPx.width)[0];
+    if (f !== undefined && !Number.isNaN(worst(f))) g.push(worst(f));
+  }
+  await a.dispose();
+  // Its cost per face: the network alone on 48×48 crops (classifyCrops' infer stage), batches of 1 and 64.
+  const net = await createAnalyzer({ models: ['occlusion-synth'], tasks: ['occlusion'], detector: 'none', threads: 1, occlusion: false });
+  const crop = { data: new Uint8Array(48 * 48 * 3).map((_, i) => (i * 37) % 251), width: 48, height: 48, channels: 3 as const };
+  for (const batch of [1, 64]) {
+    const ms: number[] = [];
+    for (let rep = 0; rep < (batch === 1 ? 400 : 20); rep++) await net.classifyCrops(Array(batch).fill(crop), { onTimings: (t) => ms.push(t.inferMs / batch) });
+    const tail = ms.slice(Math.floor(ms.length / 4)).sort((p, q) => p - q);
+    console.log(`occlusion-synth infer, batch ${batch}: median ${tail[Math.floor(tail.length / 2)]!.toFixed(3)} ms per face (one thread, ${tail.length} timed batches after warm-up)`);
+  }
+  await net.dispose();
+  const thresholds = [0.3, 0.4, 0.5, 0.6, 0.7];
+  console.log(`\nUTKFace appearance labels: flagged share at occlusion threshold ${thresholds.join(' / ')}; score quantiles 50/90/99%`);
+  for (const [label, xs] of groups) {
+    if (xs.length === 0) continue;
+    const sorted = [...xs].sort((p, q) => p - q);
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(3);
+    console.log(`  ${label.padEnd(24)} n ${String(xs.length).padStart(4)}  flagged ${thresholds.map((t) => `${((xs.filter((x) => x > t).length / xs.length) * 100).toFixed(1)}%`).join(' / ')}  quantiles ${q(0.5)} / ${q(0.9)} / ${q(0.99)}`);
+  }
+}
 const limit = Number(process.argv[2] ?? 300);
 const ferLimit = Number(process.argv[3] ?? 1000);
 

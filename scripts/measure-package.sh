@@ -21,7 +21,7 @@ start=$(date +%s.%N)
 ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --silent "$work/$tgz"
 echo "install: $(echo "$(date +%s.%N) - $start" | bc) s"
 echo "node_modules: $(du -sb node_modules | cut -f1) bytes ($(du -sh node_modules | cut -f1)), $(ls node_modules | wc -l) top-level entries"
-for p in facesense onnxruntime-node sharp vega vega-lite umap-js; do
+for p in facesense onnxruntime-node onnxruntime-web sharp vega vega-lite umap-js; do
   [ -d "node_modules/$p" ] && echo "  $p: $(du -sh "node_modules/$p" | cut -f1)" || echo "  $p: not installed"
 done
 cat > first.mjs <<'JS'

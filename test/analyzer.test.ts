@@ -183,3 +183,23 @@ test('detectorInputSide: a smaller detector input finds the same face, boxes in 
   }
   for (const bad of [0, 31, 100.5, Number.NaN]) await assert.rejects(createAnalyzer({ models: [TINY], tasks: ['emotion'], store, detectorInputSide: bad }), OptionError);
 });
+
+test('occlusion model: measured on every detected face when installed, skipped with occlusion: false, checked', async () => {
+  const on = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1 });
+  const off = await createAnalyzer({ models: [TINY], tasks: ['emotion'], store, threads: 1, occlusion: false });
+  try {
+    const [a, b] = [await on.analyze(media('multi_face.jpg')), await off.analyze(media('multi_face.jpg'))];
+    assert.equal(a.faces.length, 5);
+    for (const f of a.faces) {
+      const o = f.quality?.occlusion;
+      assert.ok(o !== undefined && [o.eyes, o.nose, o.mouth].every((v) => v >= 0 && v <= 1), JSON.stringify(f.quality));
+    }
+    assert.deepEqual(b.faces.map((f) => f.quality?.occlusion), [undefined, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(b.faces.map((f) => f.quality?.reasons.includes('occlusion')), [false, false, false, false, false]);
+    // The quality model answers no task.
+    assert.deepEqual(on.tasks.map((t) => t.task), ['emotion']);
+  } finally {
+    await Promise.all([on.dispose(), off.dispose()]);
+  }
+  await assert.rejects(createAnalyzer({ models: [TINY], store, occlusion: 'yes' as unknown as boolean }), OptionError);
+});

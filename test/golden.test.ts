@@ -140,6 +140,11 @@ describe('quality flags', () => {
     assert.deepEqual(assessQuality({ ...good, sharpness: t.minSharpness - 1 }).reasons, ['blur']);
     assert.deepEqual(assessQuality({ ...good, score: t.minDetectorScore - 0.01 }).reasons, ['low-score']);
     assert.deepEqual(assessQuality({ score: 0.5, eyeDistancePx: 5, yawDeg: 80, sharpness: 3 }).reasons, ['yaw', 'tiny', 'blur', 'low-score']);
+    // Occlusion: any one region hidden above the threshold; the measure is reported with the flags.
+    const hidden = { eyes: t.maxOcclusion + 0.01, nose: 0, mouth: 0 };
+    assert.deepEqual(assessQuality({ ...good, occlusion: hidden }), { reliable: false, reasons: ['occlusion'], sharpness: 1000, occlusion: hidden });
+    assert.deepEqual(assessQuality({ ...good, occlusion: { eyes: 0, nose: 0, mouth: t.maxOcclusion } }).reasons, [], 'at the threshold is still reliable');
+    assert.deepEqual(assessQuality({ ...good, occlusion: { eyes: 0, nose: 0.9, mouth: 0 } }, { ...t, maxOcclusion: 0.95 }).reasons, []);
     // Laplacian variance: a flat image has none; a 0/255 checkerboard's interior Laplacian is ±1020.
     const flat = { data: new Uint8Array(16).fill(9), width: 4, height: 4, channels: 1 as const };
     assert.equal(sharpness(flat), 0);

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { DEFAULT_TASK_MODELS } from '../src/core/analyzer.js';
+import { OCCLUSION_MODEL } from '../src/core/quality.js';
 import { PACKAGE_SPDX } from '../src/licences.js';
 import { missingDependency, OPTIONAL_PACKAGES } from '../src/optional-deps.js';
 import { tempDir } from './helpers/media.js';
@@ -45,7 +46,8 @@ describe('the npm package', () => {
     const [packed] = JSON.parse(stdout) as { size: number; files: { path: string }[] }[];
     assert.ok(packed !== undefined);
     const files = new Set(packed.files.map((f) => f.path));
-    const defaults = [...new Set(Object.values(DEFAULT_TASK_MODELS))];
+    // The task models' defaults and the quality model (occlusion, a 0.2 MB network).
+    const defaults = [...new Set(Object.values(DEFAULT_TASK_MODELS)), OCCLUSION_MODEL];
     const required = ['LICENSE', 'README.md', 'LICENSES/LicenseRef-facesense-research-weights.txt', 'models/yunet_dynamic.onnx', 'models/LICENSE-yunet.txt', 'models/NOTICE-yunet.txt', 'bin/facesense.js', 'dist/src/index.js', 'dist/src/index.d.ts'];
     for (const id of defaults) required.push(`models/${id}.json`, `models/${id}.onnx`, `models/${id}.md`);
     for (const f of required) assert.ok(files.has(f), `the package lacks ${f}`);
@@ -93,6 +95,10 @@ describe('the npm package', () => {
     };
     await walk(join('dist', 'src'));
     assert.deepEqual(offenders, []);
+    // onnxruntime-web (139 MB installed) serves only the unbundled `facesense/web` entry, which a
+    // bundler resolves from the app; the prebuilt bundle carries its runtime in dist/web.
+    assert.equal(pkg.dependencies['onnxruntime-web'], undefined, 'onnxruntime-web weighs on Node-only installs');
+    assert.equal(pkg.peerDependenciesMeta?.['onnxruntime-web']?.optional, true);
     const e = missingDependency(['vega', 'vega-lite']);
     assert.equal(e.code, 'DEPENDENCY_MISSING');
     assert.match(e.message, /Run: npm install vega vega-lite$/);

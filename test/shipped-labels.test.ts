@@ -31,6 +31,13 @@ describe('the shipped default models on multi_face.jpg (no FACESENSE_MODELS: the
       assert.equal(women.length, 3);
 
       assert.equal(glasses(top), 'sunglasses');
+      // The occlusion flag (occlusion-synth, shipped): the sunglasses hide his eyes; nobody else is occluded.
+      assert.ok(top.quality?.reasons.includes('occlusion'), `sunglasses: ${JSON.stringify(top.quality)}`);
+      assert.ok((top.quality?.occlusion?.eyes ?? 0) > 0.5 && top.quality?.reliable === false);
+      for (const f of r.faces.filter((x) => x !== top)) {
+        assert.ok(f.quality?.occlusion !== undefined && Math.max(f.quality.occlusion.eyes, f.quality.occlusion.nose, f.quality.occlusion.mouth) < 0.3, JSON.stringify(f.quality));
+        assert.deepEqual(f.quality.reasons, []);
+      }
       assert.ok((top.attributes.glasses?.score ?? 0) > 0.9);
       for (const f of r.faces.filter((x) => x !== top)) assert.equal(glasses(f), 'none');
       assert.equal(boy.attributes.gender?.label, 'male');

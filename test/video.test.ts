@@ -214,6 +214,34 @@ test('summary thins long series to at most maxPoints by averaging neighbours', (
   assert.equal(acc.tracks()[0]!.frames, 100);
 });
 
+test('summary and timeline carry the quality flags: unreliable share, reasons per track, unreliable spans', () => {
+  const acc = createSummaryAccumulator({ maxPoints: 4 });
+  const scores = { e: { kind: 'class' as const, label: 'a', score: 1, scores: { a: 1, b: 0 } } };
+  // Track 1: unreliable on frames 2-4 (occlusion, then also yaw on 4) and 7; track 2: always reliable.
+  const bad: Record<number, ('occlusion' | 'yaw')[]> = { 2: ['occlusion'], 3: ['occlusion'], 4: ['occlusion', 'yaw'], 7: ['yaw'] };
+  const face = (trackId: number, reasons: readonly ('occlusion' | 'yaw')[]) => ({ boxPx: { x: 0, y: 0, width: 10, height: 10 }, score: 1, alignment: { rollDeg: 0, eyeDistancePx: 20 }, quality: { reliable: reasons.length === 0, reasons, sharpness: 500 }, trackId, detected: true, attributes: scores, smoothed: scores });
+  for (let i = 0; i < 10; i++) acc.add({ frameIndex: i, timestampMs: i * 100, detectionRan: true, widthPx: 10, heightPx: 10, faces: [face(1, bad[i] ?? []), face(2, [])], endedTrackIds: [], timings: { decodeMs: 0, detectMs: 0, alignMs: 0, inferMs: 0, totalMs: 0 } });
+  const [t1, t2] = acc.tracks();
+  assert.deepEqual(t1!.quality, { assessedFrames: 10, unreliableFrames: 4, unreliableShare: 0.4, reasons: { occlusion: 3, yaw: 2 } });
+  assert.deepEqual(t2!.quality, { assessedFrames: 10, unreliableFrames: 0, unreliableShare: 0, reasons: {} });
+  const tl = acc.timelines();
+  assert.deepEqual(tl[0]!.unreliable, [{ startMs: 200, endMs: 400, reasons: ['occlusion', 'yaw'] }, { startMs: 700, endMs: 700, reasons: ['yaw'] }]);
+  assert.deepEqual(tl[1]!.unreliable, []);
+  const html = timelineHtml({ source: 'x.mp4', durationMs: 1000, smoothing: 'none', tracks: acc.tracks(), timelines: tl });
+  const [sec1, sec2] = html.split('<h2>Track 2</h2>');
+  assert.equal((sec1!.match(/<rect class="unreliable"/g) ?? []).length, 2, 'one band per span in track 1\'s chart');
+  assert.match(sec1!, /Unreliable on 4 of 10 frames \(40%; occlusion 3, yaw 2\)/);
+  assert.match(sec1!, /<title>unreliable 0\.20–0\.40 s: occlusion, yaw<\/title>/);
+  assert.doesNotMatch(sec2!, /unreliable/i, 'a reliable track has no band and no line');
+
+  // Many short spans are bounded by merging the closest neighbours.
+  const many = createSummaryAccumulator({ maxPoints: 4 });
+  for (let i = 0; i < 40; i++) many.add({ frameIndex: i, timestampMs: i * 100, detectionRan: true, widthPx: 10, heightPx: 10, faces: [face(1, i % 2 === 0 ? ['yaw'] : [])], endedTrackIds: [], timings: { decodeMs: 0, detectMs: 0, alignMs: 0, inferMs: 0, totalMs: 0 } });
+  const spans = many.timelines()[0]!.unreliable;
+  assert.equal(spans.length, 4);
+  assert.deepEqual([spans[0]!.startMs, spans[3]!.endMs], [0, 3800], 'merged spans still cover the first and last unreliable frame');
+});
+
 test('facesense video: per-frame CSV, one dominant track, summary, timeline and annotated MP4 for single_face.mp4', async () => {
   const dir = await tempDir();
   const [csv, summary, timeline, annotated] = ['rows.csv', 'summary.json', 'timeline.html', 'annotated.mp4'].map((n) => join(dir, n));

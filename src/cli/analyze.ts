@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
@@ -9,6 +8,7 @@ import { createAnalyzer } from '../node/analyzer.js';
 import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
 import { analysisOptionsFromArgs, toAnalyzerOptions } from '../batch/options.js';
+import { openOutput } from './output.js';
 import { ANALYSIS_ARGS } from './options.js';
 import { createProgress } from './progress.js';
 
@@ -78,8 +78,8 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const annotate = values.annotate === undefined ? {} : { annotateDir: values.annotate, ...(labelLines === undefined ? {} : { annotateLabels: labelLines }) };
   await checkBatchOutputs(annotate);
   const analyzer = await createAnalyzer(toAnalyzerOptions(analysis, threads));
-  const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
-  const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
+  const out = openOutput(values.out);
+  const write = out.write;
 
   let images = 0;
   let failed = 0;
@@ -100,6 +100,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
     });
     for await (const item of items) {
       await write(doc.item(item));
+      if (out.closed) break; // the reader has gone (`| head`): stop analysing
       if (!item.ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}error: ${item.error.message} [${item.error.code}]\n`);
       progress.tick();
     }
@@ -107,8 +108,9 @@ export async function runAnalyze(args: string[]): Promise<number> {
   } finally {
     progress.done();
     await analyzer.dispose();
-    if (out !== process.stdout) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
+    await out.end();
   }
+  if (out.closed) return 0;
   const secs = (Date.now() - t0) / 1000;
   process.stderr.write(
     `analyzed ${images - failed}/${images} inputs, ${faces} faces, ${failed} errors in ${secs.toFixed(1)} s` +

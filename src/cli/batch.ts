@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BatchError, OptionError } from '../core/errors.js';
 import { analysisOptionsFromArgs, ANALYSIS_USAGE } from '../batch/options.js';
@@ -8,6 +7,7 @@ import { recoverLedger } from '../batch/ledger.js';
 import { exportRecords, type ResultRecord } from '../results/records.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 import { checkOutputDir } from '../io/outputs.js';
+import { openOutput } from './output.js';
 import { ANALYSIS_ARGS } from './options.js';
 
 export const BATCH_USAGE = `Usage: facesense batch <command> [options]
@@ -156,9 +156,8 @@ async function batchExport(args: string[]): Promise<number> {
   if (manifest === undefined) throw new BatchError('BATCH_NOT_FOUND', 'not a batch directory (batch.json is missing)', { source: positionals[0]! });
   const records: ResultRecord[] = [];
   await recoverLedger<ResultRecord>(files.results, (r) => records.push(r), { readOnly: true });
-  const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
-  const write = (s: string) => new Promise<void>((res, rej) => (out.write(s) ? res() : out.once('drain', res).once('error', rej)));
-  await exportRecords(records, format, manifest.tasks ?? [], write);
-  if (out !== process.stdout) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
+  const out = openOutput(values.out);
+  await exportRecords(records, format, manifest.tasks ?? [], out.write);
+  await out.end();
   return 0;
 }

@@ -2,6 +2,7 @@ import { FacesenseError } from '../core/errors.js';
 import { TERMS } from '../licences.js';
 import { packageVersion } from '../version.js';
 import { ANALYZE_USAGE, runAnalyze } from './analyze.js';
+import { isBrokenPipe } from './output.js';
 
 const USAGE = `facesense — face attribute analysis and the toolkit to train and evaluate its models
 
@@ -55,6 +56,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 /** CLI entry: returns the exit code. Usage errors → 2 with the message; typed errors → 1. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early (`| head -1`) closes stdout: what is left unprinted is not wanted, and
+  // the command ends quietly with 0 (src/cli/output.ts stops the result-writing commands early).
+  process.stdout.on('error', (e) => {
+    if (!isBrokenPipe(e)) throw e;
+  });
   const [cmd, ...rest] = argv;
   // --version works before or after any command (options after `--` are the command's own).
   const own = argv.indexOf('--');
@@ -74,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await load())(rest);
   } catch (e) {
+    if (isBrokenPipe(e)) return 0;
     if (e instanceof FacesenseError) {
       process.stderr.write(`facesense ${cmd}: ${e.message} [${e.code}]\n`);
       return e.code === 'INVALID_OPTION' ? 2 : 1;

@@ -5,6 +5,7 @@ import { DEFAULT_TASK_MODELS } from '../core/analyzer.js';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { TERMS } from '../licences.js';
 import { validateManifest } from '../core/models/manifest.js';
+import { OCCLUSION_MODEL } from '../core/quality.js';
 import { getWeightsEntry, isWeightsId, WEIGHTS_REGISTRY } from '../core/models/registry.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from '../node/models/store.js';
 
@@ -78,7 +79,8 @@ async function size(p: string): Promise<number> {
 /** Lists (and with `verify`, hashes) every classifier model and detector weights file the store can find. */
 export async function listModels(storeOptions: ModelStoreOptions, verify: boolean): Promise<ModelRow[]> {
   const store = createModelStore({ ...storeOptions, allowDownload: false, verifyLocal: verify });
-  const defaults = (id: string) => Object.entries(DEFAULT_TASK_MODELS).filter(([, m]) => m === id).map(([t]) => t);
+  // The occlusion model answers no task: it is the default of the quality flags.
+  const defaults = (id: string) => [...Object.entries(DEFAULT_TASK_MODELS).filter(([, m]) => m === id).map(([t]) => t), ...(id === OCCLUSION_MODEL ? ['quality'] : [])];
   const rows: ModelRow[] = [];
   for (const id of await manifestIds(store)) {
     try {

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { DetectorName } from '../core/analyzer.js';
@@ -9,6 +8,7 @@ import { optionalNumber } from './options.js';
 import { analysisOptionsFromArgs, toAnalyzerOptions } from '../batch/options.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
+import { openOutput } from './output.js';
 import { createProgress } from './progress.js';
 import type { SamplingOptions } from '../node/video/decode.js';
 import { videoCsvHeader, videoCsvRow, videoJsonLine } from '../core/video/rows.js';
@@ -120,25 +120,9 @@ export async function runVideo(args: string[]): Promise<number> {
     if (path !== undefined) await checkOutputFile(option, path);
   }
 
-  const out = values.out === undefined ? process.stdout : createWriteStream(values.out);
   // A reader that stops early (`| head`) closes stdout: stop analysing instead of crashing.
-  let outClosed = false;
-  let outError: Error | undefined;
-  out.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE' && out === process.stdout) outClosed = true;
-    else outError ??= e;
-  });
-  const write = async (s: string) => {
-    if (outError !== undefined) throw outError;
-    if (outClosed || out.write(s)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        out.off('drain', done).off('error', done);
-        resolve();
-      };
-      out.on('drain', done).on('error', done);
-    });
-  };
+  const out = openOutput(values.out);
+  const write = out.write;
   let progress: ReturnType<typeof createProgress> | undefined;
   let tasks: VideoJobStart['tasks'] = [];
   let result;
@@ -171,14 +155,14 @@ export async function runVideo(args: string[]): Promise<number> {
             await write(format === 'csv' ? `${csvLine(videoCsvRow(r, f, tasks))}\n` : format === 'json' ? `${rows > 1 ? ',\n' : ''}${json}` : `${json}\n`);
           }
           progress?.tick();
-          return !outClosed;
+          return !out.closed;
         },
       },
     );
-    if (format === 'json' && !outClosed) await write(`${rows > 0 ? '\n' : ''}]\n`);
+    if (format === 'json' && !out.closed) await write(`${rows > 0 ? '\n' : ''}]\n`);
   } finally {
     progress?.done();
-    if (out !== process.stdout && !outClosed) await new Promise<void>((res) => (out as NodeJS.WritableStream).end(res));
+    await out.end();
   }
   if (values.summary !== undefined) await writeFile(values.summary, `${JSON.stringify(result.summary, null, 2)}\n`);
   if (values.timeline !== undefined) await writeFile(values.timeline, result.timelineHtml());

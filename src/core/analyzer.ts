@@ -8,7 +8,7 @@ import { WEIGHTS_REGISTRY } from './models/registry.js';
 import { DEFAULT_DECODE_OPTIONS, type ModelData, type ModelSource, type Platform, type SourcedModel } from './platform.js';
 import { estimatePose, type HeadPose } from './pose.js';
 import { decodeOutput, resultKind, type TaskResult } from './postprocess.js';
-import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, faceSharpness, type FaceQuality, type QualityThresholds } from './quality.js';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, faceSharpness, OCCLUSION_MODEL, occlusionOf, type FaceQuality, type OcclusionRegions, type QualityThresholds } from './quality.js';
 import type { FaceAttributes } from './results.js';
 import type { Box, Detection, ImageInput, Landmarks5, RgbImage } from './types.js';
 import { checkAnalyzeOptions, checkAnalyzerOptions } from './validate.js';
@@ -61,6 +61,11 @@ export interface AnalyzerOptions {
   readonly tta?: boolean;
   /** Thresholds of the quality flags (`FaceResult.quality`). @default DEFAULT_QUALITY_THRESHOLDS */
   readonly quality?: Partial<QualityThresholds>;
+  /**
+   * Measure occlusion (`quality.occlusion`, the `occlusion` reason) with the `occlusion-synth`
+   * model: `true` requires it, `false` skips it (~0.1 ms a face saved). @default true when it is installed
+   */
+  readonly occlusion?: boolean;
   /** Faces whose eyes are closer than this (input pixels) are reported as too small, not classified. @default 8 */
   readonly minEyeDistancePx?: number;
   /**
@@ -180,17 +185,23 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const qualityThresholds: QualityThresholds = { ...DEFAULT_QUALITY_THRESHOLDS, ...options.quality };
 
   const classifiers: Classifier[] = [];
+  // The quality model: run with the others on every detected face, but answers no task.
+  let occluder: Classifier | undefined;
   let detector: FaceDetector | undefined;
   const life: Lifecycle = createLifecycle();
   try {
     const plan = await planModels(store, options);
     for (const m of plan) classifiers.push(await createClassifier(platform.backend, m.model, m.manifest, { ...sessionOpts, sourceName: typeof m.model === 'string' ? m.model : m.id }));
+    const occ = await planOcclusion(store, options);
+    if (occ !== undefined) occluder = await createClassifier(platform.backend, occ.model, occ.manifest, { ...sessionOpts, sourceName: OCCLUSION_MODEL });
     const side = options.detectorInputSide; // checked by checkAnalyzerOptions
     detector = await openDetector(platform, options.detector ?? 'yunet', { ...sessionOpts, ...(side === undefined ? {} : { maxInputSide: side }) });
   } catch (e) {
-    await Promise.all(classifiers.map((c) => c.dispose()));
+    await Promise.all([...classifiers, ...(occluder === undefined ? [] : [occluder])].map((c) => c.dispose()));
     throw e;
   }
+  /** Every network a detected face goes through: the task models, then the quality model. */
+  const faceModels = occluder === undefined ? classifiers : [...classifiers, occluder];
   const wanted = options.tasks === undefined ? undefined : new Set(options.tasks);
   // A task is answered by the first model that lists it: explicit `models` come before the
   // defaults, so a default loaded for other tasks (attributes-utkface for glasses) does not
@@ -201,7 +212,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   const taskList = classifiers.flatMap((c) => c.manifest.outputs.filter((o) => answers(c, o.task)).map((o) => ({ task: o.task, model: c.manifest.id, labels: o.labels, kind: resultKind(o) })));
 
   // The fused align+normalise writer of each model (its normalisation table built once).
-  const writers = new Map(classifiers.map((c) => [c, inputWriter(c.manifest.input)]));
+  const writers = new Map(faceModels.map((c) => [c, inputWriter(c.manifest.input)]));
 
   const checkOpen = life.checkOpen;
 
@@ -214,9 +225,9 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
    * Align and normalise stages, fused (src/core/fused.ts): each model's input tensor for all faces
    * (and their mirror images under `tta`) sampled straight from the image, no crop images between.
    */
-  function alignAll(faces: readonly { readonly image: RgbImage; readonly det: Detection | undefined }[], tta: boolean): Map<Classifier, PreparedBatch> {
+  function alignAll(models: readonly Classifier[], faces: readonly { readonly image: RgbImage; readonly det: Detection | undefined }[], tta: boolean): Map<Classifier, PreparedBatch> {
     return new Map(
-      classifiers.map((c) => {
+      models.map((c) => {
         const mi = c.manifest.input;
         const per = mi.width * mi.height * mi.channels;
         const data = new Float32Array((tta ? 2 : 1) * faces.length * per);
@@ -230,7 +241,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
   /** `check` runs before each model (an abort between models: many faces make each model's run long). */
   async function inferAll(batches: Map<Classifier, PreparedBatch>, check?: () => void): Promise<Map<Classifier, InferResult>> {
     const raw = new Map<Classifier, InferResult>();
-    for (const c of classifiers) {
+    for (const c of batches.keys()) {
       check?.();
       const embedding = options.embeddings === true && c.manifest.embedding !== undefined;
       raw.set(c, await c.runPrepared(batches.get(c)!, { embedding }));
@@ -288,19 +299,21 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
       if (!small) toAlign.push({ image, det });
       faces.push({ det: d, alignment: { rollDeg: det?.landmarksPx === undefined ? 0 : rollOf(det.landmarksPx), eyeDistancePx }, small });
     }
-    const batches = alignAll(toAlign, opts.tta ?? options.tta ?? false);
+    const batches = alignAll(faceModels, toAlign, opts.tta ?? options.tta ?? false);
     const t3 = performance.now();
     // Normalisation is fused into the align pass: its own share is reported as 0.
     const t3n = t3;
     const raw = await inferAll(batches, () => life.checkAborted(opts.signal, source));
     const t4 = performance.now();
     const classified = decodeAll(raw, faces.filter((f) => !f.small).length);
+    const occlusion: readonly OcclusionRegions[] = occluder === undefined ? [] : occlusionOf(occluder.manifest, raw.get(occluder)!);
     let k = 0;
     const results: FaceResult[] = faces.map(({ det, alignment, small }) => {
       const lm = det.landmarksPx;
       // One roll per face: the eye-line angle the crop was levelled by, in `alignment` and `pose` alike.
       const pose = lm === undefined ? undefined : { ...estimatePose(lm), rollDeg: alignment.rollDeg };
-      const quality = lm === undefined ? undefined : assessQuality({ score: det.score, eyeDistancePx: alignment.eyeDistancePx, yawDeg: pose?.yawDeg ?? 0, sharpness: faceSharpness(image, det) }, qualityThresholds);
+      const occ = small ? undefined : occlusion[k];
+      const quality = lm === undefined ? undefined : assessQuality({ score: det.score, eyeDistancePx: alignment.eyeDistancePx, yawDeg: pose?.yawDeg ?? 0, sharpness: faceSharpness(image, det), ...(occ === undefined ? {} : { occlusion: occ }) }, qualityThresholds);
       const base = { boxPx: det.boxPx, score: det.score, ...(lm === undefined || pose === undefined ? {} : { landmarksPx: lm, pose }), alignment, ...(quality === undefined ? {} : { quality }) };
       return small
         ? { ...base, attributes: {}, skipped: { code: 'FACE_TOO_SMALL' as const, message: `eyes are ${alignment.eyeDistancePx.toFixed(1)} px apart, below minEyeDistancePx ${minEye}: too small to align` } }
@@ -377,7 +390,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
       const good = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const t1 = performance.now();
       // No detection: each crop is resized whole to the model's input (alignFace's `none` mode).
-      const batches = alignAll(good.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
+      const batches = alignAll(classifiers, good.map((image) => ({ image, det: undefined })), opts.tta ?? options.tta ?? false);
       const t2 = performance.now();
       // Normalisation is fused into the align pass: its own share is reported as 0.
       const raw = await inferAll(batches);
@@ -400,7 +413,7 @@ export async function createAnalyzerWith<I>(platform: Platform<I>, options: Anal
 
   function dispose(): Promise<void> {
     return life.dispose(async () => {
-      await Promise.all([...classifiers.map((c) => c.dispose()), detector?.dispose()]);
+      await Promise.all([...faceModels.map((c) => c.dispose()), detector?.dispose()]);
     });
   }
 
@@ -453,6 +466,17 @@ function yunetFrom<I>(platform: Platform<I>, entry: { readonly id: string; reado
 function modelFileName(model: ModelData, fallback: string): string {
   if (typeof model !== 'string') return fallback;
   return model.split(/[\\/]/).pop()?.split(/[?#]/)[0] || fallback;
+}
+
+/** The occlusion model to load, if any: needs a detector (quality is per detected face); see `AnalyzerOptions.occlusion`. */
+async function planOcclusion(store: ModelSource, options: AnalyzerOptions): Promise<SourcedModel | undefined> {
+  if (options.occlusion === false || options.detector === 'none') return undefined;
+  try {
+    return await store.resolveModel(OCCLUSION_MODEL);
+  } catch (e) {
+    if (options.occlusion !== true && e instanceof ModelError && e.code === 'MODEL_NOT_FOUND') return undefined;
+    throw e;
+  }
 }
 
 /** Decides which models to load: explicit `models` first, then defaults for the remaining tasks. */

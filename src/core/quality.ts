@@ -2,13 +2,23 @@
  * Quality flags: whether a face is one the models were trained for. The attribute networks saw
  * near-frontal, sharp, adequately sized faces (FER2013, FER+, UTKFace); on a profile, a face a few
  * pixels wide or a smeared one they still answer, with confidence, and the answer means little.
- * `assessQuality` is a pure function of what the analyzer measured. Heavy occlusion has no
- * measure of its own yet: it shows as a low detector score.
+ * `assessQuality` is a pure function of what the analyzer measured. Heavy occlusion (sunglasses,
+ * a mask, a hand over the mouth) is measured by a small network, `occlusion-synth` (models/), when it
+ * is installed: how much of the eyes, nose and mouth is hidden.
  */
 import { alignFace } from './align.js';
+import type { InferResult } from './infer.js';
+import type { ModelManifest } from './models/manifest.js';
+import { decodeOutput } from './postprocess.js';
 import type { Detection, Image8, RgbImage } from './types.js';
 
-export type QualityReason = 'yaw' | 'tiny' | 'blur' | 'low-score';
+/** Id of the occlusion model (models/occlusion-synth.json; trained by training/occlusion.py). */
+export const OCCLUSION_MODEL = 'occlusion-synth';
+
+export type QualityReason = 'yaw' | 'tiny' | 'blur' | 'low-score' | 'occlusion';
+
+/** Estimated fraction hidden (0..1) of each face region, from the `occlusion-synth` model. */
+export type OcclusionRegions = Readonly<Record<'eyes' | 'nose' | 'mouth', number>>;
 
 export interface QualityThresholds {
   /** Faces turned further than this (|yaw|, degrees, from the landmarks) are unreliable. */
@@ -19,6 +29,8 @@ export interface QualityThresholds {
   readonly minSharpness: number;
   /** Detections scored below this are unreliable (often not a face, or a heavily occluded one). */
   readonly minDetectorScore: number;
+  /** Faces with a region (eyes, nose or mouth) estimated hidden above this are unreliable (needs `occlusion-synth`). */
+  readonly maxOcclusion: number;
 }
 
 /**
@@ -33,6 +45,7 @@ export const DEFAULT_QUALITY_THRESHOLDS: QualityThresholds = Object.freeze({
   minEyeDistancePx: 16,
   minSharpness: 200,
   minDetectorScore: 0.8,
+  maxOcclusion: 0.5,
 });
 
 export interface FaceQuality {
@@ -41,6 +54,8 @@ export interface FaceQuality {
   readonly reasons: readonly QualityReason[];
   /** Variance of the Laplacian of the 48×48 gray aligned crop (higher: sharper). */
   readonly sharpness: number;
+  /** Estimated fraction hidden of each region; absent when the occlusion model is not loaded. */
+  readonly occlusion?: OcclusionRegions;
 }
 
 /** Size and framing of the crop `sharpness` is measured on: the scale the networks see. */
@@ -72,7 +87,7 @@ export function faceSharpness(image: RgbImage, det: Detection): number {
 
 /** Flags a face from its measurements; NaN or absent measurements raise no flag. */
 export function assessQuality(
-  m: { readonly score: number; readonly eyeDistancePx: number; readonly yawDeg?: number; readonly sharpness: number },
+  m: { readonly score: number; readonly eyeDistancePx: number; readonly yawDeg?: number; readonly sharpness: number; readonly occlusion?: OcclusionRegions },
   t: QualityThresholds = DEFAULT_QUALITY_THRESHOLDS,
 ): FaceQuality {
   const reasons: QualityReason[] = [];
@@ -80,5 +95,17 @@ export function assessQuality(
   if (m.eyeDistancePx < t.minEyeDistancePx) reasons.push('tiny');
   if (m.sharpness < t.minSharpness) reasons.push('blur');
   if (m.score < t.minDetectorScore) reasons.push('low-score');
-  return { reliable: reasons.length === 0, reasons, sharpness: m.sharpness };
+  if (m.occlusion !== undefined && Math.max(m.occlusion.eyes, m.occlusion.nose, m.occlusion.mouth) > t.maxOcclusion) reasons.push('occlusion');
+  return { reliable: reasons.length === 0, reasons, sharpness: m.sharpness, ...(m.occlusion === undefined ? {} : { occlusion: m.occlusion }) };
+}
+
+/** Each face's region occlusion from the occlusion model's batched output (sigmoid per region). */
+export function occlusionOf(manifest: ModelManifest, raw: InferResult): OcclusionRegions[] {
+  const out = manifest.outputs.find((o) => o.task === 'occlusion');
+  if (out === undefined) return [];
+  return (raw.outputs['occlusion'] ?? []).map((row) => {
+    const r = decodeOutput(out, row);
+    const s = r.kind === 'multilabel' ? r.scores : {};
+    return { eyes: s['eyes'] ?? Number.NaN, nose: s['nose'] ?? Number.NaN, mouth: s['mouth'] ?? Number.NaN };
+  });
 }

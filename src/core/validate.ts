@@ -107,7 +107,7 @@ export function checkAnalyzerOptions(options: unknown): void {
   checkOptional('refineLandmarks', o.refineLandmarks, RULES.refineLandmarks);
   checkOptional('minEyeDistancePx', o.minEyeDistancePx, RULES.minEyeDistancePx);
   checkOptional('detectorInputSide', o.detectorInputSide, RULES.detectorInputSide);
-  for (const key of ['tta', 'embeddings'] as const) {
+  for (const key of ['tta', 'embeddings', 'occlusion'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new OptionError(`${key} must be true or false (got ${String(o[key])})`);
   }
   for (const key of ['tasks', 'models'] as const) {

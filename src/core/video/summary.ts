@@ -4,6 +4,7 @@
  * averaging neighbours once they reach `maxPoints`).
  */
 import type { TaskResult } from '../postprocess.js';
+import type { QualityReason } from '../quality.js';
 import type { FrameResult } from './stream.js';
 
 export type TaskSummary =
@@ -23,6 +24,23 @@ export interface TrackSummary {
   readonly detectedFrames: number;
   readonly meanDetectionScore: number;
   readonly tasks: Readonly<Record<string, TaskSummary>>;
+  /**
+   * The quality flags over the track: of the frames with a quality assessment (faces with
+   * landmarks), how many were unreliable, their share, and the frames each reason applied to.
+   */
+  readonly quality: {
+    readonly assessedFrames: number;
+    readonly unreliableFrames: number;
+    readonly unreliableShare: number;
+    readonly reasons: Readonly<Partial<Record<QualityReason, number>>>;
+  };
+}
+
+/** Consecutive unreliable frames of a track: from the first frame's time to the last's, with the reasons seen. */
+export interface UnreliableSpan {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly reasons: readonly QualityReason[];
 }
 
 /** A class task's probabilities over time for one track, thinned to at most `maxPoints`. */
@@ -36,6 +54,8 @@ export interface Series {
 export interface TrackTimeline {
   readonly trackId: number;
   readonly series: readonly Series[];
+  /** Where the track's faces were unreliable (at most `maxPoints` spans: the closest merge first). */
+  readonly unreliable: readonly UnreliableSpan[];
 }
 
 interface TaskAcc {
@@ -61,6 +81,22 @@ interface TrackAcc {
   scoreSum: number;
   tasks: Map<string, TaskAcc>;
   series: Map<string, SeriesAcc>;
+  assessed: number;
+  unreliable: number;
+  reasons: Partial<Record<QualityReason, number>>;
+  spans: { startMs: number; endMs: number; reasons: Set<QualityReason> }[];
+  /** The last frame of this track was unreliable: the next unreliable frame extends the last span. */
+  spanOpen: boolean;
+}
+
+/** Keeps at most `max` spans by merging the two neighbours with the smallest gap between them. */
+function boundSpans(spans: TrackAcc['spans'], max: number): void {
+  while (spans.length > max) {
+    let best = 0;
+    for (let i = 1; i + 1 < spans.length; i++) if (spans[i + 1]!.startMs - spans[i]!.endMs < spans[best + 1]!.startMs - spans[best]!.endMs) best = i;
+    const [a, b] = [spans[best]!, spans[best + 1]!];
+    spans.splice(best, 2, { startMs: a.startMs, endMs: b.endMs, reasons: new Set([...a.reasons, ...b.reasons]) });
+  }
 }
 
 function mean(rows: readonly (readonly number[])[]): number[] {
@@ -113,13 +149,30 @@ export function createSummaryAccumulator(options: { maxPoints?: number } = {}): 
       for (const f of frame.faces) {
         let t = byTrack.get(f.trackId);
         if (t === undefined) {
-          t = { firstMs: frame.timestampMs, lastMs: frame.timestampMs, frames: 0, detectedFrames: 0, scoreSum: 0, tasks: new Map(), series: new Map() };
+          t = { firstMs: frame.timestampMs, lastMs: frame.timestampMs, frames: 0, detectedFrames: 0, scoreSum: 0, tasks: new Map(), series: new Map(), assessed: 0, unreliable: 0, reasons: {}, spans: [], spanOpen: false };
           byTrack.set(f.trackId, t);
         }
         t.lastMs = frame.timestampMs;
         t.frames++;
         if (f.detected) t.detectedFrames++;
         t.scoreSum += f.score;
+        if (f.quality !== undefined) {
+          t.assessed++;
+          if (f.quality.reliable) t.spanOpen = false;
+          else {
+            t.unreliable++;
+            for (const r of f.quality.reasons) t.reasons[r] = (t.reasons[r] ?? 0) + 1;
+            const last = t.spans[t.spans.length - 1];
+            if (t.spanOpen && last !== undefined) {
+              last.endMs = frame.timestampMs;
+              f.quality.reasons.forEach((r) => last.reasons.add(r));
+            } else {
+              t.spans.push({ startMs: frame.timestampMs, endMs: frame.timestampMs, reasons: new Set(f.quality.reasons) });
+              boundSpans(t.spans, maxPoints);
+            }
+            t.spanOpen = true;
+          }
+        }
         for (const [task, r] of Object.entries(f.attributes)) {
           let a = t.tasks.get(task);
           if (a === undefined) t.tasks.set(task, (a = { kind: r.kind, n: 0, sums: {}, labelCounts: {} }));
@@ -156,13 +209,15 @@ export function createSummaryAccumulator(options: { maxPoints?: number } = {}): 
             tasks[task] = { kind: 'scores', means };
           }
         }
-        return { trackId, firstMs: t.firstMs, lastMs: t.lastMs, durationMs: t.lastMs - t.firstMs, frames: t.frames, detectedFrames: t.detectedFrames, meanDetectionScore: t.scoreSum / t.frames, tasks };
+        const quality = { assessedFrames: t.assessed, unreliableFrames: t.unreliable, unreliableShare: t.assessed === 0 ? 0 : t.unreliable / t.assessed, reasons: { ...t.reasons } };
+        return { trackId, firstMs: t.firstMs, lastMs: t.lastMs, durationMs: t.lastMs - t.firstMs, frames: t.frames, detectedFrames: t.detectedFrames, meanDetectionScore: t.scoreSum / t.frames, tasks, quality };
       });
     },
     timelines() {
       return [...byTrack.entries()].map(([trackId, t]) => ({
         trackId,
         series: [...t.series.entries()].map(([task, s]) => ({ task, labels: s.labels, points: s.pending.length > 0 ? [...s.points, mean(s.pending)] : s.points })),
+        unreliable: t.spans.map((sp) => ({ startMs: sp.startMs, endMs: sp.endMs, reasons: [...sp.reasons] })),
       }));
     },
   };

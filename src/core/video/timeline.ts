@@ -1,9 +1,10 @@
 /**
  * The timeline of `facesense video --timeline`: one self-contained HTML file (no scripts, no
  * links) with an inline SVG per track and class task, the smoothed probability of each label over
- * time as a solid line and the raw per-frame probability as a faint one.
+ * time as a solid line and the raw per-frame probability as a faint one; grey bands mark where the
+ * face was unreliable (the quality flags: turned away, tiny, blurred, occluded, doubtful detection).
  */
-import type { TrackSummary, TrackTimeline } from './summary.js';
+import type { TrackSummary, TrackTimeline, UnreliableSpan } from './summary.js';
 
 /** Colour-blind-safe categorical palette (Okabe & Ito), then Tableau's for more labels. */
 const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000', '#8c564b', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -19,7 +20,7 @@ function niceStep(span: number, target: number): number {
 }
 
 /** One chart: time (s) on x from `x0Ms` to `x1Ms`, probability on y. */
-export function seriesSvg(labels: readonly string[], points: readonly (readonly number[])[], x0Ms: number, x1Ms: number): string {
+export function seriesSvg(labels: readonly string[], points: readonly (readonly number[])[], x0Ms: number, x1Ms: number, unreliable: readonly UnreliableSpan[] = []): string {
   const W = 900;
   const H = 240;
   const m = { l: 44, r: 130, t: 10, b: 32 };
@@ -29,6 +30,12 @@ export function seriesSvg(labels: readonly string[], points: readonly (readonly 
   const x = (t: number) => m.l + ((t - x0Ms) / span) * pw;
   const y = (p: number) => m.t + (1 - p) * ph;
   const parts: string[] = [];
+  for (const u of unreliable) {
+    // A one-frame span is still visible: at least 2 px wide.
+    const x0 = x(u.startMs);
+    const w = Math.max(2, x(u.endMs) - x0);
+    parts.push(`<rect class="unreliable" x="${x0.toFixed(1)}" y="${m.t}" width="${w.toFixed(1)}" height="${ph}" fill="#888" fill-opacity="0.2"><title>unreliable ${(u.startMs / 1000).toFixed(2)}–${(u.endMs / 1000).toFixed(2)} s: ${esc(u.reasons.join(', '))}</title></rect>`);
+  }
   for (const p of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y(p).toFixed(1)}" y2="${y(p).toFixed(1)}" stroke="#ddd"/>`);
     parts.push(`<text x="${m.l - 6}" y="${(y(p) + 4).toFixed(1)}" text-anchor="end">${p.toFixed(2)}</text>`);
@@ -77,15 +84,19 @@ export function timelineHtml(input: TimelineInput): string {
       .map(([task, s]) => (s.kind === 'class' ? `${esc(task)}: mostly <b>${esc(s.dominant)}</b> (${((s.share[s.dominant] ?? 0) * 100).toFixed(0)}% of frames)` : s.kind === 'value' ? `${esc(task)}: mean ${s.mean.toFixed(2)}` : ''))
       .filter(Boolean)
       .join('; ');
-    const charts = (tl?.series ?? []).map((s) => `<h3>${esc(s.task)}</h3>${seriesSvg(s.labels, s.points, 0, x1)}`).join('');
-    return `<section><h2>Track ${t.trackId}</h2><p>${(t.firstMs / 1000).toFixed(2)}–${(t.lastMs / 1000).toFixed(2)} s, ${t.frames} frames (${t.detectedFrames} detected)${facts ? `; ${facts}` : ''}</p>${charts}</section>`;
+    const spans = tl?.unreliable ?? [];
+    const charts = (tl?.series ?? []).map((s) => `<h3>${esc(s.task)}</h3>${seriesSvg(s.labels, s.points, 0, x1, spans)}`).join('');
+    const q = t.quality;
+    const reasons = Object.entries(q.reasons).map(([r, n]) => `${esc(r)} ${n}`).join(', ');
+    const quality = q.unreliableFrames === 0 ? '' : `<p class="unreliable">Unreliable on ${q.unreliableFrames} of ${q.assessedFrames} frames (${(q.unreliableShare * 100).toFixed(0)}%; ${reasons})${charts === '' ? `: ${spans.map((u) => `${(u.startMs / 1000).toFixed(2)}–${(u.endMs / 1000).toFixed(2)} s`).join(', ')}` : ', shaded grey below'}.</p>`;
+    return `<section><h2>Track ${t.trackId}</h2><p>${(t.firstMs / 1000).toFixed(2)}–${(t.lastMs / 1000).toFixed(2)} s, ${t.frames} frames (${t.detectedFrames} detected)${facts ? `; ${facts}` : ''}</p>${quality}${charts}</section>`;
   });
   const notes = (input.notes ?? []).map((n) => `<p class="note">${esc(n)}</p>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>facesense timeline — ${esc(input.source)}</title>
 <style>body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222}h2{margin-bottom:4px}h3{margin:8px 0 2px;font-size:14px}.note{background:#fff3cd;padding:8px}</style></head>
 <body><h1>Timeline: ${esc(input.source)}</h1>
-<p>Per track, each label's probability over time: smoothed (${esc(input.smoothing)}) solid, raw per frame faint.</p>${notes}
+<p>Per track, each label's probability over time: smoothed (${esc(input.smoothing)}) solid, raw per frame faint; grey bands: the face was unreliable there (quality flags).</p>${notes}
 ${sections.join('\n') || '<p>No faces were found.</p>'}
 </body></html>
 `;
