@@ -13,6 +13,7 @@ import { createYunetDetector } from '../src/node/platform.js';
 import { createModelStore } from '../src/node/models/store.js';
 import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
+import { benchResizeOnMedia } from './resize.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
 import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
@@ -133,6 +134,8 @@ async function main(): Promise<void> {
   if (frameFace !== undefined) rows.push(...(await benchFusion(frame, frameFace, speedModels)));
   rows.push(...(await benchSessionOptions(speedModels)));
   rows.push(...(await benchInFlight(analyzer, jpeg)));
+  // The detector's input resize in Node: sharp (default) vs the browser's pure-TS one (bench/resize.ts).
+  rows.push(...(await benchResizeOnMedia(MEDIA, MODELS_DIR)));
 
   await analyzer.dispose();
 

@@ -3,7 +3,7 @@
 // WASM runtime files beside them (the worker loads them from its own folder). With --app, also the
 // web app (web/) into dist/web-app/, models included, ready to serve statically.
 import { build } from 'esbuild';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,7 +33,7 @@ export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), e
 }
 
 /** The models the web app loads by default, copied from these directories (first hit wins). */
-export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface'];
+export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast'];
 export const APP_WEIGHTS = ['yunet_dynamic.onnx'];
 
 export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), modelDirs = [process.env.FACESENSE_MODELS, path.join(root, 'models'), path.join(root, '..', 'shared', 'models')].filter(Boolean)) {
@@ -59,6 +59,13 @@ export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), m
   }
   for (const f of APP_WEIGHTS) await copyFirst(f);
   await writeFile(path.join(models, 'index.json'), JSON.stringify(cards));
+  // What the service worker (web/sw.ts) caches on install: every file but source maps and the
+  // .onnx weights (facesense/web caches those itself, checksummed).
+  const files = (await readdir(outdir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile() && !/\.(map|onnx)$/.test(e.name) && e.name !== 'precache.json')
+    .map((e) => path.relative(outdir, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'))
+    .sort();
+  await writeFile(path.join(outdir, 'precache.json'), JSON.stringify(files));
   return outdir;
 }
 

@@ -111,7 +111,11 @@ async function showItem(item: BatchItem, file: File): Promise<void> {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const faces = item.result.faces;
-  drawFaces(ctx, faces.map((face, i) => ({ face, label: faceLabel(face, face.attributes, `${i + 1}: `) })));
+  const drawn = drawFaces(ctx, faces.map((face, i) => ({ face, label: faceLabel(face, face.attributes, `${i + 1}: `) })));
+  // The labels as text too: for screen readers, and for the tests to check the layout.
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', drawn.map((d) => d.lines.join(' — ')).join('; '));
+  canvas.dataset.labels = JSON.stringify(drawn);
   caption.textContent = `${item.source}: ${faces.length} face(s), ${item.result.timings.totalMs.toFixed(0)} ms`;
   fig.append(canvas, caption);
   $('photos').append(fig);
@@ -209,13 +213,21 @@ function bars(result: FrameResult): void {
 async function liveLoop(l: Live): Promise<void> {
   const video = $<HTMLVideoElement>('video');
   const overlay = $<HTMLCanvasElement>('overlay');
+  // Pipelined: the next frame is grabbed and queued while the current one is analysed in the
+  // worker, so the worker never waits for the page (the overlay is one frame behind).
+  let pending: Promise<FrameResult> | undefined;
   while (l.running) {
     if (video.readyState < 2) {
       await new Promise((r) => setTimeout(r, 30));
       continue;
     }
-    const frame = grabFrame(video);
-    const result = await l.frames.analyzeFrame(frame, performance.now());
+    const next = l.frames.analyzeFrame(grabFrame(video), performance.now());
+    if (pending === undefined) {
+      pending = next;
+      continue;
+    }
+    const result = await pending;
+    pending = next;
     if (!l.running) break;
     l.last = result;
     l.done++;
@@ -237,6 +249,8 @@ async function liveLoop(l: Live): Promise<void> {
     drawFaces(ctx, result.faces.map((f) => ({ face: f, label: faceLabel(f, f.smoothed, `#${f.trackId} `) })));
     bars(result);
   }
+  // The frame queued last is still in the worker: let it finish (its result is not drawn).
+  await pending?.catch(() => undefined);
 }
 
 async function listCameras(): Promise<void> {
