@@ -14,6 +14,7 @@ import { createModelStore } from '../src/node/models/store.js';
 import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
 import { benchResizeOnMedia } from './resize.js';
+import { benchDetectSize, webcamFrames } from './detect-size.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
 import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
@@ -163,6 +164,8 @@ async function main(): Promise<void> {
   rows.push({ bench: 'full pipeline 640×480, refineLandmarks 2', value: 1000 / perRefined, unit: 'images/s', note: `${perRefined.toFixed(1)} ms/image` });
   await refined.dispose();
 
+  // How small the detector's input can be for a webcam face (bench/detect-size.ts), then the browser.
+  rows.push(...(await benchDetectSize(await webcamFrames(MEDIA), 'single_face.mp4 640×480, 60 frames')));
   try {
     rows.push(...(await benchBrowser(MEDIA)));
   } catch (e) {

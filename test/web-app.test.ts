@@ -136,9 +136,11 @@ test('video file in the web app: sampled frames, one track, a timeline and CSV r
 interface DrawnLabel { rect: { x: number; y: number; width: number; height: number }; lines: string[]; unreliable: boolean }
 
 test('photo overlay: the shared label layout (inside the frame, no overlaps) and unreliable faces flagged with their reasons', { skip, timeout: 300_000 }, async () => {
-  // Blurred so the quality flags mark some faces (4 of 5 at sigma 3) and not others.
+  // The left part blurred, so the quality flags mark the faces there (x < 400) and not the others.
   const file = path.join(await tempDir(), 'multi_face_blurred.jpg');
-  await writeFile(file, await sharp(media('multi_face.jpg')).blur(3).jpeg({ quality: 92 }).toBuffer());
+  const { height } = await sharp(media('multi_face.jpg')).metadata();
+  const left = await sharp(media('multi_face.jpg')).extract({ left: 0, top: 0, width: 480, height: height! }).blur(5).toBuffer();
+  await writeFile(file, await sharp(media('multi_face.jpg')).composite([{ input: left, left: 0, top: 0 }]).jpeg({ quality: 92 }).toBuffer());
   const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
   const expected = await node.analyze(file);
   await node.dispose();

@@ -11,7 +11,7 @@ export interface NodeAnalyzerOptions extends AnalyzerOptions {
 }
 
 /** The analyzer in Node: sharp decoding, onnxruntime-node, models from the file-system store. */
-export function createAnalyzer(options: NodeAnalyzerOptions = {}): Promise<Analyzer> {
+export async function createAnalyzer(options: NodeAnalyzerOptions = {}): Promise<Analyzer> {
   const { store, detectorResize, ...rest } = options;
   if (detectorResize !== undefined && detectorResize !== 'sharp' && detectorResize !== 'portable') throw new OptionError(`detectorResize must be 'sharp' or 'portable' (got ${String(detectorResize)})`);
   return createAnalyzerWith(nodePlatform(store, detectorResize), rest);

@@ -10,6 +10,7 @@ import type { TaskResult } from '../core/postprocess.js';
 import type { RawImage, RgbImage } from '../core/types.js';
 import { checkAnalyzeOptions } from '../core/validate.js';
 import { decodeWebImage, pixelsOf, type WebImageInput } from './decode.js';
+import { isRawImage } from '../core/raw-image.js';
 import type { WebDownloadProgress } from './model-source.js';
 import type { WebBackendInfo, WebPlatformOptions } from './platform.js';
 import { reviveError, type FromWorker, type PortableAnalyzerOptions, type ReadyInfo, type ToWorker } from './protocol.js';
@@ -98,7 +99,10 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
       const rgb = await decodeWebImage(input, { pixelLimit: analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit, sourceName });
       const decodeMs = performance.now() - t0;
       life.checkAborted(signal, sourceName);
-      const image = toRaw(rgb);
+      // RGBA/gray input was converted into a fresh buffer the page alone holds: send that one.
+      // (RGB pixels of the caller's, ImageData included, share its buffer: those are copied.)
+      const shared = isRawImage(input) && rgb.data.buffer === input.data.buffer;
+      const image: RawImage = shared ? toRaw(rgb) : { data: rgb.data, width: rgb.width, height: rgb.height, channels: 3 };
       const m = await call({ type: 'analyze', id: nextId++, image, options: { ...portable, sourceName } }, [image.data.buffer as ArrayBuffer]);
       if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
       life.checkAborted(signal, sourceName);
