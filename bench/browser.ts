@@ -178,6 +178,7 @@ export async function benchBrowser(media: string): Promise<BrowserBenchRow[]> {
       const page2 = await browser.newPage();
       await page2.goto(`${server.url}/bench.html`);
       await page2.waitForFunction('document.title === "ready"');
+      process.stderr.write(`bench browser: loading ${BROWSER_VARIANTS.length} analyzers${'mounts' in human ? ' and human' : ''}\n`);
       const backends = (await page2.evaluate(`(${PAGE_SETUP})(${JSON.stringify({ variants: BROWSER_VARIANTS })})`)) as { backend: string; threads: number; crossOriginIsolated: boolean }[];
       let humanVersion: string | undefined;
       const humanLabels = Object.keys(HUMAN_CONFIGS);
@@ -189,6 +190,7 @@ export async function benchBrowser(media: string): Promise<BrowserBenchRow[]> {
       const ns = new Map<string, number[]>(Object.keys(NODE_VARIANTS).map((k) => [k, []]));
       let ts = 0;
       for (let round = 0; round < ROUNDS; round++) {
+        process.stderr.write(`bench browser: round ${round + 1} of ${ROUNDS}\n`);
         for (const [i] of BROWSER_VARIANTS.entries()) fs[i]!.push((await page2.evaluate(`window.__fs.run(${i}, ${FRAMES})`)) as PageRun);
         if (humanVersion !== undefined) for (const [i] of humanLabels.entries()) hs[i]!.push((await page2.evaluate(`window.__human.run(${i}, ${FRAMES})`)) as (typeof hs)[number][number]);
         for (const [key, a] of node) {

@@ -35,7 +35,6 @@ export const HUMAN_CONFIGS = {
   'face detection + emotion, every frame': {
     cacheSensitivity: 0,
     skipAllowed: false,
-    filter: { enabled: false },
     gesture: { enabled: false },
     body: { enabled: false },
     hand: { enabled: false },
@@ -77,7 +76,8 @@ export const HUMAN_PAGE_SETUP = `async ({ configs }) => {
       let faces = 0, emotions = 0;
       const t0 = performance.now();
       for (let i = 0; i < frames; i++) {
-        const r = await human.detect(video);
+        // A failure inside human can leave detect() pending forever: give each frame a minute.
+        const r = await Promise.race([human.detect(video), new Promise((_, reject) => setTimeout(() => reject(new Error('human.detect did not finish within 60 s')), 60000))]);
         faces += r.face.length;
         emotions += r.face.filter((f) => (f.emotion ?? []).length > 0).length;
       }

@@ -20,6 +20,8 @@ interface AppState {
   tasks: string[];
   items: BatchItem[];
   detectorInputSide?: number;
+  /** Explicit models (the webcam's expression model choice); empty: the defaults. */
+  models?: string[];
   loadMs?: number;
   firstResultMs?: number;
   /** The last analysed video file: its name, frames and per-track summary. */
@@ -33,7 +35,7 @@ function setStatus(text: string): void {
   $('status').textContent = text;
 }
 
-async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): Promise<WebAnalyzer> {
+async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640, models: readonly string[] = []): Promise<WebAnalyzer> {
   const t0 = performance.now();
   const bytes = new Map<string, { loaded: number; total: number }>();
   const progress = $<HTMLProgressElement>('progress');
@@ -43,6 +45,7 @@ async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): 
     modelBaseUrl: new URL('models/', location.href).href,
     tasks,
     detectorInputSide,
+    ...(models.length === 0 ? {} : { models }),
     backend: backendWanted,
     onProgress: (e) => {
       bytes.set(e.url, { loaded: e.loadedBytes, total: e.totalBytes ?? e.loadedBytes });
@@ -54,6 +57,7 @@ async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): 
   });
   state.analyzer = a;
   state.detectorInputSide = detectorInputSide;
+  state.models = [...models];
   state.loadMs = performance.now() - t0;
   progress.value = 1;
   const b = a.backend;
@@ -262,7 +266,9 @@ async function listCameras(): Promise<void> {
 async function startCamera(): Promise<void> {
   const wanted = [...document.querySelectorAll<HTMLInputElement>('#task-toggles input:checked')].map((i) => i.value);
   const side = Number($<HTMLSelectElement>('detector-side').value);
-  if (state.analyzer === undefined || side !== state.detectorInputSide || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side);
+  const fast = $<HTMLSelectElement>('emotion-model').value;
+  const models = fast === '' || !wanted.includes('emotion') ? [] : [fast];
+  if (state.analyzer === undefined || side !== state.detectorInputSide || models.join() !== (state.models ?? []).join() || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side, models);
   const deviceId = $<HTMLSelectElement>('cam-device').value;
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, ...(deviceId === '' ? {} : { deviceId: { exact: deviceId } }) }, audio: false });
   const video = $<HTMLVideoElement>('video');
