@@ -45,6 +45,8 @@ interface Variant {
 interface BrowserVariant extends Variant {
   readonly threads: number;
   readonly pipelined?: boolean;
+  /** How the page reads the camera frame: a canvas (grabFrame, default) or WebCodecs (grabFrameAsync). */
+  readonly grab?: 'canvas' | 'webcodecs';
   /** The Node variant it is compared with. */
   readonly node: string;
 }
@@ -61,6 +63,7 @@ const BROWSER_VARIANTS: readonly BrowserVariant[] = [
   { label: 'expression only, detector input 640, WASM 1 thread', tasks: EXPRESSION, side: 640, threads: 1, node: 'expr-640' },
   { label: 'expression only, detector input 640, WASM 2 threads', tasks: EXPRESSION, side: 640, threads: 2, node: 'expr-640' },
   { label: 'expression only, detector input 320, WASM 1 thread', tasks: EXPRESSION, side: 320, threads: 1, node: 'expr-320' },
+  { label: 'expression only, detector input 320, WASM 1 thread, frames grabbed with WebCodecs (grabFrameAsync)', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', node: 'expr-320' },
   { label: 'expression only, detector input 320, WASM 2 threads', tasks: EXPRESSION, side: 320, threads: 2, node: 'expr-320' },
   { label: 'expression only, detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, node: 'expr-320' },
   { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, models: FAST, node: 'fast-320' },
@@ -82,19 +85,19 @@ const PAGE_SETUP = `async ({ variants }) => {
     const analyzer = await fs.createAnalyzer({ modelBaseUrl: '/models/', tasks: v.tasks, threads: v.threads, detectorInputSide: v.side, ...(v.models ? { models: v.models } : {}), ...(v.backend ? { backend: v.backend } : {}) });
     const frames = fs.createFrameAnalyzer(analyzer, { detectEvery: 1 });
     for (let i = 0; i < 3; i++) await frames.analyzeFrame(fs.grabFrame(video), performance.now());
-    list.push({ analyzer, frames, pipelined: v.pipelined === true });
+    list.push({ analyzer, frames, pipelined: v.pipelined === true, webcodecs: v.grab === 'webcodecs' });
   }
   window.__fs = {
     // n frames of variant i; pipelined: frame k+1 is grabbed and queued while frame k is analysed.
     async run(i, n) {
-      const { frames, pipelined } = list[i];
+      const { frames, pipelined, webcodecs } = list[i];
       const s = { grab: 0, round: 0, total: 0, decode: 0, detect: 0, align: 0, infer: 0, faces: 0 };
       const add = (r) => { const t = r.timings; s.total += t.totalMs; s.decode += t.decodeMs; s.detect += t.detectMs; s.align += t.alignMs + t.normaliseMs; s.infer += t.inferMs; s.faces += r.faces.length; };
-      const grab = () => { const g = performance.now(); const f = fs.grabFrame(video); s.grab += performance.now() - g; return f; };
+      const grab = async () => { const g = performance.now(); const f = webcodecs ? await fs.grabFrameAsync(video) : fs.grabFrame(video); s.grab += performance.now() - g; return f; };
       const t0 = performance.now();
       if (!pipelined) {
         for (let k = 0; k < n; k++) {
-          const f = grab();
+          const f = await grab();
           const t = performance.now();
           const r = await frames.analyzeFrame(f, t);
           s.round += performance.now() - t;
@@ -102,9 +105,9 @@ const PAGE_SETUP = `async ({ variants }) => {
         }
       } else {
         let t = performance.now();
-        let pending = frames.analyzeFrame(grab(), t);
+        let pending = frames.analyzeFrame(await grab(), t);
         for (let k = 0; k < n; k++) {
-          const next = k + 1 < n ? frames.analyzeFrame(grab(), performance.now()) : undefined;
+          const next = k + 1 < n ? frames.analyzeFrame(await grab(), performance.now()) : undefined;
           const r = await pending;
           s.round += performance.now() - t;
           t = performance.now();

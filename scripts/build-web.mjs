@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ortDist = path.join(root, 'node_modules', 'onnxruntime-web', 'dist');
-/** The runtime files onnxruntime-web fetches at run time: plain WASM, and the JSEP build WebGPU uses. */
-export const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+/**
+ * The runtime files onnxruntime-web fetches at run time: plain WASM, and the asyncify build its
+ * WebGPU bundle (onnxruntime-web/webgpu, 1.30) imports.
+ */
+export const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
 
 export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), extraEntries = {}) {
   await mkdir(outdir, { recursive: true });
@@ -59,10 +62,11 @@ export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), m
   }
   for (const f of APP_WEIGHTS) await copyFirst(f);
   await writeFile(path.join(models, 'index.json'), JSON.stringify(cards));
-  // What the service worker (web/sw.ts) caches on install: every file but source maps and the
-  // .onnx weights (facesense/web caches those itself, checksummed).
+  // What the service worker (web/sw.ts) caches on install: every file but source maps, the .onnx
+  // weights (facesense/web caches those itself, checksummed) and the 27 MB WebGPU runtime (cached
+  // when first used).
   const files = (await readdir(outdir, { recursive: true, withFileTypes: true }))
-    .filter((e) => e.isFile() && !/\.(map|onnx)$/.test(e.name) && e.name !== 'precache.json')
+    .filter((e) => e.isFile() && !/\.(map|onnx)$/.test(e.name) && !e.name.includes('.asyncify.') && !e.name.includes('.jsep.') && e.name !== 'precache.json')
     .map((e) => path.relative(outdir, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'))
     .sort();
   await writeFile(path.join(outdir, 'precache.json'), JSON.stringify(files));

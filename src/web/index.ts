@@ -183,6 +183,34 @@ export function grabFrame(source: HTMLVideoElement | HTMLCanvasElement | Offscre
   return pixelsOf(source, '<frame>', DEFAULT_DECODE_OPTIONS.pixelLimit);
 }
 
+/**
+ * The current frame of a `<video>` (or a VideoFrame) as raw pixels through WebCodecs:
+ * `VideoFrame.copyTo` converting to RGBX, with no canvas between (drawing a camera frame on a
+ * canvas and reading it back is the page's largest cost per frame in `npm run bench`). Falls back
+ * to `grabFrame` where the browser lacks WebCodecs or that conversion. Colours may differ from the
+ * canvas path by the conversion's rounding.
+ */
+export async function grabFrameAsync(source: HTMLVideoElement | VideoFrame): Promise<RawImage> {
+  if (typeof VideoFrame === 'undefined') return grabFrame(source);
+  const own = source instanceof VideoFrame ? undefined : new VideoFrame(source);
+  const frame = own ?? (source as VideoFrame);
+  try {
+    const rect = frame.visibleRect;
+    if (rect === null || rect.width * rect.height > DEFAULT_DECODE_OPTIONS.pixelLimit) return grabFrame(frame);
+    const data = new Uint8Array(rect.width * rect.height * 4);
+    try {
+      await frame.copyTo(data, { format: 'RGBX', colorSpace: 'srgb' } as VideoFrameCopyToOptions);
+    } catch {
+      return grabFrame(frame); // no RGB conversion in this browser's copyTo
+    }
+    // X is padding: make it opaque where the browser left it otherwise, so no pixel is composited.
+    if (data[3] !== 255) for (let i = 3; i < data.length; i += 4) data[i] = 255;
+    return { data, width: rect.width, height: rect.height, channels: 4 };
+  } finally {
+    own?.close();
+  }
+}
+
 export { decodeWebImage, type WebImageInput } from './decode.js';
 export { createWebModelSource, type WebDownloadProgress, type WebModelSourceOptions } from './model-source.js';
 export type { WebBackendInfo, WebBackendName, WebPlatformOptions } from './platform.js';
