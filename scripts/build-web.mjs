@@ -3,7 +3,7 @@
 // WASM runtime files beside them (the worker loads them from its own folder). With --app, also the
 // web app (web/) into dist/web-app/, models included, ready to serve statically.
 import { build } from 'esbuild';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +32,8 @@ export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), e
     logOverride: { 'unsupported-dynamic-import': 'silent' },
   });
   for (const f of ORT_FILES) await cp(path.join(ortDist, f), path.join(outdir, f));
+  // Runtime files earlier builds copied that nothing loads now (the JSEP build before 1.30's asyncify one).
+  for (const f of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) await rm(path.join(outdir, f), { force: true });
   return outdir;
 }
 
