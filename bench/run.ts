@@ -13,6 +13,8 @@ import { createYunetDetector } from '../src/node/platform.js';
 import { createModelStore } from '../src/node/models/store.js';
 import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
+import { benchResizeOnMedia } from './resize.js';
+import { benchDetectSize, webcamFrames } from './detect-size.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
 import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
@@ -133,6 +135,8 @@ async function main(): Promise<void> {
   if (frameFace !== undefined) rows.push(...(await benchFusion(frame, frameFace, speedModels)));
   rows.push(...(await benchSessionOptions(speedModels)));
   rows.push(...(await benchInFlight(analyzer, jpeg)));
+  // The detector's input resize in Node: sharp (default) vs the browser's pure-TS one (bench/resize.ts).
+  rows.push(...(await benchResizeOnMedia(MEDIA, MODELS_DIR)));
 
   await analyzer.dispose();
 
@@ -160,6 +164,8 @@ async function main(): Promise<void> {
   rows.push({ bench: 'full pipeline 640×480, refineLandmarks 2', value: 1000 / perRefined, unit: 'images/s', note: `${perRefined.toFixed(1)} ms/image` });
   await refined.dispose();
 
+  // How small the detector's input can be for a webcam face (bench/detect-size.ts), then the browser.
+  rows.push(...(await benchDetectSize(await webcamFrames(MEDIA), 'single_face.mp4 640×480, 60 frames')));
   try {
     rows.push(...(await benchBrowser(MEDIA)));
   } catch (e) {

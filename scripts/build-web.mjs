@@ -3,14 +3,17 @@
 // WASM runtime files beside them (the worker loads them from its own folder). With --app, also the
 // web app (web/) into dist/web-app/, models included, ready to serve statically.
 import { build } from 'esbuild';
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ortDist = path.join(root, 'node_modules', 'onnxruntime-web', 'dist');
-/** The runtime files onnxruntime-web fetches at run time: plain WASM, and the JSEP build WebGPU uses. */
-export const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+/**
+ * The runtime files onnxruntime-web fetches at run time: plain WASM, and the asyncify build its
+ * WebGPU bundle (onnxruntime-web/webgpu, 1.30) imports.
+ */
+export const ORT_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
 
 export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), extraEntries = {}) {
   await mkdir(outdir, { recursive: true });
@@ -29,11 +32,13 @@ export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), e
     logOverride: { 'unsupported-dynamic-import': 'silent' },
   });
   for (const f of ORT_FILES) await cp(path.join(ortDist, f), path.join(outdir, f));
+  // Runtime files earlier builds copied that nothing loads now (the JSEP build before 1.30's asyncify one).
+  for (const f of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) await rm(path.join(outdir, f), { force: true });
   return outdir;
 }
 
 /** The models the web app loads by default, copied from these directories (first hit wins). */
-export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface'];
+export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast'];
 export const APP_WEIGHTS = ['yunet_dynamic.onnx'];
 
 export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), modelDirs = [process.env.FACESENSE_MODELS, path.join(root, 'models'), path.join(root, '..', 'shared', 'models')].filter(Boolean)) {
@@ -59,6 +64,14 @@ export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), m
   }
   for (const f of APP_WEIGHTS) await copyFirst(f);
   await writeFile(path.join(models, 'index.json'), JSON.stringify(cards));
+  // What the service worker (web/sw.ts) caches on install: every file but source maps, the .onnx
+  // weights (facesense/web caches those itself, checksummed) and the 27 MB WebGPU runtime (cached
+  // when first used).
+  const files = (await readdir(outdir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile() && !/\.(map|onnx)$/.test(e.name) && !e.name.includes('.asyncify.') && !e.name.includes('.jsep.') && e.name !== 'precache.json')
+    .map((e) => path.relative(outdir, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'))
+    .sort();
+  await writeFile(path.join(outdir, 'precache.json'), JSON.stringify(files));
   return outdir;
 }
 

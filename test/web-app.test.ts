@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
+import sharp from 'sharp';
 import type { ImageResult } from '../src/core/analyzer.js';
 import type { TaskResult } from '../src/core/postprocess.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
@@ -22,6 +23,7 @@ import { hasShared, media, tempDir } from './helpers/media.js';
 const ROOT = process.cwd();
 const SHOTS = process.env.FACESENSE_SCREENSHOTS;
 const skip = !hasChromium ? 'needs /usr/bin/chromium (apt package chromium)' : !hasShared ? 'needs ../shared/media' : false;
+let app: string;
 let server: StaticServer;
 let browser: Browser;
 let y4m: string;
@@ -30,7 +32,7 @@ let webm: string;
 before(async () => {
   if (skip) return;
   const { buildWebApp } = (await import(path.join(ROOT, 'scripts/build-web.mjs'))) as { buildWebApp: (dir: string) => Promise<string> };
-  const app = await buildWebApp(path.join(ROOT, 'dist', 'web-app'));
+  app = await buildWebApp(path.join(ROOT, 'dist', 'web-app'));
   server = await startStaticServer({ mounts: { '/': app } });
   y4m = path.join(await tempDir(), 'single_face.y4m');
   // 640×480 at 15 fps, 4 s: Chromium loops it as the camera.
@@ -49,7 +51,7 @@ after(async () => {
 const byX = (r: ImageResult) => [...r.faces].sort((a, b) => a.boxPx.x - b.boxPx.x);
 
 test('photo picked in the web app: 5 faces, the Node analyzer\'s labels, JSON download within 1e-3', { skip, timeout: 300_000 }, async () => {
-  const node = await createAnalyzer({ threads: 1 });
+  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
   const expected = byX(await node.analyze(media('multi_face.jpg')));
   await node.dispose();
 
@@ -129,4 +131,77 @@ test('video file in the web app: sampled frames, one track, a timeline and CSV r
   assert.equal(csv.length - 1, video.tracks[0]!.frames, 'one CSV row per tracked face per frame');
   if (SHOTS !== undefined) await page.screenshot({ path: path.join(SHOTS, 'web-video.png'), fullPage: true });
   await page.close();
+});
+
+interface DrawnLabel { rect: { x: number; y: number; width: number; height: number }; lines: string[]; unreliable: boolean }
+
+test('photo overlay: the shared label layout (inside the frame, no overlaps) and unreliable faces flagged with their reasons', { skip, timeout: 300_000 }, async () => {
+  // The left part blurred, so the quality flags mark the faces there (x < 400) and not the others.
+  const file = path.join(await tempDir(), 'multi_face_blurred.jpg');
+  const { height } = await sharp(media('multi_face.jpg')).metadata();
+  const left = await sharp(media('multi_face.jpg')).extract({ left: 0, top: 0, width: 480, height: height! }).blur(5).toBuffer();
+  await writeFile(file, await sharp(media('multi_face.jpg')).composite([{ input: left, left: 0, top: 0 }]).jpeg({ quality: 92 }).toBuffer());
+  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
+  const expected = await node.analyze(file);
+  await node.dispose();
+  const flagged = expected.faces.filter((f) => f.quality?.reliable === false);
+  assert.ok(flagged.length > 0 && flagged.length < expected.faces.length, `a mix of reliable and unreliable faces (${flagged.length} of ${expected.faces.length} flagged)`);
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${server.url}/?sw=0`);
+  await page.waitForFunction('document.getElementById("status").textContent.startsWith("Ready")', undefined, { timeout: 240_000 });
+  await page.setInputFiles('#files', file);
+  const canvas = page.locator('figure[data-source="multi_face_blurred.jpg"] canvas');
+  await canvas.waitFor({ timeout: 120_000 });
+  const drawn = JSON.parse((await canvas.getAttribute('data-labels'))!) as DrawnLabel[];
+  // A canvas's width and height properties are reflected as attributes.
+  const size = { width: Number(await canvas.getAttribute('width')), height: Number(await canvas.getAttribute('height')) };
+  assert.ok(size.width > 0 && size.height > 0);
+  assert.match((await canvas.getAttribute('aria-label'))!, /unreliable: blur/);
+  await page.close();
+
+  assert.equal(drawn.length, expected.faces.length);
+  assert.deepEqual(drawn.map((d) => d.unreliable).filter(Boolean).length, flagged.length, 'as many faces drawn as unreliable as the Node analyzer flags');
+  for (const d of drawn) {
+    if (d.unreliable) assert.match(d.lines[0]!, /^unreliable: (yaw|tiny|blur|low-score)/, `the reason comes first: ${d.lines.join(' | ')}`);
+    else assert.ok(!d.lines.some((l) => l.startsWith('unreliable')));
+    const r = d.rect;
+    assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.width <= size.width + 1e-6 && r.y + r.height <= size.height + 1e-6, `label inside the frame: ${JSON.stringify(r)}`);
+  }
+  for (let i = 0; i < drawn.length; i++) {
+    for (let j = i + 1; j < drawn.length; j++) {
+      const a = drawn[i]!.rect;
+      const b = drawn[j]!.rect;
+      const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+      assert.ok(apart, `labels ${i} and ${j} do not overlap: ${JSON.stringify(a)} ${JSON.stringify(b)}`);
+    }
+  }
+});
+
+test('offline after the first visit: the service worker and the model cache serve a reload with the network off; multi_face.jpg still gives 5 faces', { skip, timeout: 300_000 }, async () => {
+  // Its own server, closed once the browser is offline: Chromium's offline emulation does not
+  // cover every request (a service worker's update check can still go out), a closed port does.
+  const own = await startStaticServer({ mounts: { '/': app } });
+  let closed = false;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${own.url}/`);
+    await page.waitForFunction('document.getElementById("status").textContent.startsWith("Ready")', undefined, { timeout: 240_000 });
+    // Installed (everything in precache.json cached) and in control of the page.
+    await page.waitForFunction('navigator.serviceWorker.controller !== null', undefined, { timeout: 120_000 });
+    await context.setOffline(true);
+    await own.close();
+    closed = true;
+    // The network really is off for the page.
+    assert.equal(await page.evaluate(`fetch('/no-such-file-${Date.now()}').then(() => 'reached', () => 'failed')`), 'failed');
+    await page.reload();
+    await page.waitForFunction('document.getElementById("status").textContent.startsWith("Ready")', undefined, { timeout: 240_000 });
+    await page.setInputFiles('#files', media('multi_face.jpg'));
+    await page.waitForSelector('figure[data-source="multi_face.jpg"] canvas', { timeout: 120_000 });
+    assert.equal(await page.locator('#table tbody tr').count(), 5);
+  } finally {
+    await context.close();
+    if (!closed) await own.close();
+  }
 });

@@ -52,7 +52,7 @@ function comparable(r: ImageResult): Face[] {
 }
 
 test('facesense/web in Chromium gives the Node analyzer\'s faces, labels and probabilities on multi_face.jpg', { skip, timeout: 300_000 }, async () => {
-  const node = await createAnalyzer({ threads: 1 });
+  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
   const expected = comparable(await node.analyze(media('multi_face.jpg')));
   const tasks = node.tasks.map((t) => t.task);
   await node.dispose();
@@ -133,7 +133,7 @@ test('backend \'webgpu\' runs on WebGPU or falls back to WASM and says so; worke
   await page.close();
   assert.equal(got.backend.requested, 'webgpu');
   assert.ok(got.backend.backend === 'webgpu' || (got.backend.backend === 'wasm' && typeof got.backend.fallback === 'string' && got.backend.fallback.length > 0), JSON.stringify(got.backend));
-  const node = await createAnalyzer({ threads: 1, tasks: ['emotion'] });
+  const node = await createAnalyzer({ threads: 1, tasks: ['emotion'], detectorResize: 'portable' });
   const want = (await node.analyze(media('multi_face.jpg'))).faces.map((f) => [f.boxPx.x, f.attributes.emotion!.kind === 'class' ? f.attributes.emotion!.label : ''] as const);
   await node.dispose();
   const sort = (l: readonly (readonly [number, string])[]) => [...l].sort((a, b) => a[0] - b[0]).map((x) => x[1]);

@@ -7,7 +7,7 @@ import { csvHeader, csvLine, csvRows, itemToJson } from '../src/core/format.js';
 import { videoCsvHeader, videoCsvRow } from '../src/core/video/rows.js';
 import { createSummaryAccumulator } from '../src/core/video/summary.js';
 import { timelineHtml } from '../src/core/video/timeline.js';
-import { createAnalyzer, createFrameAnalyzer, FacesenseError, grabFrame, type BatchItem, type FrameAnalyzer, type FrameResult, type TaskResult, type WebAnalyzer } from '../src/web/index.js';
+import { createAnalyzer, createFrameAnalyzer, FacesenseError, grabFrame, grabFrameAsync, type BatchItem, type FrameAnalyzer, type FrameResult, type TaskResult, type WebAnalyzer } from '../src/web/index.js';
 import { drawFaces, faceLabel } from './draw.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -20,6 +20,8 @@ interface AppState {
   tasks: string[];
   items: BatchItem[];
   detectorInputSide?: number;
+  /** Explicit models (the webcam's expression model choice); empty: the defaults. */
+  models?: string[];
   loadMs?: number;
   firstResultMs?: number;
   /** The last analysed video file: its name, frames and per-track summary. */
@@ -33,7 +35,7 @@ function setStatus(text: string): void {
   $('status').textContent = text;
 }
 
-async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): Promise<WebAnalyzer> {
+async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640, models: readonly string[] = []): Promise<WebAnalyzer> {
   const t0 = performance.now();
   const bytes = new Map<string, { loaded: number; total: number }>();
   const progress = $<HTMLProgressElement>('progress');
@@ -43,6 +45,7 @@ async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): 
     modelBaseUrl: new URL('models/', location.href).href,
     tasks,
     detectorInputSide,
+    ...(models.length === 0 ? {} : { models }),
     backend: backendWanted,
     onProgress: (e) => {
       bytes.set(e.url, { loaded: e.loadedBytes, total: e.totalBytes ?? e.loadedBytes });
@@ -54,6 +57,7 @@ async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640): 
   });
   state.analyzer = a;
   state.detectorInputSide = detectorInputSide;
+  state.models = [...models];
   state.loadMs = performance.now() - t0;
   progress.value = 1;
   const b = a.backend;
@@ -111,7 +115,11 @@ async function showItem(item: BatchItem, file: File): Promise<void> {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const faces = item.result.faces;
-  drawFaces(ctx, faces.map((face, i) => ({ face, label: faceLabel(face, face.attributes, `${i + 1}: `) })));
+  const drawn = drawFaces(ctx, faces.map((face, i) => ({ face, label: faceLabel(face, face.attributes, `${i + 1}: `) })));
+  // The labels as text too: for screen readers, and for the tests to check the layout.
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', drawn.map((d) => d.lines.join(' — ')).join('; '));
+  canvas.dataset.labels = JSON.stringify(drawn);
   caption.textContent = `${item.source}: ${faces.length} face(s), ${item.result.timings.totalMs.toFixed(0)} ms`;
   fig.append(canvas, caption);
   $('photos').append(fig);
@@ -209,13 +217,22 @@ function bars(result: FrameResult): void {
 async function liveLoop(l: Live): Promise<void> {
   const video = $<HTMLVideoElement>('video');
   const overlay = $<HTMLCanvasElement>('overlay');
+  // Pipelined: the next frame is grabbed and queued while the current one is analysed in the
+  // worker, so the worker never waits for the page (the overlay is one frame behind).
+  let pending: Promise<FrameResult> | undefined;
   while (l.running) {
     if (video.readyState < 2) {
       await new Promise((r) => setTimeout(r, 30));
       continue;
     }
-    const frame = grabFrame(video);
-    const result = await l.frames.analyzeFrame(frame, performance.now());
+    // WebCodecs where the browser has it (half the canvas readback's cost in npm run bench).
+    const next = l.frames.analyzeFrame(await grabFrameAsync(video), performance.now());
+    if (pending === undefined) {
+      pending = next;
+      continue;
+    }
+    const result = await pending;
+    pending = next;
     if (!l.running) break;
     l.last = result;
     l.done++;
@@ -237,6 +254,8 @@ async function liveLoop(l: Live): Promise<void> {
     drawFaces(ctx, result.faces.map((f) => ({ face: f, label: faceLabel(f, f.smoothed, `#${f.trackId} `) })));
     bars(result);
   }
+  // The frame queued last is still in the worker: let it finish (its result is not drawn).
+  await pending?.catch(() => undefined);
 }
 
 async function listCameras(): Promise<void> {
@@ -248,7 +267,9 @@ async function listCameras(): Promise<void> {
 async function startCamera(): Promise<void> {
   const wanted = [...document.querySelectorAll<HTMLInputElement>('#task-toggles input:checked')].map((i) => i.value);
   const side = Number($<HTMLSelectElement>('detector-side').value);
-  if (state.analyzer === undefined || side !== state.detectorInputSide || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side);
+  const fast = $<HTMLSelectElement>('emotion-model').value;
+  const models = fast === '' || !wanted.includes('emotion') ? [] : [fast];
+  if (state.analyzer === undefined || side !== state.detectorInputSide || models.join() !== (state.models ?? []).join() || wanted.join() !== state.analyzer.tasks.map((t) => t.task).join()) await loadAnalyzer(wanted, side, models);
   const deviceId = $<HTMLSelectElement>('cam-device').value;
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, ...(deviceId === '' ? {} : { deviceId: { exact: deviceId } }) }, audio: false });
   const video = $<HTMLVideoElement>('video');

@@ -1,17 +1,10 @@
 /**
- * Drawing results over an image or a video: boxes, landmarks and a label per face on a dark
- * background, kept inside the frame and moved so two labels never overlap.
+ * Drawing results over an image or a video: boxes, landmarks and a label block per face on a dark
+ * background, placed by the shared layout (src/core/label-layout.ts, as the Node annotation): inside
+ * the frame, off other faces' boxes and labels. Faces the quality flags mark unreliable are drawn
+ * in red with a dashed box and their reasons first, so nobody reads their labels as confident.
  */
-import type { FaceResult, TaskResult } from '../src/web/index.js';
-
-interface Rect {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-const overlaps = (a: Rect, b: Rect) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+import { layoutLabels, type FaceResult, type TaskResult } from '../src/web/index.js';
 
 /** One short line per face: expression, age, gender, glasses. */
 export function faceLabel(face: FaceResult, attributes: Readonly<Record<string, TaskResult>> = face.attributes, prefix = ''): string {
@@ -26,20 +19,43 @@ export function faceLabel(face: FaceResult, attributes: Readonly<Record<string, 
   return prefix + parts.filter((p) => p !== '').join(' · ');
 }
 
-export function drawFaces(ctx: CanvasRenderingContext2D, faces: readonly { face: FaceResult; label: string }[], scale = 1): void {
+const COLOURS = { ok: '#3fd17a', unreliable: '#ff5252', skipped: '#f0a030' } as const;
+
+/** How a face is drawn: its colour, whether its box is dashed, and its label lines (quality reasons first). */
+export function faceStyle(face: FaceResult, label: string): { colour: string; dashed: boolean; lines: string[] } {
+  if (face.skipped !== undefined) return { colour: COLOURS.skipped, dashed: true, lines: [label] };
+  const q = face.quality;
+  if (q !== undefined && !q.reliable) return { colour: COLOURS.unreliable, dashed: true, lines: [`unreliable: ${q.reasons.join(', ')}`, label] };
+  return { colour: COLOURS.ok, dashed: false, lines: [label] };
+}
+
+/** What was drawn for one face: its label block's rectangle and lines (for the page's accessible text and the tests). */
+export interface DrawnLabel {
+  readonly rect: { x: number; y: number; width: number; height: number };
+  readonly lines: readonly string[];
+  readonly unreliable: boolean;
+}
+
+export function drawFaces(ctx: CanvasRenderingContext2D, faces: readonly { face: FaceResult; label: string }[], scale = 1): DrawnLabel[] {
   const { width: W, height: H } = ctx.canvas;
   const font = Math.max(12, Math.round(Math.min(W, H) / 40));
+  const lineH = font + 4;
+  const pad = 4;
   ctx.font = `600 ${font}px system-ui, sans-serif`;
   ctx.lineWidth = Math.max(2, font / 7);
-  const placed: Rect[] = [];
-  for (const { face, label } of faces) {
+  ctx.textBaseline = 'top';
+  const styled = faces.map(({ face, label }) => {
+    const s = faceStyle(face, label);
     const b = face.boxPx;
-    const x = b.x * scale;
-    const y = b.y * scale;
-    const w = b.width * scale;
-    const h = b.height * scale;
-    ctx.strokeStyle = face.skipped === undefined ? '#3fd17a' : '#f0a030';
-    ctx.strokeRect(x, y, w, h);
+    const box = { x: b.x * scale, y: b.y * scale, width: b.width * scale, height: b.height * scale };
+    const size = { width: Math.ceil(Math.max(...s.lines.map((l) => ctx.measureText(l).width))) + 2 * pad, height: s.lines.length * lineH + 2 * pad - 4 };
+    return { face, box, size, ...s };
+  });
+  const rects = layoutLabels(styled.map((f) => f.box), styled.map((f) => f.size), { width: W, height: H });
+  for (const { face, box, colour, dashed } of styled) {
+    ctx.strokeStyle = colour;
+    ctx.setLineDash(dashed ? [font / 2, font / 3] : []);
+    ctx.strokeRect(box.x, box.y, box.width, box.height);
     const lm = face.landmarksPx;
     if (lm !== undefined) {
       ctx.fillStyle = '#ffe14d';
@@ -49,21 +65,18 @@ export function drawFaces(ctx: CanvasRenderingContext2D, faces: readonly { face:
         ctx.fill();
       }
     }
-    const tw = ctx.measureText(label).width + 8;
-    const th = font + 6;
-    // Above the box, else below it, else further down until it is clear of the labels already drawn.
-    const candidates = [y - th - 2, y + h + 2];
-    for (let k = 1; k < 12; k++) candidates.push(y + h + 2 + k * th);
-    let rect: Rect = { x: 0, y: 0, w: tw, h: th };
-    for (const cy of candidates) {
-      rect = { x: Math.min(Math.max(0, x), Math.max(0, W - tw)), y: Math.min(Math.max(0, cy), Math.max(0, H - th)), w: tw, h: th };
-      if (!placed.some((p) => overlaps(p, rect))) break;
-    }
-    placed.push(rect);
-    ctx.fillStyle = 'rgba(10, 20, 30, 0.78)';
-    ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
-    ctx.fillStyle = '#fff';
-    ctx.textBaseline = 'top';
-    ctx.fillText(label, rect.x + 4, rect.y + 3);
   }
+  ctx.setLineDash([]);
+  styled.forEach(({ colour, lines }, i) => {
+    const r = rects[i]!;
+    ctx.fillStyle = 'rgba(10, 20, 30, 0.78)';
+    ctx.fillRect(r.x, r.y, r.width, r.height);
+    ctx.fillStyle = colour;
+    ctx.fillRect(r.x, r.y, 3, r.height);
+    lines.forEach((line, k) => {
+      ctx.fillStyle = k === 0 && lines.length > 1 ? colour : '#fff';
+      ctx.fillText(line, r.x + pad, r.y + pad + k * lineH);
+    });
+  });
+  return styled.map(({ lines, colour }, i) => ({ rect: rects[i]!, lines, unreliable: colour === COLOURS.unreliable }));
 }

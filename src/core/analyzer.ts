@@ -459,7 +459,7 @@ async function openDetector<I>(platform: Platform<I>, choice: DetectorName | Fac
 
 /** A YuNet detector named after the weights actually loaded, e.g. `yunet-640 (face_detection_yunet_2023mar.onnx)`. */
 function yunetFrom<I>(platform: Platform<I>, entry: { readonly id: string; readonly file: string }, model: ModelData, opts: { threads?: number; maxInputSide?: number }): Promise<FaceDetector> {
-  return createYunetDetector(platform.backend, { ...opts, model, name: `${entry.id} (${modelFileName(model, entry.file)})` });
+  return createYunetDetector(platform.backend, { ...opts, model, name: `${entry.id} (${modelFileName(model, entry.file)})`, ...(platform.resize === undefined ? {} : { resize: platform.resize }) });
 }
 
 /** The file name of a model location (path or URL; the store may have found an alias), else `fallback` (bytes). */

@@ -91,11 +91,20 @@ export interface ModelSource {
   resolveFile(entry: FileEntry): Promise<ModelData>;
 }
 
+/**
+ * Resizes RGB pixels to width × height (aspect ratio not kept): the detector's input. The core's
+ * pure-TypeScript `resizeRgb` (src/core/resize.ts) runs everywhere; a platform with a native
+ * resampler (sharp in Node) may hand in its own, which is faster on large photos.
+ */
+export type RgbResizer = (image: RgbImage, width: number, height: number) => RgbImage | Promise<RgbImage>;
+
 /** Everything the analyzer needs from its platform. `I` is the input type its decoder accepts. */
 export interface Platform<I> {
   readonly backend: InferenceBackend;
   readonly decode: ImageDecoder<I>;
   readonly models: ModelSource;
+  /** The detector's input resize. @default the core's resizeRgb (pure TypeScript) */
+  readonly resize?: RgbResizer;
   /** Detectors only this platform has (Node: `viola-jones`, which reads OpenCV's Haar files). */
   readonly detectors?: Readonly<Record<string, () => Promise<FaceDetector>>>;
 }

@@ -30,8 +30,16 @@ export function fromRaw(img: RawImage, opts: DecodeOptions): RgbImage {
     for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = data[i]!;
   } else {
     // RGBA (canvas ImageData): composite over white, as the file path does.
+    // Opaque pixels (every camera frame) are copied as they are: the same numbers, without the float math.
     for (let i = 0; i < n; i++) {
-      const a = data[4 * i + 3]! / 255;
+      const a8 = data[4 * i + 3]!;
+      if (a8 === 255) {
+        out[3 * i] = data[4 * i]!;
+        out[3 * i + 1] = data[4 * i + 1]!;
+        out[3 * i + 2] = data[4 * i + 2]!;
+        continue;
+      }
+      const a = a8 / 255;
       for (let c = 0; c < 3; c++) out[3 * i + c] = Math.round(data[4 * i + c]! * a + 255 * (1 - a));
     }
   }

@@ -8,6 +8,7 @@ import type { ImageInput } from '../core/types.js';
 import { decodeImage } from './decode.js';
 import { createModelStore, type ModelStore, type ModelStoreOptions } from './models/store.js';
 import { nodeBackend } from './onnx.js';
+import { sharpResizeRgb } from './resize.js';
 
 /** A model store as the analyzer's model source: models are handed over as file paths. */
 export function storeSource(store: ModelStore): ModelSource {
@@ -20,12 +21,19 @@ export function storeSource(store: ModelStore): ModelSource {
   };
 }
 
+/**
+ * The detector's input resize in Node: `sharp` (native; the default) or `portable`, the core's
+ * pure-TypeScript resize that the browser uses, for detector input identical to the browser's.
+ */
+export type NodeDetectorResize = 'sharp' | 'portable';
+
 /** Everything the core analyzer needs, from Node. */
-export function nodePlatform(store: ModelStoreOptions = {}): Platform<ImageInput> {
+export function nodePlatform(store: ModelStoreOptions = {}, resize: NodeDetectorResize = 'sharp'): Platform<ImageInput> {
   return {
     backend: nodeBackend,
     decode: decodeImage,
     models: storeSource(createModelStore(store)),
+    ...(resize === 'sharp' ? { resize: sharpResizeRgb } : {}),
     detectors: { 'viola-jones': async () => (await import('./detect/viola-jones/index.js')).createViolaJonesDetector() },
   };
 }
@@ -33,7 +41,7 @@ export function nodePlatform(store: ModelStoreOptions = {}): Platform<ImageInput
 /** YuNet on onnxruntime-node from a file path. */
 export function createYunetDetector(options: Omit<YunetOptions, 'model'> & { readonly modelPath: string }): Promise<FaceDetector> {
   const { modelPath, ...rest } = options;
-  return createYunetDetectorOn(nodeBackend, { ...rest, model: modelPath });
+  return createYunetDetectorOn(nodeBackend, { resize: sharpResizeRgb, ...rest, model: modelPath });
 }
 
 /** A classifier on onnxruntime-node from a file path. */

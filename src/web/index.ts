@@ -10,6 +10,7 @@ import type { TaskResult } from '../core/postprocess.js';
 import type { RawImage, RgbImage } from '../core/types.js';
 import { checkAnalyzeOptions } from '../core/validate.js';
 import { decodeWebImage, pixelsOf, type WebImageInput } from './decode.js';
+import { isRawImage } from '../core/raw-image.js';
 import type { WebDownloadProgress } from './model-source.js';
 import type { WebBackendInfo, WebPlatformOptions } from './platform.js';
 import { reviveError, type FromWorker, type PortableAnalyzerOptions, type ReadyInfo, type ToWorker } from './protocol.js';
@@ -98,7 +99,10 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
       const rgb = await decodeWebImage(input, { pixelLimit: analyzerOptions.pixelLimit ?? DEFAULT_DECODE_OPTIONS.pixelLimit, sourceName });
       const decodeMs = performance.now() - t0;
       life.checkAborted(signal, sourceName);
-      const image = toRaw(rgb);
+      // RGBA/gray input was converted into a fresh buffer the page alone holds: send that one.
+      // (RGB pixels of the caller's, ImageData included, share its buffer: those are copied.)
+      const shared = isRawImage(input) && rgb.data.buffer === input.data.buffer;
+      const image: RawImage = shared ? toRaw(rgb) : { data: rgb.data, width: rgb.width, height: rgb.height, channels: 3 };
       const m = await call({ type: 'analyze', id: nextId++, image, options: { ...portable, sourceName } }, [image.data.buffer as ArrayBuffer]);
       if (m.type !== 'result') throw new Error(`unexpected worker reply ${m.type}`);
       life.checkAborted(signal, sourceName);
@@ -177,6 +181,34 @@ async function workerAnalyzer(w: Worker, platform: Omit<WebPlatformOptions, 'onP
 /** The current frame of a video (or any drawable) as raw pixels, for `FrameAnalyzer.analyzeFrame`. */
 export function grabFrame(source: HTMLVideoElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | VideoFrame | HTMLImageElement): RawImage {
   return pixelsOf(source, '<frame>', DEFAULT_DECODE_OPTIONS.pixelLimit);
+}
+
+/**
+ * The current frame of a `<video>` (or a VideoFrame) as raw pixels through WebCodecs:
+ * `VideoFrame.copyTo` converting to RGBX, with no canvas between (drawing a camera frame on a
+ * canvas and reading it back is the page's largest cost per frame in `npm run bench`). Falls back
+ * to `grabFrame` where the browser lacks WebCodecs or that conversion. Colours may differ from the
+ * canvas path by the conversion's rounding.
+ */
+export async function grabFrameAsync(source: HTMLVideoElement | VideoFrame): Promise<RawImage> {
+  if (typeof VideoFrame === 'undefined') return grabFrame(source);
+  const own = source instanceof VideoFrame ? undefined : new VideoFrame(source);
+  const frame = own ?? (source as VideoFrame);
+  try {
+    const rect = frame.visibleRect;
+    if (rect === null || rect.width * rect.height > DEFAULT_DECODE_OPTIONS.pixelLimit) return grabFrame(frame);
+    const data = new Uint8Array(rect.width * rect.height * 4);
+    try {
+      await frame.copyTo(data, { format: 'RGBX', colorSpace: 'srgb' } as VideoFrameCopyToOptions);
+    } catch {
+      return grabFrame(frame); // no RGB conversion in this browser's copyTo
+    }
+    // X is padding: make it opaque where the browser left it otherwise, so no pixel is composited.
+    if (data[3] !== 255) for (let i = 3; i < data.length; i += 4) data[i] = 255;
+    return { data, width: rect.width, height: rect.height, channels: 4 };
+  } finally {
+    own?.close();
+  }
 }
 
 export { decodeWebImage, type WebImageInput } from './decode.js';

@@ -1,7 +1,7 @@
 import type { Detection, RgbImage } from '../types.js';
 import { ModelError } from '../errors.js';
 import { missingOutputs } from '../models/graph-check.js';
-import type { InferenceBackend, ModelData, SessionOptions } from '../platform.js';
+import type { InferenceBackend, ModelData, RgbResizer, SessionOptions } from '../platform.js';
 import { resizeRgb } from '../resize.js';
 import { decodeYunet, type YunetLevel } from './yunet-decode.js';
 import { nms } from './nms.js';
@@ -18,6 +18,8 @@ export interface YunetOptions extends SessionOptions {
   readonly maxInputSide?: number;
   /** The detector's `name`, e.g. naming the weights file loaded. @default 'yunet' */
   readonly name?: string;
+  /** Resizes the image to the detector's input. @default resizeRgb (pure TypeScript, every platform) */
+  readonly resize?: RgbResizer;
 }
 
 const STRIDES = [8, 16, 32] as const;
@@ -41,6 +43,7 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
   const fixed = session.fixedInputSize;
   const maxSide = options.maxInputSide ?? 640;
   const inputName = session.inputNames[0]!;
+  const resize = options.resize ?? resizeRgb;
 
   async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
     const limit = fixed === undefined ? maxSide : Math.min(fixed.width, fixed.height);
@@ -50,7 +53,7 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
     const sh = Math.max(1, Math.round(image.height * scale));
     const tw = fixed?.width ?? Math.ceil(sw / 32) * 32;
     const th = fixed?.height ?? Math.ceil(sh / 32) * 32;
-    const scaled = resizeRgb(image, sw, sh);
+    const scaled = sw === image.width && sh === image.height ? image : await resize(image, sw, sh);
     const tensor = toBgrPlanar(scaled, tw, th);
     const out = await session.run({ [inputName]: { data: tensor, dims: [1, 3, th, tw] } });
     const get = (name: string) => {
