@@ -8,22 +8,16 @@
  *   node dist/test/hostile/replay.js [--filter SUBSTRING] [--per-area N] [--timeout-ms N] [--memory-mb N] [--jobs N] [--verbose]
  */
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCorpus, type HostileCase } from './corpus.js';
+import { failed, spread, summaryLine, watchMemory, type CaseResult, type Verdict } from './common.js';
 
-export type Verdict = 'typed' | 'graceful' | 'crashed' | 'hung' | 'lost' | 'silent';
+export { failed, summaryLine, type CaseResult, type Verdict };
 
-export interface CaseResult {
-  readonly id: string;
-  readonly verdict: Verdict;
-  readonly why?: string;
-  readonly ms: number;
-  readonly peakRssMb: number;
-}
 
 export interface ReplayOptions {
   readonly timeoutMs: number;
@@ -47,14 +41,6 @@ interface RunOut {
   readonly peakRssMb: number;
 }
 
-async function rssMb(pid: number): Promise<number> {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    return 0;
-  }
-}
 
 function runCase(c: HostileCase, o: ReplayOptions): Promise<RunOut> {
   return new Promise((done) => {
@@ -67,26 +53,15 @@ function runCase(c: HostileCase, o: ReplayOptions): Promise<RunOut> {
     proc.stdout.on('data', (b: Buffer) => (outBytes += b.length) < 8e6 && out.push(b));
     proc.stderr.on('data', (b: Buffer) => err.push(b));
     let timedOut = false;
-    let overMemory = false;
-    let peak = 0;
     const timer = setTimeout(() => {
       timedOut = true;
       proc.kill('SIGKILL');
     }, c.timeoutMs ?? o.timeoutMs);
-    const sampler = setInterval(() => {
-      if (proc.pid === undefined) return;
-      void rssMb(proc.pid).then((mb) => {
-        peak = Math.max(peak, mb);
-        if (mb > o.memoryMb && !overMemory) {
-          overMemory = true;
-          proc.kill('SIGKILL');
-        }
-      });
-    }, 100);
+    const memory = watchMemory(proc, o.memoryMb);
     proc.once('close', (code, signal) => {
       clearTimeout(timer);
-      clearInterval(sampler);
-      done({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8').slice(-20000), timedOut, overMemory, peakRssMb: Math.round(peak) });
+      memory.stop();
+      done({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8').slice(-20000), timedOut, overMemory: memory.overMemory(), peakRssMb: memory.peak() });
     });
   });
 }
@@ -143,7 +118,7 @@ export function judge(c: HostileCase, r: RunOut): { verdict: Verdict; why?: stri
 export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[]; line: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'facesense-hostile-'));
   try {
-    const cases = sample((await buildCorpus(dir, { root: o.root, media: o.media })).filter((c) => o.filter === undefined || c.id.includes(o.filter)), o.perArea);
+    const cases = spread((await buildCorpus(dir, { root: o.root, media: o.media })).filter((c) => o.filter === undefined || c.id.includes(o.filter)), (c) => c.area, o.perArea);
     const results: CaseResult[] = [];
     let next = 0;
     const worker = async () => {
@@ -164,25 +139,6 @@ export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[];
   }
 }
 
-/** Every case, or about `perArea` of each area, evenly spread (deterministic). */
-function sample(cases: readonly HostileCase[], perArea: number | undefined): HostileCase[] {
-  if (perArea === undefined) return [...cases];
-  const byArea = new Map<string, HostileCase[]>();
-  for (const c of cases) byArea.set(c.area, [...(byArea.get(c.area) ?? []), c]);
-  return [...byArea.values()].flatMap((list) => {
-    const step = Math.max(1, Math.ceil(list.length / perArea));
-    return list.filter((_, i) => i % step === 0);
-  });
-}
-
-export function summaryLine(results: readonly CaseResult[]): string {
-  const n = (v: Verdict) => results.filter((r) => r.verdict === v).length;
-  return `${results.length} tried, ${n('typed')} typed, ${n('graceful')} graceful, ${n('crashed')} crashed, ${n('hung')} hung, ${n('lost')} lost`;
-}
-
-export function failed(results: readonly CaseResult[]): CaseResult[] {
-  return results.filter((r) => r.verdict === 'crashed' || r.verdict === 'hung' || r.verdict === 'lost' || r.verdict === 'silent');
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
