@@ -15,7 +15,7 @@ import { probeVideo } from '../node/video/probe.js';
 import { videoCsvHeader, videoCsvRow } from '../core/video/rows.js';
 import { parseSmoothing } from '../core/video/smooth.js';
 import { csvLine } from '../core/format.js';
-import { parseNumberOption } from '../core/validate.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import { ANALYSIS_ARGS, optionalNumber, positiveInt } from './options.js';
 
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.mov', '.mkv', '.avi', '.webm', '.m4v', '.mpg', '.mpeg', '.ts']);
@@ -169,8 +169,8 @@ async function submit(args: string[]): Promise<number> {
   if (!(segmentSec > 0) || !(overlapSec >= 0) || overlapSec >= segmentSec) throw new OptionError('--segment-sec must be > 0 and --overlap-sec in [0, segment)');
   const num = (n: string, v: string | undefined) => optionalNumber(n, v);
   // The same bounds as `facesense video` (src/cli/video.ts).
-  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
-  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
+  const fps = parseNumberOption('fps', values.fps, RULES.fps);
+  const every = parseNumberOption('every', values.every, RULES.every);
   const detectEvery = num('detect-every', values['detect-every']);
   const iou = num('iou', values.iou);
   const maxMissed = num('max-missed', values['max-missed']);

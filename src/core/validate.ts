@@ -75,6 +75,9 @@ export const RULES = Object.freeze({
   minEyeDistancePx: { min: 0, max: 1_000_000 },
   detectorInputSide: { min: 32, max: 1_000_000, integer: true },
   concurrency: { min: 1, max: 64, integer: true },
+  // Video sampling: more than 1000 frames/s samples no video more finely, it only multiplies work.
+  fps: { min: 0, exclusiveMin: true, max: 1000 },
+  every: { min: 1, max: 1_000_000, integer: true },
 } satisfies Record<string, NumberRule>);
 
 /** Checks the detection options that are given (any subset of DetectOptions). */

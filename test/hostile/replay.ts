@@ -5,7 +5,7 @@
  * (a case that must end in a typed error ended quietly) and one line per failed case; exits 1 on
  * any crash, hang, loss or silent case.
  *
- *   node dist/test/hostile/replay.js [--filter SUBSTRING] [--per-area N] [--timeout-ms N] [--memory-mb N] [--jobs N] [--verbose]
+ *   node dist/test/hostile/replay.js [--channel cli|serve|workers|all]... [--filter SUBSTRING] [--per-area N] [--timeout-ms N] [--memory-mb N] [--jobs N] [--verbose]
  */
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCorpus, type HostileCase } from './corpus.js';
+import { serveChannel } from './serve.js';
+import { workersChannel } from './workers.js';
 import { failed, spread, summaryLine, watchMemory, type CaseResult, type Verdict } from './common.js';
 
 export { failed, summaryLine, type CaseResult, type Verdict };
@@ -29,7 +31,12 @@ export interface ReplayOptions {
   readonly root: string;
   readonly media: string;
   readonly onResult?: (r: CaseResult) => void;
+  /** Which ways in: the CLI and library processes, the HTTP service, the workers. @default ['cli'] */
+  readonly channels?: readonly Channel[];
 }
+
+export type Channel = 'cli' | 'serve' | 'workers';
+export const CHANNELS: readonly Channel[] = ['cli', 'serve', 'workers'];
 
 interface RunOut {
   readonly code: number | null;
@@ -115,30 +122,48 @@ export function judge(c: HostileCase, r: RunOut): { verdict: Verdict; why?: stri
   return { verdict: typed ? 'typed' : 'graceful' };
 }
 
-export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[]; line: string }> {
+export interface ChannelReport {
+  readonly channel: Channel;
+  readonly results: CaseResult[];
+  readonly line: string;
+}
+
+export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[]; line: string; channels: ChannelReport[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'facesense-hostile-'));
   try {
-    const cases = spread((await buildCorpus(dir, { root: o.root, media: o.media })).filter((c) => o.filter === undefined || c.id.includes(o.filter)), (c) => c.area, o.perArea);
-    const results: CaseResult[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < cases.length) {
-        const c = cases[next++]!;
-        const t0 = Date.now();
-        const r = await runCase(c, o);
-        const v = judge({ ...c, timeoutMs: c.timeoutMs ?? o.timeoutMs }, r);
-        const res: CaseResult = { id: c.id, ...v, ms: Date.now() - t0, peakRssMb: r.peakRssMb };
-        results.push(res);
-        o.onResult?.(res);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
-    return { results, line: summaryLine(results) };
+    const corpus = await buildCorpus(dir, { root: o.root, media: o.media });
+    const reports: ChannelReport[] = [];
+    for (const channel of o.channels ?? ['cli']) {
+      const channelOptions = { dir, root: o.root, timeoutMs: o.timeoutMs, memoryMb: o.memoryMb, ...(o.perArea === undefined ? {} : { perGroup: o.perArea }), ...(o.filter === undefined ? {} : { filter: o.filter }), ...(o.onResult === undefined ? {} : { onResult: o.onResult }) };
+      const results = channel === 'cli' ? await replayCli(corpus, o) : channel === 'serve' ? await serveChannel(channelOptions) : await workersChannel(channelOptions);
+      reports.push({ channel, results, line: summaryLine(results) });
+    }
+    const results = reports.flatMap((r) => r.results);
+    return { results, line: summaryLine(results), channels: reports };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** The CLI, library, video, dataset, manifest and option cases: one process each, `jobs` at a time. */
+async function replayCli(corpus: readonly HostileCase[], o: ReplayOptions): Promise<CaseResult[]> {
+  const cases = spread(corpus.filter((c) => o.filter === undefined || c.id.includes(o.filter)), (c) => c.area, o.perArea);
+  const results: CaseResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const c = cases[next++]!;
+      const t0 = Date.now();
+      const r = await runCase(c, o);
+      const v = judge({ ...c, timeoutMs: c.timeoutMs ?? o.timeoutMs }, r);
+      const res: CaseResult = { id: c.id, ...v, ms: Date.now() - t0, peakRssMb: r.peakRssMb };
+      results.push(res);
+      o.onResult?.(res);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  return results;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -149,10 +174,14 @@ async function main(): Promise<void> {
       jobs: { type: 'string', default: '2' },
       'per-area': { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      channel: { type: 'string', multiple: true },
     },
   });
+  const channels = (values.channel ?? ['all']).flatMap((c) => (c === 'all' ? [...CHANNELS] : c.split(','))) as Channel[];
+  for (const c of channels) if (!CHANNELS.includes(c)) throw new Error(`--channel must be ${CHANNELS.join(', ')} or all (got ${c})`);
   const root = process.cwd();
-  const { results, line } = await replay({
+  const { results, channels: reports } = await replay({
+    channels,
     root,
     media: resolve(root, '..', 'shared', 'media'),
     timeoutMs: Number(values['timeout-ms']),
@@ -165,7 +194,7 @@ async function main(): Promise<void> {
     },
   });
   const bad = failed(results);
-  process.stdout.write(`${line}\n${results.filter((r) => r.verdict === 'silent').length} silent (a typed error was expected)\n`);
+  for (const r of reports) process.stdout.write(`${r.channel}: ${r.line}, ${r.results.filter((x) => x.verdict === 'silent').length} silent\n`);
   process.stdout.write(`peak RSS ${Math.max(...results.map((r) => r.peakRssMb))} MB, slowest ${results.reduce((a, b) => (b.ms > a.ms ? b : a)).id} ${Math.max(...results.map((r) => r.ms))} ms\n`);
   process.exitCode = bad.length > 0 ? 1 : 0;
 }
