@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { BatchError, OptionError } from '../core/errors.js';
+import { BatchError, isFacesenseError, OptionError } from '../core/errors.js';
 import { analysisOptionsFromArgs, ANALYSIS_USAGE } from '../batch/options.js';
 import { batchInputs } from '../batch/inputs.js';
 import { formatDuration } from '../batch/progress.js';
@@ -199,7 +199,13 @@ async function submit(args: string[]): Promise<number> {
   const jobs: JobData[] = [];
   for (let i = 0; i < images.length; i += chunk) jobs.push({ batchId: id, kind: 'images', paths: images.slice(i, i + chunk) });
   for (const path of videos) {
-    const info = await probeVideo(path);
+    // A video that cannot be probed is still one job: its worker fails it with the typed code (dead-lettered, shown by
+    // `batch status`), instead of one bad file refusing the whole submission after the others were checked.
+    const info = await probeVideo(path).catch((e: unknown) => {
+      if (!isFacesenseError(e)) throw e;
+      process.stderr.write(`warning: ${e.message} [${e.code}]: queued as one job, which will fail\n`);
+      return { durationMs: undefined };
+    });
     const plan = planSegments((info.durationMs ?? 0) / 1000, segmentSec, overlapSec);
     for (const segment of plan) jobs.push({ batchId: id, kind: 'video-segment', path, segment: { ...segment, endSec: Number.isFinite(segment.endSec) ? segment.endSec : 1e9 }, segments: plan.length });
   }
