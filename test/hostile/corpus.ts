@@ -5,19 +5,21 @@
  * graceful result; never a crash, a hang, or a good input's result lost.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { chmod, copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ferPixels, writeGray } from '../fixtures/datasets.js';
 
-export type Area = 'cli' | 'library' | 'video' | 'dataset' | 'manifest' | 'options';
+export type Area = 'cli' | 'library' | 'video' | 'dataset' | 'manifest' | 'options' | 'outputs';
 
 export interface HostileCase {
   readonly id: string;
   readonly area: Area;
   /** Arguments of `node` (a script and its arguments). */
   readonly argv: readonly string[];
+  /** A command that runs `node` (e.g. setpriv to drop root); none: node itself. */
+  readonly wrap?: readonly string[];
   /** Sources that must come back as successful records (lost otherwise). */
   readonly good?: readonly string[];
   /** The case must end in a typed error (exit 1/2 with a [CODE], or an error record); a quiet success is a silent failure. */
@@ -266,6 +268,25 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
     add({ id: `video:${opt}=${value}`, area: 'options', argv: [cli, 'video', `${opt}=${value}`, f('-x.mp4')], expectTyped: true, check: usageCheck(opt) });
   }
 
+  // Output locations nobody may write, each refused before any work with a usage error naming the option and the path.
+  // Root writes through chmod, so as root the CLI runs as nobody (setpriv, util-linux); /sys/kernel refuses even root.
+  await chmod(dir, 0o755); // nobody reads the inputs
+  await mkdir(f('readonly-dir'));
+  await chmod(f('readonly-dir'), 0o555);
+  const asRoot = process.getuid?.() === 0;
+  const targets = [
+    { name: asRoot ? 'denied-as-nobody' : 'denied', dir: f('readonly-dir'), wrap: asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [] },
+    { name: 'sysfs', dir: '/sys/kernel', wrap: [] },
+  ];
+  for (const t of targets) {
+    const out = (opt: string, path: string, argv: string[]) => add({ id: `outputs:${t.name}:${argv[1]} ${opt} ${basename(path)}`, area: 'outputs', argv, wrap: t.wrap, expectTyped: true, check: beforeWork(opt, path) });
+    out('--annotate', t.dir, analyze('--annotate', t.dir, good));
+    out('--out', join(t.dir, 'out.jsonl'), analyze('--out', join(t.dir, 'out.jsonl'), good));
+    for (const [opt, file] of [['--out', 'rows.jsonl'], ['--summary', 'summary.json'], ['--timeline', 'timeline.html'], ['--annotate', 'annotated.mp4']] as const) out(opt, join(t.dir, file), video(opt, join(t.dir, file), f('-x.mp4')));
+    out('--out', t.dir, [cli, 'batch', 'run', good, good2, '--out', t.dir, '--tasks', 'emotion']);
+    out('--out', join(t.dir, 'new-batch'), [cli, 'batch', 'run', good, good2, '--out', join(t.dir, 'new-batch'), '--tasks', 'emotion']);
+  }
+
   // Manifests: MODEL_INVALID before any image is read.
   for (const name of [...Object.keys(manifests), 'not-json', 'garbage-onnx']) {
     add({ id: `manifest:${name}`, area: 'manifest', argv: [cli, 'analyze', '--format', 'jsonl', '--detector', 'none', '--tasks', 'emotion', '--model', f(`models/${name}.json`), good], expectTyped: true, check: (o) => (/MODEL_INVALID|MODEL_NOT_FOUND/.test(o.stderr) ? undefined : 'not reported as an invalid model') });
@@ -316,6 +337,13 @@ function countCheck(n: number) {
     const ok = o.stdout.split('\n').filter((l) => l.includes('"ok":true')).length;
     return ok === n ? undefined : `${ok} results, expected ${n}`;
   };
+}
+
+/** A usage error naming the option and the path, and no analysis done (no record, no summary). */
+function beforeWork(option: string, path: string) {
+  const usage = usageCheck(option);
+  return (o: { stdout: string; stderr: string; code: number | null }): string | undefined =>
+    usage(o) ?? (o.stderr.includes(path) ? undefined : `the error does not name ${path}`) ?? (/"ok":|analyzed \d|frames/.test(o.stdout + o.stderr) ? 'work was done before the refusal' : undefined);
 }
 
 /** A usage error (exit 2) naming the option. */

@@ -53,7 +53,8 @@ function runCase(c: HostileCase, o: ReplayOptions): Promise<RunOut> {
   return new Promise((done) => {
     const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
     delete env.NODE_TEST_CONTEXT; // a case is a plain process, not a test file
-    const proc = spawn(process.execPath, [...c.argv], { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const [cmd, ...args] = [...(c.wrap ?? []), process.execPath, ...c.argv] as [string, ...string[]];
+    const proc = spawn(cmd, args, { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
