@@ -273,11 +273,8 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   await chmod(dir, 0o755); // nobody reads the inputs
   await mkdir(f('readonly-dir'));
   await chmod(f('readonly-dir'), 0o555);
-  const asRoot = process.getuid?.() === 0;
-  const targets = [
-    { name: asRoot ? 'denied-as-nobody' : 'denied', dir: f('readonly-dir'), wrap: asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [] },
-    { name: 'sysfs', dir: '/sys/kernel', wrap: [] },
-  ];
+  const denied = deniedRunner(cli, f('readonly-dir'));
+  const targets = [...(denied === undefined ? [] : [{ ...denied, dir: f('readonly-dir') }]), { name: 'sysfs', dir: '/sys/kernel', wrap: [] as string[] }];
   for (const t of targets) {
     const out = (opt: string, path: string, argv: string[]) => add({ id: `outputs:${t.name}:${argv[1]} ${opt} ${basename(path)}`, area: 'outputs', argv, wrap: t.wrap, expectTyped: true, check: beforeWork(opt, path) });
     out('--annotate', t.dir, analyze('--annotate', t.dir, good));
@@ -309,6 +306,29 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   // Library scenarios (scenarios.ts), each in its own process.
   for (const name of SCENARIOS) add({ id: `library:${name}`, area: 'library', argv: [scenarios, name, dir], good: GOOD_SCENARIOS.has(name) ? ['<good>'] : [], expectTyped: !GOOD_SCENARIOS.has(name) });
   return cases;
+}
+
+/**
+ * How to run the CLI so that `dir` (mode 555) cannot be written: directly when not root; as root
+ * (which writes through file modes) as nobody with setpriv when nobody can run the CLI from here,
+ * else inside a private mount namespace where `dir` is bind-mounted read-only. None: only the
+ * /sys/kernel target runs (it refuses root too).
+ */
+function deniedRunner(cli: string, dir: string): { name: string; wrap: string[] } | undefined {
+  if (process.getuid?.() !== 0) return { name: 'denied', wrap: [] };
+  const works = (wrap: string[]) => {
+    try {
+      execFileSync(wrap[0]!, [...wrap.slice(1), process.execPath, cli, 'models'], { stdio: 'ignore', timeout: 60_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  if (works(nobody)) return { name: 'denied-as-nobody', wrap: nobody };
+  const readOnly = ['unshare', '-m', 'sh', '-c', 'mount --bind -o ro "$0" "$0" && exec "$@"', dir];
+  if (works(readOnly)) return { name: 'read-only-mount', wrap: readOnly };
+  return undefined;
 }
 
 /** Library scenarios (implemented in scenarios.ts). */
