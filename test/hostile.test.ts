@@ -1,7 +1,9 @@
 /**
- * The hostile corpus in CI (test/hostile/): each case in its own process with a time limit and a
+ * The hostile corpus in CI (test/hostile/), through every channel: the CLI and library processes,
+ * the HTTP service (`facesense serve`), and the workers (`batch submit` + `facesense worker` on a
+ * redis-server started here, and `batch run`). Each case has a time limit and each process a
  * memory cap; fails on any crash, hang, lost result or quiet success where a typed error belongs.
- * A spread of 7 cases per area by default (the whole corpus takes minutes on a loaded machine);
+ * A spread of cases per area by default (the whole corpus takes minutes on a loaded machine);
  * FACESENSE_HOSTILE=all replays every case (as `node dist/test/hostile/replay.js` does).
  */
 import assert from 'node:assert/strict';
@@ -9,19 +11,23 @@ import { test } from 'node:test';
 import { hasShared, MEDIA } from './helpers/media.js';
 import { failed, replay } from './hostile/replay.js';
 
-test('hostile corpus: no crash, no hang, nothing lost, typed errors where due', { skip: !hasShared && 'needs ../shared/media', timeout: 900_000 }, async () => {
-  const { results, line } = await replay({
+test('hostile corpus through the CLI, the HTTP service and the workers: no crash, no hang, nothing lost, typed errors where due', { skip: !hasShared && 'needs ../shared/media', timeout: 1_200_000 }, async () => {
+  const all = process.env.FACESENSE_HOSTILE === 'all';
+  const { results, channels } = await replay({
     root: process.cwd(),
     media: MEDIA,
     timeoutMs: 60_000,
     memoryMb: 1500,
     jobs: 2,
-    ...(process.env.FACESENSE_HOSTILE === 'all' ? {} : { perArea: 7 }),
+    channels: ['cli', 'serve', 'workers'],
+    ...(all ? {} : { perArea: 4 }),
   });
-  process.stderr.write(`${line}\n`);
+  for (const c of channels) process.stderr.write(`${c.channel}: ${c.line}\n`);
   const bad = failed(results);
   assert.deepEqual(bad.map((r) => `${r.verdict} ${r.id}: ${r.why ?? ''}`), []);
-  assert.ok(results.length >= 30, `only ${results.length} cases replayed`);
-  // Every area of the corpus was exercised.
-  for (const area of ['cli-', 'options:', 'video:', 'manifest:', 'dataset:', 'library:']) assert.ok(results.some((r) => r.id.startsWith(area)), `no ${area} case`);
+  // Every area of the corpus and every channel was exercised.
+  for (const area of ['cli-', 'options:', 'video:', 'manifest:', 'dataset:', 'library:', 'outputs:', 'serve-raw:', 'serve-multipart:', 'serve-video-', 'serve-option:', 'serve-header:', 'workers-queue:', 'workers-run:']) {
+    assert.ok(results.some((r) => r.id.startsWith(area)), `no ${area} case`);
+  }
+  for (const c of channels) assert.ok(c.results.length >= 15, `only ${c.results.length} ${c.channel} cases replayed`);
 });

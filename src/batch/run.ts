@@ -8,7 +8,8 @@
  * the inputs that have no record yet.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { checkOutputDir } from '../io/outputs.js';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { BatchError } from '../core/errors.js';
@@ -77,7 +78,8 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 export async function runLocalBatch(o: LocalBatchOptions): Promise<LocalBatchSummary> {
   const t0 = Date.now();
   const files = batchFiles(o.outDir);
-  await mkdir(o.outDir, { recursive: true });
+  // Created and test-written before any work: an --out nobody can write is a typed error naming it, not a crash later.
+  await checkOutputDir('--out', o.outDir);
   const stored = await readManifest(files.manifest);
   if (stored !== undefined && o.resume !== true) throw new BatchError('BATCH_STATE', 'this directory already holds a batch: pass --resume to continue it, or choose another --out', { source: o.outDir });
   if (stored === undefined && o.resume === true) throw new BatchError('BATCH_NOT_FOUND', 'no batch to resume here (batch.json is missing)', { source: o.outDir });

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { BatchError, OptionError } from '../core/errors.js';
+import { BatchError, isFacesenseError, OptionError } from '../core/errors.js';
 import { analysisOptionsFromArgs, ANALYSIS_USAGE } from '../batch/options.js';
 import { batchInputs } from '../batch/inputs.js';
 import { formatDuration } from '../batch/progress.js';
@@ -21,8 +21,8 @@ import { ANALYSIS_ARGS, segmentOptions } from './options.js';
 
 /** A batch's video sampling and tracking flags, with `facesense video`'s bounds. */
 function segmentAnalysisFromArgs(values: { fps?: string | undefined; every?: string | undefined; 'detect-every'?: string | undefined; smooth?: string | undefined; iou?: string | undefined; 'max-missed'?: string | undefined }): SegmentAnalysisOptions {
-  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
-  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
+  const fps = parseNumberOption('fps', values.fps, RULES.fps);
+  const every = parseNumberOption('every', values.every, RULES.every);
   const detectEvery = parseNumberOption('detect-every', values['detect-every'], RULES.detectEvery);
   const iou = parseNumberOption('iou', values.iou, RULES.iouThreshold);
   const maxMissed = parseNumberOption('max-missed', values['max-missed'], RULES.maxMissed);
@@ -202,7 +202,13 @@ async function submit(args: string[]): Promise<number> {
   const jobs: JobData[] = [];
   for (let i = 0; i < images.length; i += chunk) jobs.push({ batchId: id, kind: 'images', paths: images.slice(i, i + chunk) });
   for (const path of videos) {
-    const info = await probeVideo(path);
+    // A video that cannot be probed is still one job: its worker fails it with the typed code (dead-lettered, shown by
+    // `batch status`), instead of one bad file refusing the whole submission after the others were checked.
+    const info = await probeVideo(path).catch((e: unknown) => {
+      if (!isFacesenseError(e)) throw e;
+      process.stderr.write(`warning: ${e.message} [${e.code}]: queued as one job, which will fail\n`);
+      return { durationMs: undefined };
+    });
     const plan = planSegments((info.durationMs ?? 0) / 1000, segmentSec, overlapSec);
     for (const segment of plan) jobs.push({ batchId: id, kind: 'video-segment', path, segment: { ...segment, endSec: Number.isFinite(segment.endSec) ? segment.endSec : 1e9 }, segments: plan.length });
   }

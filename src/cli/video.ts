@@ -105,8 +105,8 @@ export async function runVideo(args: string[]): Promise<number> {
   if (format !== 'csv' && format !== 'jsonl' && format !== 'json') throw new OptionError(`--format must be csv, jsonl or json (got "${format}")`);
   if (!['yunet', 'yunet-640', 'viola-jones'].includes(values.detector)) throw new OptionError(`--detector must be yunet, yunet-640 or viola-jones (got "${values.detector}"); tracking needs a detector`);
   const analysis = analysisOptionsFromArgs(values);
-  const fps = parseNumberOption('fps', values.fps, { min: 0, exclusiveMin: true, max: 1000 });
-  const every = parseNumberOption('every', values.every, { min: 1, max: 1_000_000, integer: true });
+  const fps = parseNumberOption('fps', values.fps, RULES.fps);
+  const every = parseNumberOption('every', values.every, RULES.every);
   const startSec = optionalNumber('start', values.start);
   const endSec = optionalNumber('end', values.end);
   const sampling: SamplingOptions = { ...(fps === undefined ? {} : { fps }), ...(every === undefined ? {} : { every }), ...(startSec === undefined ? {} : { startSec }), ...(endSec === undefined ? {} : { endSec }) };

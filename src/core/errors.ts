@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'MALFORMED_REQUEST'
   | 'OVERLOADED'
   | 'TIMEOUT'
   | 'CANCELLED'

@@ -86,6 +86,9 @@ export const RULES = Object.freeze({
   overlapSec: { min: 0, max: 3600 },
   lockMs: { min: 100, max: 86_400_000, integer: true },
   port: { min: 0, max: 65_535, integer: true },
+  // Video sampling: more than 1000 frames/s samples no video more finely, it only multiplies work.
+  fps: { min: 0, exclusiveMin: true, max: 1000 },
+  every: { min: 1, max: 1_000_000, integer: true },
 } satisfies Record<string, NumberRule>);
 
 /** Checks the detection options that are given (any subset of DetectOptions). */

@@ -3,8 +3,9 @@
  * full only to crash (or hang) when its results cannot be written.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, open, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { OptionError } from '../core/errors.js';
 
 async function kindOf(path: string): Promise<'missing' | 'dir' | 'file' | 'other'> {
@@ -16,8 +17,31 @@ async function kindOf(path: string): Promise<'missing' | 'dir' | 'file' | 'other
   }
 }
 
+/**
+ * Whether a file can be created in `dir`, found by creating (and removing) one: access(2) says yes
+ * to root everywhere, also where nothing can be written (/sys, /proc, a read-only bind mount as
+ * seen by some kernels), and says no more than the real write would.
+ */
 async function writable(dir: string): Promise<boolean> {
-  return access(dir, constants.W_OK | constants.X_OK).then(() => true, () => false);
+  if (!(await access(dir, constants.W_OK | constants.X_OK).then(() => true, () => false))) return false;
+  const probe = join(dir, `.facesense-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await (await open(probe, 'wx')).close();
+  } catch {
+    return false;
+  }
+  await rm(probe, { force: true });
+  return true;
+}
+
+/** An existing file can be opened for writing (not truncated: opened and closed). */
+async function writableFile(path: string): Promise<boolean> {
+  try {
+    await (await open(path, 'r+')).close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** An output file `path` given with `option` can be created: its directory exists and is writable, and it is not a directory. */
@@ -30,7 +54,7 @@ export async function checkOutputFile(option: string, path: string): Promise<voi
   const dirKind = await kindOf(dir);
   if (dirKind === 'missing') throw new OptionError(`${option} ${path}: the directory ${dir} does not exist`);
   if (dirKind !== 'dir') throw new OptionError(`${option} ${path}: ${dir} is not a directory`);
-  if (kind === 'file' ? !(await access(path, constants.W_OK).then(() => true, () => false)) : !(await writable(dir))) {
+  if (kind === 'file' ? !(await writableFile(path)) : !(await writable(dir))) {
     throw new OptionError(`${option} ${path}: not writable (permission denied)`);
   }
 }

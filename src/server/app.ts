@@ -225,6 +225,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   function sendError(reply: FastifyReply, err: FacesenseError, status = statusOf(err.code)): FastifyReply {
     metrics.error(err.code);
     if (status === 503 || status === 429) reply.header('retry-after', String(queue.retryAfterSec()));
+    // Refused before its body was read (a declared size over the limit, a wrong type): the rest of that body must not be read as the next request on a kept-alive connection.
+    if (!reply.request.raw.complete) reply.header('connection', 'close');
     const body: ErrorBody = { error: err.toJSON(), requestId: String(reply.request.id) };
     return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
   }

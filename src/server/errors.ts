@@ -4,6 +4,7 @@ import { FacesenseError, type ErrorCode } from '../core/errors.js';
 const STATUS: Partial<Record<ErrorCode, number>> = {
   INVALID_OPTION: 400,
   INPUT_EMPTY: 400,
+  MALFORMED_REQUEST: 400,
   MODEL_NOT_FOUND: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
@@ -39,8 +40,12 @@ export function httpError(code: ErrorCode, message: string): FacesenseError {
   return new FacesenseError(code, message);
 }
 
+const MULTIPART_ERROR = /multipart|boundary|part terminated|malformed part header/i;
+
 /** Fastify's and its plugins' own errors (body limits, content types, multipart limits) as typed ones. */
 export function fromFrameworkError(e: { code?: string; statusCode?: number; message: string }): FacesenseError {
+  // busboy's errors for a malformed multipart body carry no status: the request is at fault, not the server.
+  if (e.statusCode === undefined && MULTIPART_ERROR.test(e.message)) return httpError('MALFORMED_REQUEST', `the multipart/form-data body is malformed (${e.message}); send each image as a file field`);
   const status = e.statusCode ?? 500;
   if (status === 413) return httpError('BODY_TOO_LARGE', e.message);
   if (status === 415) return httpError('UNSUPPORTED_MEDIA_TYPE', `${e.message}; send an image as image/* or application/octet-stream, or several as multipart/form-data`);

@@ -2,6 +2,7 @@
 import type { DetectorName } from '../core/analyzer.js';
 import { detectOptions, optionalNumber } from '../cli/options.js';
 import { OptionError } from '../core/errors.js';
+import { parseNumberOption, RULES } from '../core/validate.js';
 import type { SamplingOptions } from '../node/video/decode.js';
 import { parseSmoothing, type SmoothingSpec } from '../core/video/smooth.js';
 import { parseSequenceWindow } from '../node/video/sequence.js';
@@ -73,7 +74,10 @@ export function videoOptions(o: RawOptions): VideoRequestOptions {
   const image = imageOptions(o);
   if (image.choice.detector === 'none') throw new OptionError('detector none cannot track faces; use yunet, yunet-640 or viola-jones');
   const num = (k: string) => optionalNumber(k, one(o, k));
-  const [fps, every, startSec, endSec] = [num('fps'), num('every'), num('start'), num('end')];
+  // The CLI's bounds (src/cli/video.ts): a frame rate of 1e9 or every 0 is refused here, not found out by the job.
+  const fps = parseNumberOption('fps', one(o, 'fps'), RULES.fps);
+  const every = parseNumberOption('every', one(o, 'every'), RULES.every);
+  const [startSec, endSec] = [num('start'), num('end')];
   const smooth = one(o, 'smooth');
   const [sequenceModel, sequenceWindow] = [one(o, 'sequence-model'), one(o, 'sequence-window')];
   if (sequenceModel !== undefined) modelId('sequence-model', sequenceModel);

@@ -5,18 +5,21 @@
  * graceful result; never a crash, a hang, or a good input's result lost.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { chmod, copyFile, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { ferPixels, writeGray } from '../fixtures/datasets.js';
 
-export type Area = 'cli' | 'library' | 'video' | 'dataset' | 'manifest' | 'options';
+export type Area = 'cli' | 'library' | 'video' | 'dataset' | 'manifest' | 'options' | 'outputs';
 
 export interface HostileCase {
   readonly id: string;
   readonly area: Area;
   /** Arguments of `node` (a script and its arguments). */
   readonly argv: readonly string[];
+  /** A command that runs `node` (e.g. setpriv to drop root); none: node itself. */
+  readonly wrap?: readonly string[];
   /** Sources that must come back as successful records (lost otherwise). */
   readonly good?: readonly string[];
   /** The case must end in a typed error (exit 1/2 with a [CODE], or an error record); a quiet success is a silent failure. */
@@ -58,6 +61,55 @@ function pngHeader(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from(PNG_SIG), len, type, ihdr, crc, Buffer.from('IDAT junk')]);
 }
 
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/**
+ * A valid, uniformly grey 1-bit greyscale PNG of width×height, built row by row: a 17000² image
+ * (289 MP, over libvips' default 268 MP limit) is about 40 KB on disk and built in well under a second.
+ */
+export function uniformPng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([1, 0, 0, 0, 0], 8);
+  // Filter 0 then width bits of alternating pixels: grey on average, no structure to find a face in.
+  const row = Buffer.alloc(1 + Math.ceil(width / 8), 0x55);
+  row[0] = 0;
+  const rows = Buffer.alloc(row.length * height);
+  for (let y = 0; y < height; y++) row.copy(rows, y * row.length);
+  return Buffer.concat([Buffer.from(PNG_SIG), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(rows, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/**
+ * The corpus's hostile inputs by name (files buildCorpus writes into its folder, or system paths).
+ * Every channel — the CLI, the HTTP service, the workers (channels.ts) — replays these same lists.
+ */
+/** Each alone must end in a typed error. */
+export const TYPED_IMAGES = ['empty.jpg', 'text.jpg', 'truncated.jpg', 'truncated-header.jpg', 'bomb.png', 'huge-dims.png', 'zero-dims.png', 'photo.heic', 'bmp.bmp', 'svg-bomb.svg', 'random.png', 'gif-junk.gif', 'sparse-1.5g.jpg', 'sparse-jpeg-600m.jpg', 'huge-289mp.png', 'fifo.jpg', 'socket.jpg', 'dir.jpg', 'missing.jpg', 'empty-dir'] as const;
+/** Each between two good photos: the good ones keep their results (some of these are valid images). */
+export const BATCH_IMAGES = ['empty.jpg', 'text.jpg', 'truncated.jpg', 'bomb.png', 'photo.heic', 'sparse-1.5g.jpg', 'fifo.jpg', 'socket.jpg', 'svg-external.svg', 'one-pixel.png', 'thin.png', 'utf8-name-ü 😀.jpg', '-dash.jpg'] as const;
+/** Valid images among them: a result, not an error. */
+export const VALID_IMAGES: ReadonlySet<string> = new Set(['one-pixel.png', 'thin.png', 'utf8-name-ü 😀.jpg', '-dash.jpg', 'svg-external.svg', 'good.jpg', 'good2.jpg']);
+/** Each as a video must end in a typed error ('-x.mp4' is a valid video with a hostile name). */
+export const TYPED_VIDEOS = ['concat:a.mp4|b.mp4', 'text.mp4', 'empty.mp4', 'truncated.mp4', 'fifo.mp4', 'good.jpg', 'missing.mp4'] as const;
+/** Analysis options with bad values: each a usage error naming the option. */
+export const BAD_OPTIONS: readonly (readonly [string, string])[] = [
+  ['--score-threshold', '-1'], ['--score-threshold', '2'], ['--score-threshold', 'NaN'], ['--score-threshold', ''],
+  ['--max-faces', '-1'], ['--max-faces', '1.5'], ['--max-faces', '0'], ['--min-face', '-5'], ['--min-face', 'Infinity'],
+  ['--threads', '100000'], ['--threads', '1.5'], ['--threads', '-1'], ['--threads', '0x10'],
+  ['--refine', '1e9'], ['--refine', '-1'], ['--pixel-limit', '0'], ['--pixel-limit', '1e12'], ['--pixel-limit', 'abc'],
+  ['--concurrency', '0'], ['--concurrency', '1e6'], ['--format', 'xml'], ['--detector', 'haar'], ['--tasks', 'telepathy'],
+];
+/** Video sampling options with bad values. */
+export const BAD_VIDEO_OPTIONS: readonly (readonly [string, string])[] = [['--fps', '1e9'], ['--fps', '0'], ['--fps', '-2'], ['--every', '0'], ['--every', '2.5'], ['--threads', '100000']];
+
 export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<HostileCase[]> {
   const cli = join(paths.root, 'bin', 'facesense.js');
   const scenarios = join(paths.root, 'dist', 'test', 'hostile', 'scenarios.js');
@@ -91,6 +143,7 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   await writeFile(f('gif-junk.gif'), Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(100, 0xff)]));
   await sharp({ create: { width: 1, height: 1, channels: 3, background: '#808080' } }).png().toFile(f('one-pixel.png'));
   await sharp({ create: { width: 20000, height: 2, channels: 3, background: '#808080' } }).png().toFile(f('thin.png'));
+  await writeFile(f('huge-289mp.png'), uniformPng(17000, 17000));
   // Sparse files: a 1.5 GB file of zeros, and a "JPEG" over the input size limit.
   await writeFile(f('sparse-1.5g.jpg'), '');
   await truncate(f('sparse-1.5g.jpg'), 1.5 * 2 ** 30);
@@ -175,12 +228,12 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   const add = (c: HostileCase) => cases.push(c);
 
   // Single hostile files through the CLI: each must be a typed error record.
-  for (const name of ['empty.jpg', 'text.jpg', 'truncated.jpg', 'truncated-header.jpg', 'bomb.png', 'huge-dims.png', 'zero-dims.png', 'photo.heic', 'bmp.bmp', 'svg-bomb.svg', 'random.png', 'gif-junk.gif', 'sparse-1.5g.jpg', 'sparse-jpeg-600m.jpg', 'fifo.jpg', 'socket.jpg', 'dir.jpg', 'missing.jpg', 'empty-dir']) {
+  for (const name of TYPED_IMAGES) {
     add({ id: `cli-file:${name}`, area: 'cli', argv: analyze(f(name)), expectTyped: true });
   }
   for (const dev of ['/dev/zero', '/dev/urandom', '/dev/null', '/dev/stdin']) add({ id: `cli-device:${dev}`, area: 'cli', argv: analyze(dev), expectTyped: true });
   // Mixed batches: every good input keeps its result.
-  for (const name of ['empty.jpg', 'text.jpg', 'truncated.jpg', 'bomb.png', 'photo.heic', 'sparse-1.5g.jpg', 'fifo.jpg', 'socket.jpg', 'svg-external.svg', 'one-pixel.png', 'thin.png', 'utf8-name-ü 😀.jpg', '-dash.jpg']) {
+  for (const name of BATCH_IMAGES) {
     add({ id: `cli-batch:${name}`, area: 'cli', argv: analyze(good, f(name), good2), good: [good, good2] });
   }
   add({ id: 'cli-batch:devices', area: 'cli', argv: analyze(good, '/dev/zero', '/dev/urandom', good2), good: [good, good2] });
@@ -191,18 +244,13 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   add({ id: 'cli-batch:glob-nomatch', area: 'cli', argv: analyze(good, f('*.nomatch')), good: [good] });
   add({ id: 'cli-batch:concurrency-8', area: 'cli', argv: analyze('--concurrency', '8', good, f('fifo.jpg'), f('text.jpg'), good2, '/dev/zero', good), good: [good, good2] });
   add({ id: 'cli-batch:pixel-limit-300mp', area: 'cli', argv: analyze('--pixel-limit', '300000000', good, f('bomb.png'), good2), good: [good, good2] });
+  // Over libvips' own 268 MP limit, allowed by --pixel-limit: a result or a typed error, never sharp's untyped throw.
+  add({ id: 'cli-batch:289mp-allowed', area: 'cli', argv: analyze('--pixel-limit', '300000000', good, f('huge-289mp.png'), good2), good: [good, good2], check: (o) => (o.stdout.includes('huge-289mp.png') ? undefined : 'no record for the 289 MP image'), timeoutMs: 180_000 });
   add({ id: 'cli-batch:annotate', area: 'cli', argv: analyze('--annotate', f('annotated'), good, f('truncated.jpg'), good2), good: [good, good2] });
   add({ id: 'cli-batch:refine', area: 'cli', argv: analyze('--refine', '2', good2, f('text.jpg')), good: [good2] });
 
   // Options: each bad value is a usage error naming the option.
-  const badOptions: [string, string][] = [
-    ['--score-threshold', '-1'], ['--score-threshold', '2'], ['--score-threshold', 'NaN'], ['--score-threshold', ''],
-    ['--max-faces', '-1'], ['--max-faces', '1.5'], ['--max-faces', '0'], ['--min-face', '-5'], ['--min-face', 'Infinity'],
-    ['--threads', '100000'], ['--threads', '1.5'], ['--threads', '-1'], ['--threads', '0x10'],
-    ['--refine', '1e9'], ['--refine', '-1'], ['--pixel-limit', '0'], ['--pixel-limit', '1e12'], ['--pixel-limit', 'abc'],
-    ['--concurrency', '0'], ['--concurrency', '1e6'], ['--format', 'xml'], ['--detector', 'haar'], ['--tasks', 'telepathy'],
-  ];
-  for (const [opt, value] of badOptions) add({ id: `options:${opt}=${value}`, area: 'options', argv: analyze(`${opt}=${value}`, good), expectTyped: true, check: usageCheck(opt) });
+  for (const [opt, value] of BAD_OPTIONS) add({ id: `options:${opt}=${value}`, area: 'options', argv: analyze(`${opt}=${value}`, good), expectTyped: true, check: usageCheck(opt) });
   add({ id: 'options:--out-missing-dir', area: 'options', argv: analyze('--out', f('nope/out.jsonl'), good), expectTyped: true, check: usageCheck('--out') });
   add({ id: 'options:--out-is-dir', area: 'options', argv: analyze('--out', f('empty-dir'), good), expectTyped: true, check: usageCheck('--out') });
   add({ id: 'options:--annotate-is-file', area: 'options', argv: analyze('--annotate', f('an-output-file'), good), expectTyped: true, check: usageCheck('--annotate') });
@@ -211,13 +259,29 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   // Video.
   const video = (...args: string[]) => [cli, 'video', '--tasks', 'emotion', '--fps', '2', ...args];
   add({ id: 'video:-x.mp4', area: 'video', argv: video(f('-x.mp4')), check: (o) => (o.code === 0 && o.stdout.split('\n').length > 2 ? undefined : 'no rows for -x.mp4') });
-  for (const name of ['concat:a.mp4|b.mp4', 'text.mp4', 'empty.mp4', 'truncated.mp4', 'fifo.mp4', 'good.jpg', 'missing.mp4']) add({ id: `video:${name}`, area: 'video', argv: video(f(name)), expectTyped: true });
+  for (const name of TYPED_VIDEOS) add({ id: `video:${name}`, area: 'video', argv: video(f(name)), expectTyped: true });
   add({ id: 'video:/dev/zero', area: 'video', argv: video('/dev/zero'), expectTyped: true });
   for (const opt of ['--out', '--summary', '--timeline', '--annotate']) {
     add({ id: `video:${opt}-missing-dir`, area: 'video', argv: video(opt, f(`nope/x${opt === '--annotate' ? '.mp4' : '.out'}`), f('-x.mp4')), expectTyped: true, check: usageCheck(opt) });
   }
-  for (const [opt, value] of [['--fps', '1e9'], ['--fps', '0'], ['--fps', '-2'], ['--every', '0'], ['--every', '2.5'], ['--threads', '100000']] as const) {
+  for (const [opt, value] of BAD_VIDEO_OPTIONS) {
     add({ id: `video:${opt}=${value}`, area: 'options', argv: [cli, 'video', `${opt}=${value}`, f('-x.mp4')], expectTyped: true, check: usageCheck(opt) });
+  }
+
+  // Output locations nobody may write, each refused before any work with a usage error naming the option and the path.
+  // Root writes through chmod, so as root the CLI runs as nobody (setpriv, util-linux); /sys/kernel refuses even root.
+  await chmod(dir, 0o755); // nobody reads the inputs
+  await mkdir(f('readonly-dir'));
+  await chmod(f('readonly-dir'), 0o555);
+  const denied = deniedRunner(cli, f('readonly-dir'));
+  const targets = [...(denied === undefined ? [] : [{ ...denied, dir: f('readonly-dir') }]), { name: 'sysfs', dir: '/sys/kernel', wrap: [] as string[] }];
+  for (const t of targets) {
+    const out = (opt: string, path: string, argv: string[]) => add({ id: `outputs:${t.name}:${argv[1]} ${opt} ${basename(path)}`, area: 'outputs', argv, wrap: t.wrap, expectTyped: true, check: beforeWork(opt, path) });
+    out('--annotate', t.dir, analyze('--annotate', t.dir, good));
+    out('--out', join(t.dir, 'out.jsonl'), analyze('--out', join(t.dir, 'out.jsonl'), good));
+    for (const [opt, file] of [['--out', 'rows.jsonl'], ['--summary', 'summary.json'], ['--timeline', 'timeline.html'], ['--annotate', 'annotated.mp4']] as const) out(opt, join(t.dir, file), video(opt, join(t.dir, file), f('-x.mp4')));
+    out('--out', t.dir, [cli, 'batch', 'run', good, good2, '--out', t.dir, '--tasks', 'emotion']);
+    out('--out', join(t.dir, 'new-batch'), [cli, 'batch', 'run', good, good2, '--out', join(t.dir, 'new-batch'), '--tasks', 'emotion']);
   }
 
   // Manifests: MODEL_INVALID before any image is read.
@@ -242,6 +306,29 @@ export async function buildCorpus(dir: string, paths: CorpusPaths): Promise<Host
   // Library scenarios (scenarios.ts), each in its own process.
   for (const name of SCENARIOS) add({ id: `library:${name}`, area: 'library', argv: [scenarios, name, dir], good: GOOD_SCENARIOS.has(name) ? ['<good>'] : [], expectTyped: !GOOD_SCENARIOS.has(name) });
   return cases;
+}
+
+/**
+ * How to run the CLI so that `dir` (mode 555) cannot be written: directly when not root; as root
+ * (which writes through file modes) as nobody with setpriv when nobody can run the CLI from here,
+ * else inside a private mount namespace where `dir` is bind-mounted read-only. None: only the
+ * /sys/kernel target runs (it refuses root too).
+ */
+function deniedRunner(cli: string, dir: string): { name: string; wrap: string[] } | undefined {
+  if (process.getuid?.() !== 0) return { name: 'denied', wrap: [] };
+  const works = (wrap: string[]) => {
+    try {
+      execFileSync(wrap[0]!, [...wrap.slice(1), process.execPath, cli, 'models'], { stdio: 'ignore', timeout: 60_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  if (works(nobody)) return { name: 'denied-as-nobody', wrap: nobody };
+  const readOnly = ['unshare', '-m', 'sh', '-c', 'mount --bind -o ro "$0" "$0" && exec "$@"', dir];
+  if (works(readOnly)) return { name: 'read-only-mount', wrap: readOnly };
+  return undefined;
 }
 
 /** Library scenarios (implemented in scenarios.ts). */
@@ -270,6 +357,13 @@ function countCheck(n: number) {
     const ok = o.stdout.split('\n').filter((l) => l.includes('"ok":true')).length;
     return ok === n ? undefined : `${ok} results, expected ${n}`;
   };
+}
+
+/** A usage error naming the option and the path, and no analysis done (no record, no summary). */
+function beforeWork(option: string, path: string) {
+  const usage = usageCheck(option);
+  return (o: { stdout: string; stderr: string; code: number | null }): string | undefined =>
+    usage(o) ?? (o.stderr.includes(path) ? undefined : `the error does not name ${path}`) ?? (/"ok":|analyzed \d|frames/.test(o.stdout + o.stderr) ? 'work was done before the refusal' : undefined);
 }
 
 /** A usage error (exit 2) naming the option. */

@@ -5,25 +5,21 @@
  * (a case that must end in a typed error ended quietly) and one line per failed case; exits 1 on
  * any crash, hang, loss or silent case.
  *
- *   node dist/test/hostile/replay.js [--filter SUBSTRING] [--per-area N] [--timeout-ms N] [--memory-mb N] [--jobs N] [--verbose]
+ *   node dist/test/hostile/replay.js [--channel cli|serve|workers|all]... [--filter SUBSTRING] [--per-area N] [--timeout-ms N] [--memory-mb N] [--jobs N] [--verbose]
  */
 import { spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCorpus, type HostileCase } from './corpus.js';
+import { serveChannel } from './serve.js';
+import { workersChannel } from './workers.js';
+import { failed, spread, summaryLine, watchMemory, type CaseResult, type Verdict } from './common.js';
 
-export type Verdict = 'typed' | 'graceful' | 'crashed' | 'hung' | 'lost' | 'silent';
+export { failed, summaryLine, type CaseResult, type Verdict };
 
-export interface CaseResult {
-  readonly id: string;
-  readonly verdict: Verdict;
-  readonly why?: string;
-  readonly ms: number;
-  readonly peakRssMb: number;
-}
 
 export interface ReplayOptions {
   readonly timeoutMs: number;
@@ -35,7 +31,12 @@ export interface ReplayOptions {
   readonly root: string;
   readonly media: string;
   readonly onResult?: (r: CaseResult) => void;
+  /** Which ways in: the CLI and library processes, the HTTP service, the workers. @default ['cli'] */
+  readonly channels?: readonly Channel[];
 }
+
+export type Channel = 'cli' | 'serve' | 'workers';
+export const CHANNELS: readonly Channel[] = ['cli', 'serve', 'workers'];
 
 interface RunOut {
   readonly code: number | null;
@@ -47,46 +48,28 @@ interface RunOut {
   readonly peakRssMb: number;
 }
 
-async function rssMb(pid: number): Promise<number> {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    return 0;
-  }
-}
 
 function runCase(c: HostileCase, o: ReplayOptions): Promise<RunOut> {
   return new Promise((done) => {
     const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0' };
     delete env.NODE_TEST_CONTEXT; // a case is a plain process, not a test file
-    const proc = spawn(process.execPath, [...c.argv], { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const [cmd, ...args] = [...(c.wrap ?? []), process.execPath, ...c.argv] as [string, ...string[]];
+    const proc = spawn(cmd, args, { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
     proc.stdout.on('data', (b: Buffer) => (outBytes += b.length) < 8e6 && out.push(b));
     proc.stderr.on('data', (b: Buffer) => err.push(b));
     let timedOut = false;
-    let overMemory = false;
-    let peak = 0;
     const timer = setTimeout(() => {
       timedOut = true;
       proc.kill('SIGKILL');
     }, c.timeoutMs ?? o.timeoutMs);
-    const sampler = setInterval(() => {
-      if (proc.pid === undefined) return;
-      void rssMb(proc.pid).then((mb) => {
-        peak = Math.max(peak, mb);
-        if (mb > o.memoryMb && !overMemory) {
-          overMemory = true;
-          proc.kill('SIGKILL');
-        }
-      });
-    }, 100);
+    const memory = watchMemory(proc, o.memoryMb);
     proc.once('close', (code, signal) => {
       clearTimeout(timer);
-      clearInterval(sampler);
-      done({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8').slice(-20000), timedOut, overMemory, peakRssMb: Math.round(peak) });
+      memory.stop();
+      done({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8').slice(-20000), timedOut, overMemory: memory.overMemory(), peakRssMb: memory.peak() });
     });
   });
 }
@@ -140,48 +123,47 @@ export function judge(c: HostileCase, r: RunOut): { verdict: Verdict; why?: stri
   return { verdict: typed ? 'typed' : 'graceful' };
 }
 
-export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[]; line: string }> {
+export interface ChannelReport {
+  readonly channel: Channel;
+  readonly results: CaseResult[];
+  readonly line: string;
+}
+
+export async function replay(o: ReplayOptions): Promise<{ results: CaseResult[]; line: string; channels: ChannelReport[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'facesense-hostile-'));
   try {
-    const cases = sample((await buildCorpus(dir, { root: o.root, media: o.media })).filter((c) => o.filter === undefined || c.id.includes(o.filter)), o.perArea);
-    const results: CaseResult[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < cases.length) {
-        const c = cases[next++]!;
-        const t0 = Date.now();
-        const r = await runCase(c, o);
-        const v = judge({ ...c, timeoutMs: c.timeoutMs ?? o.timeoutMs }, r);
-        const res: CaseResult = { id: c.id, ...v, ms: Date.now() - t0, peakRssMb: r.peakRssMb };
-        results.push(res);
-        o.onResult?.(res);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
-    return { results, line: summaryLine(results) };
+    const corpus = await buildCorpus(dir, { root: o.root, media: o.media });
+    const reports: ChannelReport[] = [];
+    for (const channel of o.channels ?? ['cli']) {
+      const channelOptions = { dir, root: o.root, timeoutMs: o.timeoutMs, memoryMb: o.memoryMb, ...(o.perArea === undefined ? {} : { perGroup: o.perArea }), ...(o.filter === undefined ? {} : { filter: o.filter }), ...(o.onResult === undefined ? {} : { onResult: o.onResult }) };
+      const results = channel === 'cli' ? await replayCli(corpus, o) : channel === 'serve' ? await serveChannel(channelOptions) : await workersChannel(channelOptions);
+      reports.push({ channel, results, line: summaryLine(results) });
+    }
+    const results = reports.flatMap((r) => r.results);
+    return { results, line: summaryLine(results), channels: reports };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Every case, or about `perArea` of each area, evenly spread (deterministic). */
-function sample(cases: readonly HostileCase[], perArea: number | undefined): HostileCase[] {
-  if (perArea === undefined) return [...cases];
-  const byArea = new Map<string, HostileCase[]>();
-  for (const c of cases) byArea.set(c.area, [...(byArea.get(c.area) ?? []), c]);
-  return [...byArea.values()].flatMap((list) => {
-    const step = Math.max(1, Math.ceil(list.length / perArea));
-    return list.filter((_, i) => i % step === 0);
-  });
-}
-
-export function summaryLine(results: readonly CaseResult[]): string {
-  const n = (v: Verdict) => results.filter((r) => r.verdict === v).length;
-  return `${results.length} tried, ${n('typed')} typed, ${n('graceful')} graceful, ${n('crashed')} crashed, ${n('hung')} hung, ${n('lost')} lost`;
-}
-
-export function failed(results: readonly CaseResult[]): CaseResult[] {
-  return results.filter((r) => r.verdict === 'crashed' || r.verdict === 'hung' || r.verdict === 'lost' || r.verdict === 'silent');
+/** The CLI, library, video, dataset, manifest and option cases: one process each, `jobs` at a time. */
+async function replayCli(corpus: readonly HostileCase[], o: ReplayOptions): Promise<CaseResult[]> {
+  const cases = spread(corpus.filter((c) => o.filter === undefined || c.id.includes(o.filter)), (c) => c.area, o.perArea);
+  const results: CaseResult[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const c = cases[next++]!;
+      const t0 = Date.now();
+      const r = await runCase(c, o);
+      const v = judge({ ...c, timeoutMs: c.timeoutMs ?? o.timeoutMs }, r);
+      const res: CaseResult = { id: c.id, ...v, ms: Date.now() - t0, peakRssMb: r.peakRssMb };
+      results.push(res);
+      o.onResult?.(res);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  return results;
 }
 
 async function main(): Promise<void> {
@@ -193,10 +175,14 @@ async function main(): Promise<void> {
       jobs: { type: 'string', default: '2' },
       'per-area': { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      channel: { type: 'string', multiple: true },
     },
   });
+  const channels = (values.channel ?? ['all']).flatMap((c) => (c === 'all' ? [...CHANNELS] : c.split(','))) as Channel[];
+  for (const c of channels) if (!CHANNELS.includes(c)) throw new Error(`--channel must be ${CHANNELS.join(', ')} or all (got ${c})`);
   const root = process.cwd();
-  const { results, line } = await replay({
+  const { results, channels: reports } = await replay({
+    channels,
     root,
     media: resolve(root, '..', 'shared', 'media'),
     timeoutMs: Number(values['timeout-ms']),
@@ -209,7 +195,7 @@ async function main(): Promise<void> {
     },
   });
   const bad = failed(results);
-  process.stdout.write(`${line}\n${results.filter((r) => r.verdict === 'silent').length} silent (a typed error was expected)\n`);
+  for (const r of reports) process.stdout.write(`${r.channel}: ${r.line}, ${r.results.filter((x) => x.verdict === 'silent').length} silent\n`);
   process.stdout.write(`peak RSS ${Math.max(...results.map((r) => r.peakRssMb))} MB, slowest ${results.reduce((a, b) => (b.ms > a.ms ? b : a)).id} ${Math.max(...results.map((r) => r.ms))} ms\n`);
   process.exitCode = bad.length > 0 ? 1 : 0;
 }
