@@ -3,6 +3,7 @@
  * sides interleaved round by round, so machine load hits both alike: the ratio is the claim, not
  * the absolute figures. Part of `npm run bench`; `node dist/bench/speed.js` runs it alone.
  */
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
@@ -13,7 +14,8 @@ import { alignFaceInto, inputWriter } from '../src/core/fused.js';
 import type { ModelInput } from '../src/core/models/manifest.js';
 import { normaliseInto } from '../src/core/normalise.js';
 import type { Detection, RgbImage } from '../src/core/types.js';
-import { createAnalyzer } from '../src/node/analyzer.js';
+import { createAnalyzer, type NodeAnalyzerOptions } from '../src/node/analyzer.js';
+import { createAnalyzerPool } from '../src/node/pool.js';
 import { createModelStore } from '../src/node/models/store.js';
 import { ort } from '../src/node/onnx.js';
 import { createYunetDetector } from '../src/node/platform.js';
@@ -112,6 +114,43 @@ export async function benchDetectScale(det: FaceDetector, image: RgbImage, label
   return rows;
 }
 
+/**
+ * Parallelism (issue 19): one in-process analyzer (ONNX Runtime runs synchronously on the calling
+ * thread) against a worker-thread pool (src/node/pool.ts), rounds interleaved. Besides images/s,
+ * each row gives the CPU milliseconds the process spent per image (all its threads): on a shared
+ * machine wall time depends on the load, but CPU per image does not, and cores ÷ CPU per image is
+ * the most this machine can do when nothing serialises the work.
+ */
+export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 16, rounds = 3): Promise<SpeedRow[]> {
+  const variants: [string, () => Promise<Analyzer>, number][] = [
+    ['in-process, intra-op threads 0 (one per core)', () => createAnalyzer(options), 2],
+    ['in-process, intra-op threads 1', () => createAnalyzer({ ...options, threads: 1 }), 2],
+    ['2 worker threads, intra-op 1 each', () => createAnalyzerPool({ ...options, workers: 2, threads: 1 }), 4],
+  ];
+  const inputs = Array.from({ length: n }, () => jpeg);
+  const analyzers = await Promise.all(variants.map(([, make]) => make()));
+  const wall: number[][] = variants.map(() => []);
+  const cpu: number[][] = variants.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    for (const [k, a] of analyzers.entries()) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for await (const item of a.analyzeMany(inputs, { concurrency: variants[k]![2] })) if (!item.ok) throw item.error;
+      const c = process.cpuUsage(c0);
+      if (r < 0) continue; // warm-up round
+      wall[k]!.push((performance.now() - t0) / n);
+      cpu[k]!.push((c.user + c.system) / 1000 / n);
+    }
+  }
+  await Promise.all(analyzers.map((a) => a.dispose()));
+  const base = median(wall[0]!);
+  return variants.map(([name, , c], k) => {
+    const w = median(wall[k]!);
+    const u = median(cpu[k]!);
+    return { bench: `speed: analyzeMany JPEG 640×480, ${name}, ${c} in flight`, value: 1000 / w, unit: 'images/s', note: `${(base / w).toFixed(2)}× of in-process intra 0; CPU ${u.toFixed(1)} ms/image (all threads) → ${((cpus().length * 1000) / u).toFixed(0)} images/s on ${cpus().length} idle cores if nothing serialised; ${n} images × ${rounds} rounds` };
+  });
+}
+
 /** analyzeMany on JPEG bytes at 1, 2 and 4 in flight (decode of one input overlapping inference of another). */
 export async function benchInFlight(analyzer: Analyzer, jpeg: Uint8Array, n = 24): Promise<SpeedRow[]> {
   const inputs = Array.from({ length: n }, () => jpeg);
@@ -145,6 +184,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }));
   if (only.length === 0 || only.includes('fusion')) rows.push(...(await benchFusion(frame, det!, models)));
   if (only.length === 0 || only.includes('session')) rows.push(...(await benchSessionOptions(models)));
+  if (only.length === 0 || only.includes('workers')) {
+    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
+  }
   if (only.length === 0 || only.includes('inflight')) {
     const analyzer = await createAnalyzer({ store: storeOpts });
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());

@@ -75,6 +75,7 @@ export const RULES = Object.freeze({
   minEyeDistancePx: { min: 0, max: 1_000_000 },
   detectorInputSide: { min: 32, max: 1_000_000, integer: true },
   concurrency: { min: 1, max: 64, integer: true },
+  workers: { min: 1, max: 64, integer: true },
 } satisfies Record<string, NumberRule>);
 
 /** Checks the detection options that are given (any subset of DetectOptions). */
