@@ -15,7 +15,7 @@ import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
-import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
+import { benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
 import type { StageTimings } from '../src/core/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   }
 
   // Full pipeline: the shipped emotion model when installed, else the tiny fixture classifier.
-  const models = existsSync(resolve('models', 'emotion-ferplus.onnx')) ? [] : [FIXTURE_MODEL];
+  const models = existsSync(resolve('models', 'emotion-ferplus-int8.onnx')) ? [] : [FIXTURE_MODEL];
   const analyzer = await createAnalyzer({ models, store: { modelsDir: MODELS_DIR, allowDownload: false } });
   const modelNote = analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ');
   const raw: RawImage = frame;
@@ -133,13 +133,15 @@ async function main(): Promise<void> {
   if (frameFace !== undefined) rows.push(...(await benchFusion(frame, frameFace, speedModels)));
   rows.push(...(await benchSessionOptions(speedModels)));
   rows.push(...(await benchInFlight(analyzer, jpeg)));
+  rows.push(...(await benchWorkers({ store: { modelsDir: MODELS_DIR, allowDownload: false } }, jpeg)));
+  rows.push(...(await benchInt8(store)));
 
   await analyzer.dispose();
 
   // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets), expression only,
   // with each installed emotion model (the fixture classifier when none is).
   const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
-  const emotionModels = ['emotion-ferplus', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
+  const emotionModels = ['emotion-ferplus-int8', 'emotion-ferplus', 'emotion-ferplus-fast-int8', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
   for (const model of emotionModels.length > 0 ? emotionModels : [FIXTURE_MODEL]) {
     const one = await createAnalyzer({ models: [model], tasks: ['emotion'], store: { modelsDir: MODELS_DIR, allowDownload: false } });
     await benchCrops(one, crop, `emotion←${one.tasks[0]!.model}`);

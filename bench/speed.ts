@@ -16,8 +16,8 @@ import { normaliseInto } from '../src/core/normalise.js';
 import type { Detection, RgbImage } from '../src/core/types.js';
 import { createAnalyzer, type NodeAnalyzerOptions } from '../src/node/analyzer.js';
 import { createAnalyzerPool } from '../src/node/pool.js';
-import { createModelStore } from '../src/node/models/store.js';
-import { ort } from '../src/node/onnx.js';
+import { createModelStore, type ModelStore } from '../src/node/models/store.js';
+import { createSession, ort } from '../src/node/onnx.js';
 import { createYunetDetector } from '../src/node/platform.js';
 import { median } from './stages.js';
 
@@ -151,6 +151,42 @@ export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Arra
   });
 }
 
+/**
+ * int8 classifiers (training/quantize.py) against their float models: CPU milliseconds per face
+ * of one session at batch 1 and 256 (the crop path), rounds interleaved, and the largest output
+ * difference on the same inputs.
+ */
+export async function benchInt8(store: ModelStore, pairs: readonly [string, string][] = [['emotion-ferplus', 'emotion-ferplus-int8'], ['emotion-ferplus-fast', 'emotion-ferplus-fast-int8']]): Promise<SpeedRow[]> {
+  const rows: SpeedRow[] = [];
+  for (const [f, q] of pairs) {
+    const [a, b] = await Promise.all([f, q].map((id) => store.resolveModel(id)));
+    const sessions = await Promise.all([a!, b!].map((r) => createSession(r.modelPath)));
+    const mi = a!.manifest.input;
+    const out = a!.manifest.outputs[0]!.name;
+    for (const batch of [1, 256]) {
+      const data = new Float32Array(batch * mi.width * mi.height * mi.channels).map((_, i) => ((i * 7919) % 255) / 255);
+      const dims = mi.layout === 'NCHW' ? [batch, mi.channels, mi.height, mi.width] : [batch, mi.height, mi.width, mi.channels];
+      const feed = { [mi.name]: new ort.Tensor('float32', data, dims) };
+      const [ya, yb] = await Promise.all(sessions.map(async (s) => (await s.run(feed))[out]!.data as Float32Array));
+      const diff = ya!.reduce((m, v, i) => Math.max(m, Math.abs(v - yb![i]!)), 0);
+      const reps = batch === 1 ? 50 : 3;
+      const cpu: number[][] = [[], []];
+      for (let r = -1; r < 7; r++) {
+        for (const [k, s] of sessions.entries()) {
+          const c0 = process.cpuUsage();
+          for (let i = 0; i < reps; i++) await s.run(feed);
+          const c = process.cpuUsage(c0);
+          if (r >= 0) cpu[k]!.push((c.user + c.system) / 1000 / reps / batch);
+        }
+      }
+      const [mf, mq] = cpu.map(median);
+      rows.push({ bench: `speed: int8 ${q} vs float, batch ${batch}`, value: mf! / mq!, unit: '× less CPU', note: `${mf!.toFixed(3)} → ${mq!.toFixed(3)} CPU ms/face (all threads); largest |output| difference ${diff.toFixed(3)}` });
+    }
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+  return rows;
+}
+
 /** analyzeMany on JPEG bytes at 1, 2 and 4 in flight (decode of one input overlapping inference of another). */
 export async function benchInFlight(analyzer: Analyzer, jpeg: Uint8Array, n = 24): Promise<SpeedRow[]> {
   const inputs = Array.from({ length: n }, () => jpeg);
@@ -188,6 +224,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
     rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
   }
+  if (only.length === 0 || only.includes('int8')) rows.push(...(await benchInt8(store)));
   if (only.length === 0 || only.includes('inflight')) {
     const analyzer = await createAnalyzer({ store: storeOpts });
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());

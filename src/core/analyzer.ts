@@ -21,7 +21,8 @@ export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
  * installed is left out when `tasks` is not given, and is an error when it is asked for.
  */
 export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
-  emotion: 'emotion-ferplus',
+  // int8 (issue 19): 3× less CPU per face than emotion-ferplus, FER+ accuracy within 0.1 point (its model card).
+  emotion: 'emotion-ferplus-int8',
   age: 'attributes-utkface',
   gender: 'attributes-utkface',
   ethnicity: 'attributes-utkface',
