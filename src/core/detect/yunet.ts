@@ -22,8 +22,14 @@ export interface YunetOptions extends SessionOptions {
 
 const STRIDES = [8, 16, 32] as const;
 
-/** Smallest face side (pixels of the detector's input) YuNet finds reliably; `scaleToMinFace` scales minFacePx to it. */
+/** Smallest face side (pixels of the detector's input) YuNet finds reliably. */
 export const YUNET_SMALLEST_FACE_PX = 16;
+
+/**
+ * `scaleToMinFace` scales minFacePx to this face side in the detector's input: twice YuNet's
+ * floor, where its landmarks are no less stable than at full resolution (src/core/detect/types.ts).
+ */
+export const SCALE_TO_MIN_FACE_PX = 2 * YUNET_SMALLEST_FACE_PX;
 
 /**
  * YuNet face detector (Wu et al. 2023, OpenCV Zoo; Apache-2.0): a 75k-parameter anchor-free CNN
@@ -44,7 +50,7 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
 
   async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
     const limit = fixed === undefined ? maxSide : Math.min(fixed.width, fixed.height);
-    const faceScale = opts.scaleToMinFace === true ? YUNET_SMALLEST_FACE_PX / Math.max(1, opts.minFacePx) : 1;
+    const faceScale = opts.scaleToMinFace === true ? SCALE_TO_MIN_FACE_PX / Math.max(1, opts.minFacePx) : 1;
     const scale = Math.min(1, limit / Math.max(image.width, image.height), faceScale);
     const sw = Math.max(1, Math.round(image.width * scale));
     const sh = Math.max(1, Math.round(image.height * scale));
