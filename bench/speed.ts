@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { alignFace } from '../src/core/align.js';
-import type { Analyzer } from '../src/core/analyzer.js';
+import type { Analyzer, StageTimings } from '../src/core/analyzer.js';
 import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
 import { alignFaceInto, inputWriter } from '../src/core/fused.js';
 import type { ModelInput } from '../src/core/models/manifest.js';
@@ -19,7 +19,7 @@ import { createAnalyzerPool } from '../src/node/pool.js';
 import { createModelStore, type ModelStore } from '../src/node/models/store.js';
 import { createSession, ort } from '../src/node/onnx.js';
 import { createYunetDetector } from '../src/node/platform.js';
-import { median } from './stages.js';
+import { median, stageRow } from './stages.js';
 
 export interface SpeedRow { bench: string; value: number; unit: string; note: string }
 
@@ -122,20 +122,28 @@ export async function benchDetectScale(det: FaceDetector, image: RgbImage, label
  * the most this machine can do when nothing serialises the work.
  */
 export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 16, rounds = 3): Promise<SpeedRow[]> {
+  // "before": the float models this issue started from, one analyzer in this thread.
+  const floats = { ...options, models: ['emotion-ferplus', 'attributes-utkface'] };
   const variants: [string, () => Promise<Analyzer>, number][] = [
-    ['in-process, intra-op threads 0 (one per core)', () => createAnalyzer(options), 2],
-    ['in-process, intra-op threads 1', () => createAnalyzer({ ...options, threads: 1 }), 2],
-    ['2 worker threads, intra-op 1 each', () => createAnalyzerPool({ ...options, workers: 2, threads: 1 }), 4],
+    ['before: in-process, float emotion-ferplus + attributes-utkface, intra-op 0', () => createAnalyzer(floats), 2],
+    ['in-process, float models, intra-op 1', () => createAnalyzer({ ...floats, threads: 1 }), 2],
+    ['in-process, shipped defaults, intra-op 0', () => createAnalyzer(options), 2],
+    ['2 worker threads, float models, intra-op 1 each', () => createAnalyzerPool({ ...floats, workers: 2, threads: 1 }), 4],
+    ['after: 2 worker threads, shipped defaults, intra-op 1 each', () => createAnalyzerPool({ ...options, workers: 2, threads: 1 }), 4],
   ];
   const inputs = Array.from({ length: n }, () => jpeg);
   const analyzers = await Promise.all(variants.map(([, make]) => make()));
   const wall: number[][] = variants.map(() => []);
   const cpu: number[][] = variants.map(() => []);
+  const timings: StageTimings[][] = variants.map(() => []);
   for (let r = -1; r < rounds; r++) {
     for (const [k, a] of analyzers.entries()) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      for await (const item of a.analyzeMany(inputs, { concurrency: variants[k]![2] })) if (!item.ok) throw item.error;
+      for await (const item of a.analyzeMany(inputs, { concurrency: variants[k]![2] })) {
+        if (!item.ok) throw item.error;
+        if (r >= 0) timings[k]!.push(item.result.timings);
+      }
       const c = process.cpuUsage(c0);
       if (r < 0) continue; // warm-up round
       wall[k]!.push((performance.now() - t0) / n);
@@ -144,10 +152,14 @@ export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Arra
   }
   await Promise.all(analyzers.map((a) => a.dispose()));
   const base = median(wall[0]!);
-  return variants.map(([name, , c], k) => {
+  const baseCpu = median(cpu[0]!);
+  return variants.flatMap(([name, , c], k) => {
     const w = median(wall[k]!);
     const u = median(cpu[k]!);
-    return { bench: `speed: analyzeMany JPEG 640×480, ${name}, ${c} in flight`, value: 1000 / w, unit: 'images/s', note: `${(base / w).toFixed(2)}× of in-process intra 0; CPU ${u.toFixed(1)} ms/image (all threads) → ${((cpus().length * 1000) / u).toFixed(0)} images/s on ${cpus().length} idle cores if nothing serialised; ${n} images × ${rounds} rounds` };
+    return [
+      { bench: `speed: analyzeMany JPEG 640×480, ${name}, ${c} in flight`, value: 1000 / w, unit: 'images/s', note: `${(base / w).toFixed(2)}× of "before"; CPU ${u.toFixed(1)} ms/image (all threads, ${(baseCpu / u).toFixed(2)}× less than "before") → ${((cpus().length * 1000) / u).toFixed(0)} images/s on ${cpus().length} idle cores if nothing serialised; ${n} images × ${rounds} rounds` },
+      stageRow(`analyzeMany JPEG 640×480, ${name}`, timings[k]!),
+    ];
   });
 }
 

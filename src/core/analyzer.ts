@@ -21,14 +21,15 @@ export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
  * installed is left out when `tasks` is not given, and is an error when it is asked for.
  */
 export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
-  // int8 (issue 19): 3× less CPU per face than emotion-ferplus, FER+ accuracy within 0.1 point (its model card).
+  // int8 variants (issue 19, training/quantize.py): ~3× less CPU per face than the float models,
+  // every measured figure within 0.3 points (0.01 years of age MAE) of theirs (their model cards).
   emotion: 'emotion-ferplus-int8',
-  age: 'attributes-utkface',
-  gender: 'attributes-utkface',
-  ethnicity: 'attributes-utkface',
-  glasses: 'attributes-utkface',
-  beard: 'attributes-utkface',
-  moustache: 'attributes-utkface',
+  age: 'attributes-utkface-int8',
+  gender: 'attributes-utkface-int8',
+  ethnicity: 'attributes-utkface-int8',
+  glasses: 'attributes-utkface-int8',
+  beard: 'attributes-utkface-int8',
+  moustache: 'attributes-utkface-int8',
 });
 
 /** Load-time options. Every default is here, in one place. */
