@@ -15,7 +15,7 @@ import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
-import { benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
+import { benchCropModels, benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
 import type { StageTimings } from '../src/core/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -61,6 +61,10 @@ async function benchCrops(analyzer: Analyzer, crop: RgbImage, note: string): Pro
     rows.push({ bench: `crop classification 48×48, batch ${batch}`, value: (batch * 1000) / ms, unit: 'faces/s', note });
     if (batch === 256) rows.push(stageRow(`crops 48×48, batch ${batch}, ${note}`, timings, batch, 'ms/face'));
   }
+}
+
+function emotionModelsInstalled(): boolean {
+  return ['emotion-ferplus', 'emotion-ferplus-int8', 'emotion-ferplus-fast', 'emotion-ferplus-fast-int8'].every((id) => existsSync(resolve('models', `${id}.onnx`)));
 }
 
 async function main(): Promise<void> {
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
   // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets), expression only,
   // with each installed emotion model (the fixture classifier when none is).
   const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
+  if (emotionModelsInstalled()) rows.push(...(await benchCropModels({ store: { modelsDir: MODELS_DIR, allowDownload: false } }, crop)));
   const emotionModels = ['emotion-ferplus-int8', 'emotion-ferplus', 'emotion-ferplus-fast-int8', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
   for (const model of emotionModels.length > 0 ? emotionModels : [FIXTURE_MODEL]) {
     const one = await createAnalyzer({ models: [model], tasks: ['emotion'], store: { modelsDir: MODELS_DIR, allowDownload: false } });

@@ -199,6 +199,43 @@ export async function benchInt8(store: ModelStore, pairs: readonly [string, stri
   return rows;
 }
 
+/**
+ * Crop classification (48×48 crops, batches of 256, expression only) with the float and int8
+ * emotion models in this thread and the int8 default on a 2-worker pool: faces/s and CPU ms per
+ * face, rounds interleaved; ratios against the float default of before (emotion-ferplus).
+ */
+export async function benchCropModels(options: NodeAnalyzerOptions, crop: RgbImage, batch = 256, rounds = 5): Promise<SpeedRow[]> {
+  const one = (model: string) => ({ ...options, models: [model], tasks: ['emotion'] });
+  const variants: [string, () => Promise<Analyzer>][] = [
+    ['emotion-ferplus (float, before)', () => createAnalyzer(one('emotion-ferplus'))],
+    ['emotion-ferplus-int8', () => createAnalyzer(one('emotion-ferplus-int8'))],
+    ['emotion-ferplus-fast', () => createAnalyzer(one('emotion-ferplus-fast'))],
+    ['emotion-ferplus-fast-int8', () => createAnalyzer(one('emotion-ferplus-fast-int8'))],
+    ['emotion-ferplus-int8, 2 worker threads', () => createAnalyzerPool({ ...one('emotion-ferplus-int8'), workers: 2, threads: 1 })],
+  ];
+  const analyzers = await Promise.all(variants.map(([, make]) => make()));
+  const crops = Array.from({ length: batch }, () => crop);
+  const wall: number[][] = variants.map(() => []);
+  const cpu: number[][] = variants.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    for (const [k, a] of analyzers.entries()) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await a.classifyCrops(crops);
+      const c = process.cpuUsage(c0);
+      if (r < 0) continue;
+      wall[k]!.push((performance.now() - t0) / batch);
+      cpu[k]!.push((c.user + c.system) / 1000 / batch);
+    }
+  }
+  await Promise.all(analyzers.map((a) => a.dispose()));
+  const [w0, u0] = [median(wall[0]!), median(cpu[0]!)];
+  return variants.map(([name], k) => {
+    const [w, u] = [median(wall[k]!), median(cpu[k]!)];
+    return { bench: `speed: crops 48×48 batch ${batch}, ${name}`, value: 1000 / w, unit: 'faces/s', note: `${(w0 / w).toFixed(2)}× the float default's faces/s; CPU ${u.toFixed(3)} ms/face (${(u0 / u).toFixed(2)}× less) → ${((cpus().length * 1000) / u).toFixed(0)} faces/s on ${cpus().length} idle cores if nothing serialised` };
+  });
+}
+
 /** analyzeMany on JPEG bytes at 1, 2 and 4 in flight (decode of one input overlapping inference of another). */
 export async function benchInFlight(analyzer: Analyzer, jpeg: Uint8Array, n = 24): Promise<SpeedRow[]> {
   const inputs = Array.from({ length: n }, () => jpeg);
@@ -237,6 +274,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
   }
   if (only.length === 0 || only.includes('int8')) rows.push(...(await benchInt8(store)));
+  if (only.length === 0 || only.includes('crops')) {
+    const { data: cd, info: ci } = await sharp(join(shared, 'media', 'single_face.jpg')).rotate().removeAlpha().resize(48, 48, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
+    rows.push(...(await benchCropModels({ store: storeOpts }, { data: new Uint8Array(cd), width: ci.width, height: ci.height, channels: 3 })));
+  }
   if (only.length === 0 || only.includes('inflight')) {
     const analyzer = await createAnalyzer({ store: storeOpts });
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
