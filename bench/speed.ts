@@ -92,7 +92,7 @@ export async function benchSessionOptions(models: readonly { id: string; path: s
  * ratio, the faces found, and how far the eyes move (the alignment's input) on `image`.
  */
 export async function benchDetectScale(det: FaceDetector, image: RgbImage, label: string): Promise<SpeedRow[]> {
-  const full = { ...DEFAULT_DETECT_OPTIONS };
+  const full = { ...DEFAULT_DETECT_OPTIONS, scaleToMinFace: false };
   const sizes = [20, 40, 80];
   const ref = await det.detect(image, full);
   const variants = [() => det.detect(image, full), ...sizes.map((m) => () => det.detect(image, { ...full, minFacePx: m, scaleToMinFace: true }))];
