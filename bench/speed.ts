@@ -168,7 +168,7 @@ export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Arra
  * of one session at batch 1 and 256 (the crop path), rounds interleaved, and the largest output
  * difference on the same inputs.
  */
-export async function benchInt8(store: ModelStore, pairs: readonly [string, string][] = [['emotion-ferplus', 'emotion-ferplus-int8'], ['emotion-ferplus-fast', 'emotion-ferplus-fast-int8']]): Promise<SpeedRow[]> {
+export async function benchInt8(store: ModelStore, pairs: readonly [string, string][] = [['emotion-ferplus', 'emotion-ferplus-int8'], ['emotion-ferplus-fast', 'emotion-ferplus-fast-int8'], ['attributes-utkface', 'attributes-utkface-int8']]): Promise<SpeedRow[]> {
   const rows: SpeedRow[] = [];
   for (const [f, q] of pairs) {
     const [a, b] = await Promise.all([f, q].map((id) => store.resolveModel(id)));
