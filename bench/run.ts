@@ -17,7 +17,7 @@ import { benchResizeOnMedia } from './resize.js';
 import { benchDetectSize, webcamFrames } from './detect-size.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
-import { benchDetectScale, benchFusion, benchInFlight, benchSessionOptions } from './speed.js';
+import { benchCropModels, benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
 import type { StageTimings } from '../src/core/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -65,6 +65,10 @@ async function benchCrops(analyzer: Analyzer, crop: RgbImage, note: string): Pro
   }
 }
 
+function emotionModelsInstalled(): boolean {
+  return ['emotion-ferplus', 'emotion-ferplus-int8', 'emotion-ferplus-fast', 'emotion-ferplus-fast-int8'].every((id) => existsSync(resolve('models', `${id}.onnx`)));
+}
+
 async function main(): Promise<void> {
   const store = createModelStore({ modelsDir: MODELS_DIR, allowDownload: false });
   const frame = await rgb(join(MEDIA, 'single_face.jpg'), 640, 480);
@@ -85,7 +89,7 @@ async function main(): Promise<void> {
   }
 
   // Full pipeline: the shipped emotion model when installed, else the tiny fixture classifier.
-  const models = existsSync(resolve('models', 'emotion-ferplus.onnx')) ? [] : [FIXTURE_MODEL];
+  const models = existsSync(resolve('models', 'emotion-ferplus-int8.onnx')) ? [] : [FIXTURE_MODEL];
   const analyzer = await createAnalyzer({ models, store: { modelsDir: MODELS_DIR, allowDownload: false } });
   const modelNote = analyzer.tasks.map((t) => `${t.task}←${t.model}`).join(', ');
   const raw: RawImage = frame;
@@ -137,13 +141,16 @@ async function main(): Promise<void> {
   rows.push(...(await benchInFlight(analyzer, jpeg)));
   // The detector's input resize in Node: sharp (default) vs the browser's pure-TS one (bench/resize.ts).
   rows.push(...(await benchResizeOnMedia(MEDIA, MODELS_DIR)));
+  rows.push(...(await benchWorkers({ store: { modelsDir: MODELS_DIR, allowDownload: false } }, jpeg)));
+  rows.push(...(await benchInt8(store)));
 
   await analyzer.dispose();
 
   // Crop mode: 48×48 face crops classified in batches (FER2013-style datasets), expression only,
   // with each installed emotion model (the fixture classifier when none is).
   const crop = await rgb(join(MEDIA, 'single_face.jpg'), 48, 48);
-  const emotionModels = ['emotion-ferplus', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
+  if (emotionModelsInstalled()) rows.push(...(await benchCropModels({ store: { modelsDir: MODELS_DIR, allowDownload: false } }, crop)));
+  const emotionModels = ['emotion-ferplus-int8', 'emotion-ferplus', 'emotion-ferplus-fast-int8', 'emotion-ferplus-fast'].filter((id) => existsSync(resolve('models', `${id}.onnx`)));
   for (const model of emotionModels.length > 0 ? emotionModels : [FIXTURE_MODEL]) {
     const one = await createAnalyzer({ models: [model], tasks: ['emotion'], store: { modelsDir: MODELS_DIR, allowDownload: false } });
     await benchCrops(one, crop, `emotion←${one.tasks[0]!.model}`);

@@ -3,21 +3,23 @@
  * sides interleaved round by round, so machine load hits both alike: the ratio is the claim, not
  * the absolute figures. Part of `npm run bench`; `node dist/bench/speed.js` runs it alone.
  */
+import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { alignFace } from '../src/core/align.js';
-import type { Analyzer } from '../src/core/analyzer.js';
+import type { Analyzer, StageTimings } from '../src/core/analyzer.js';
 import { DEFAULT_DETECT_OPTIONS, type FaceDetector } from '../src/core/detect/types.js';
 import { alignFaceInto, inputWriter } from '../src/core/fused.js';
 import type { ModelInput } from '../src/core/models/manifest.js';
 import { normaliseInto } from '../src/core/normalise.js';
 import type { Detection, RgbImage } from '../src/core/types.js';
-import { createAnalyzer } from '../src/node/analyzer.js';
-import { createModelStore } from '../src/node/models/store.js';
-import { ort } from '../src/node/onnx.js';
+import { createAnalyzer, type NodeAnalyzerOptions } from '../src/node/analyzer.js';
+import { createAnalyzerPool } from '../src/node/pool.js';
+import { createModelStore, type ModelStore } from '../src/node/models/store.js';
+import { createSession, ort } from '../src/node/onnx.js';
 import { createYunetDetector } from '../src/node/platform.js';
-import { median } from './stages.js';
+import { median, stageRow } from './stages.js';
 
 export interface SpeedRow { bench: string; value: number; unit: string; note: string }
 
@@ -90,7 +92,7 @@ export async function benchSessionOptions(models: readonly { id: string; path: s
  * ratio, the faces found, and how far the eyes move (the alignment's input) on `image`.
  */
 export async function benchDetectScale(det: FaceDetector, image: RgbImage, label: string): Promise<SpeedRow[]> {
-  const full = { ...DEFAULT_DETECT_OPTIONS };
+  const full = { ...DEFAULT_DETECT_OPTIONS, scaleToMinFace: false };
   const sizes = [20, 40, 80];
   const ref = await det.detect(image, full);
   const variants = [() => det.detect(image, full), ...sizes.map((m) => () => det.detect(image, { ...full, minFacePx: m, scaleToMinFace: true }))];
@@ -110,6 +112,128 @@ export async function benchDetectScale(det: FaceDetector, image: RgbImage, label
     rows.push(ratioRow(`speed: detect scaleToMinFace minFacePx ${m}, ${label}`, ms[0]!, ms[k + 1]!, `vs full resolution; ${found.length} face(s) (${ref.length} at full resolution); largest eye shift ${shifts.length === 0 ? '—' : Math.max(...shifts).toFixed(2)} px`));
   }
   return rows;
+}
+
+/**
+ * Parallelism (issue 19): one in-process analyzer (ONNX Runtime runs synchronously on the calling
+ * thread) against a worker-thread pool (src/node/pool.ts), rounds interleaved. Besides images/s,
+ * each row gives the CPU milliseconds the process spent per image (all its threads): on a shared
+ * machine wall time depends on the load, but CPU per image does not, and cores ÷ CPU per image is
+ * the most this machine can do when nothing serialises the work.
+ */
+export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 16, rounds = 3): Promise<SpeedRow[]> {
+  // "before": the float models this issue started from, one analyzer in this thread.
+  const floats = { ...options, models: ['emotion-ferplus', 'attributes-utkface'] };
+  const variants: [string, () => Promise<Analyzer>, number][] = [
+    ['before: in-process, float emotion-ferplus + attributes-utkface, intra-op 0', () => createAnalyzer(floats), 2],
+    ['in-process, float models, intra-op 1', () => createAnalyzer({ ...floats, threads: 1 }), 2],
+    ['in-process, shipped defaults, intra-op 0', () => createAnalyzer(options), 2],
+    ['2 worker threads, float models, intra-op 1 each', () => createAnalyzerPool({ ...floats, workers: 2, threads: 1 }), 4],
+    ['after: 2 worker threads, shipped defaults, intra-op 1 each', () => createAnalyzerPool({ ...options, workers: 2, threads: 1 }), 4],
+  ];
+  const inputs = Array.from({ length: n }, () => jpeg);
+  const analyzers = await Promise.all(variants.map(([, make]) => make()));
+  const wall: number[][] = variants.map(() => []);
+  const cpu: number[][] = variants.map(() => []);
+  const timings: StageTimings[][] = variants.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    for (const [k, a] of analyzers.entries()) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for await (const item of a.analyzeMany(inputs, { concurrency: variants[k]![2] })) {
+        if (!item.ok) throw item.error;
+        if (r >= 0) timings[k]!.push(item.result.timings);
+      }
+      const c = process.cpuUsage(c0);
+      if (r < 0) continue; // warm-up round
+      wall[k]!.push((performance.now() - t0) / n);
+      cpu[k]!.push((c.user + c.system) / 1000 / n);
+    }
+  }
+  await Promise.all(analyzers.map((a) => a.dispose()));
+  const base = median(wall[0]!);
+  const baseCpu = median(cpu[0]!);
+  return variants.flatMap(([name, , c], k) => {
+    const w = median(wall[k]!);
+    const u = median(cpu[k]!);
+    return [
+      { bench: `speed: analyzeMany JPEG 640×480, ${name}, ${c} in flight`, value: 1000 / w, unit: 'images/s', note: `${(base / w).toFixed(2)}× of "before"; CPU ${u.toFixed(1)} ms/image (all threads, ${(baseCpu / u).toFixed(2)}× less than "before") → ${((cpus().length * 1000) / u).toFixed(0)} images/s on ${cpus().length} idle cores if nothing serialised; ${n} images × ${rounds} rounds` },
+      stageRow(`analyzeMany JPEG 640×480, ${name}`, timings[k]!),
+    ];
+  });
+}
+
+/**
+ * int8 classifiers (training/quantize.py) against their float models: CPU milliseconds per face
+ * of one session at batch 1 and 256 (the crop path), rounds interleaved, and the largest output
+ * difference on the same inputs.
+ */
+export async function benchInt8(store: ModelStore, pairs: readonly [string, string][] = [['emotion-ferplus', 'emotion-ferplus-int8'], ['emotion-ferplus-fast', 'emotion-ferplus-fast-int8'], ['attributes-utkface', 'attributes-utkface-int8']]): Promise<SpeedRow[]> {
+  const rows: SpeedRow[] = [];
+  for (const [f, q] of pairs) {
+    const [a, b] = await Promise.all([f, q].map((id) => store.resolveModel(id)));
+    const sessions = await Promise.all([a!, b!].map((r) => createSession(r.modelPath)));
+    const mi = a!.manifest.input;
+    const out = a!.manifest.outputs[0]!.name;
+    for (const batch of [1, 256]) {
+      const data = new Float32Array(batch * mi.width * mi.height * mi.channels).map((_, i) => ((i * 7919) % 255) / 255);
+      const dims = mi.layout === 'NCHW' ? [batch, mi.channels, mi.height, mi.width] : [batch, mi.height, mi.width, mi.channels];
+      const feed = { [mi.name]: new ort.Tensor('float32', data, dims) };
+      const [ya, yb] = await Promise.all(sessions.map(async (s) => (await s.run(feed))[out]!.data as Float32Array));
+      const diff = ya!.reduce((m, v, i) => Math.max(m, Math.abs(v - yb![i]!)), 0);
+      const reps = batch === 1 ? 50 : 3;
+      const cpu: number[][] = [[], []];
+      for (let r = -1; r < 7; r++) {
+        for (const [k, s] of sessions.entries()) {
+          const c0 = process.cpuUsage();
+          for (let i = 0; i < reps; i++) await s.run(feed);
+          const c = process.cpuUsage(c0);
+          if (r >= 0) cpu[k]!.push((c.user + c.system) / 1000 / reps / batch);
+        }
+      }
+      const [mf, mq] = cpu.map(median);
+      rows.push({ bench: `speed: int8 ${q} vs float, batch ${batch}`, value: mf! / mq!, unit: '× less CPU', note: `${mf!.toFixed(3)} → ${mq!.toFixed(3)} CPU ms/face (all threads); largest |output| difference ${diff.toFixed(3)}` });
+    }
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+  return rows;
+}
+
+/**
+ * Crop classification (48×48 crops, batches of 256, expression only) with the float and int8
+ * emotion models in this thread and the int8 default on a 2-worker pool: faces/s and CPU ms per
+ * face, rounds interleaved; ratios against the float default of before (emotion-ferplus).
+ */
+export async function benchCropModels(options: NodeAnalyzerOptions, crop: RgbImage, batch = 256, rounds = 5): Promise<SpeedRow[]> {
+  const one = (model: string) => ({ ...options, models: [model], tasks: ['emotion'] });
+  const variants: [string, () => Promise<Analyzer>][] = [
+    ['emotion-ferplus (float, before)', () => createAnalyzer(one('emotion-ferplus'))],
+    ['emotion-ferplus-int8', () => createAnalyzer(one('emotion-ferplus-int8'))],
+    ['emotion-ferplus-fast', () => createAnalyzer(one('emotion-ferplus-fast'))],
+    ['emotion-ferplus-fast-int8', () => createAnalyzer(one('emotion-ferplus-fast-int8'))],
+    ['emotion-ferplus-int8, 2 worker threads', () => createAnalyzerPool({ ...one('emotion-ferplus-int8'), workers: 2, threads: 1 })],
+  ];
+  const analyzers = await Promise.all(variants.map(([, make]) => make()));
+  const crops = Array.from({ length: batch }, () => crop);
+  const wall: number[][] = variants.map(() => []);
+  const cpu: number[][] = variants.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    for (const [k, a] of analyzers.entries()) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await a.classifyCrops(crops);
+      const c = process.cpuUsage(c0);
+      if (r < 0) continue;
+      wall[k]!.push((performance.now() - t0) / batch);
+      cpu[k]!.push((c.user + c.system) / 1000 / batch);
+    }
+  }
+  await Promise.all(analyzers.map((a) => a.dispose()));
+  const [w0, u0] = [median(wall[0]!), median(cpu[0]!)];
+  return variants.map(([name], k) => {
+    const [w, u] = [median(wall[k]!), median(cpu[k]!)];
+    return { bench: `speed: crops 48×48 batch ${batch}, ${name}`, value: 1000 / w, unit: 'faces/s', note: `${(w0 / w).toFixed(2)}× the float default's faces/s; CPU ${u.toFixed(3)} ms/face (${(u0 / u).toFixed(2)}× less) → ${((cpus().length * 1000) / u).toFixed(0)} faces/s on ${cpus().length} idle cores if nothing serialised` };
+  });
 }
 
 /** analyzeMany on JPEG bytes at 1, 2 and 4 in flight (decode of one input overlapping inference of another). */
@@ -145,6 +269,15 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }));
   if (only.length === 0 || only.includes('fusion')) rows.push(...(await benchFusion(frame, det!, models)));
   if (only.length === 0 || only.includes('session')) rows.push(...(await benchSessionOptions(models)));
+  if (only.length === 0 || only.includes('workers')) {
+    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
+  }
+  if (only.length === 0 || only.includes('int8')) rows.push(...(await benchInt8(store)));
+  if (only.length === 0 || only.includes('crops')) {
+    const { data: cd, info: ci } = await sharp(join(shared, 'media', 'single_face.jpg')).rotate().removeAlpha().resize(48, 48, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
+    rows.push(...(await benchCropModels({ store: storeOpts }, { data: new Uint8Array(cd), width: ci.width, height: ci.height, channels: 3 })));
+  }
   if (only.length === 0 || only.includes('inflight')) {
     const analyzer = await createAnalyzer({ store: storeOpts });
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());

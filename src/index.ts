@@ -1,6 +1,7 @@
 /** facesense: face attribute analysis on ONNX Runtime. Public API. */
 export { createAnalyzer } from './node/analyzer.js';
 export type { NodeAnalyzerOptions as AnalyzerOptions } from './node/analyzer.js';
+export { createAnalyzerPool, type PoolOptions } from './node/pool.js';
 export { createAnalyzerWith, DEFAULT_TASK_MODELS } from './core/analyzer.js';
 export type { AnalyzerOptions as CoreAnalyzerOptions } from './core/analyzer.js';
 export { nodePlatform, storeSource } from './node/platform.js';

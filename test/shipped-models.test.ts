@@ -14,7 +14,7 @@ const LIMIT_BYTES = 20 * 1024 * 1024;
 const manifests = readdirSync(MODELS).filter((f) => f.endsWith('.json'));
 
 test('models/ ships at least the default models', () => {
-  for (const id of ['emotion-ferplus', 'attributes-utkface']) assert.ok(manifests.includes(`${id}.json`), id);
+  for (const id of ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-int8', 'attributes-utkface-int8']) assert.ok(manifests.includes(`${id}.json`), id);
 });
 
 for (const file of manifests) {

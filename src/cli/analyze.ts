@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { FacesenseError, OptionError } from '../core/errors.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
@@ -5,6 +7,7 @@ import { checkOutputFile } from '../io/outputs.js';
 import { TERMS } from '../licences.js';
 import { batchDocument, checkBatchOutputs, runBatch } from '../jobs/batch.js';
 import { createAnalyzer } from '../node/analyzer.js';
+import { createAnalyzerPool } from '../node/pool.js';
 import type { OutputFormat } from '../core/format.js';
 import { expandInputs } from './inputs.js';
 import { analysisOptionsFromArgs, toAnalyzerOptions } from '../batch/options.js';
@@ -32,8 +35,11 @@ Options:
   --annotate DIR            write each image with boxes, landmarks and labels into DIR,
                             mirroring the inputs' folders (a/x.jpg → DIR/a/x.annotated.jpg)
   --labels a,b              annotation lines: id, quality and task names, or none (default: all)
-  --concurrency N           images in flight (default: 2)
-  --threads N               ONNX Runtime threads per model (default: one per core)
+  --workers N               worker threads analysing images side by side (default: one per
+                            core when the inputs are more than one file; 1: this thread only)
+  --concurrency N           images in flight (default: 2 per worker)
+  --threads N               ONNX Runtime threads per model (default: 1 with workers, else
+                            one per core)
   --models-dir DIR          where models are looked up first (default: $FACESENSE_MODELS)
   --strict                  exit non-zero if any input fails
   -h, --help                this text
@@ -55,6 +61,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
       annotate: { type: 'string' },
       labels: { type: 'string' },
       concurrency: { type: 'string' },
+      workers: { type: 'string' },
       threads: { type: 'string' },
       strict: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -72,12 +79,16 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const analysis = analysisOptionsFromArgs(values);
   if (positionals.length === 0) throw new OptionError('give at least one image file, directory or glob');
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
-  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2;
+  // One input gains nothing from worker threads (they only pay their model loading).
+  const oneFile = positionals.length === 1 && (await stat(positionals[0]!).then((st) => st.isFile(), () => true));
+  const workers = parseNumberOption('workers', values.workers, RULES.workers) ?? (oneFile ? 1 : availableParallelism());
+  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 2 * workers;
   // Output locations are checked before any model loads or image is read.
   if (values.out !== undefined) await checkOutputFile('--out', values.out);
   const annotate = values.annotate === undefined ? {} : { annotateDir: values.annotate, ...(labelLines === undefined ? {} : { annotateLabels: labelLines }) };
   await checkBatchOutputs(annotate);
-  const analyzer = await createAnalyzer(toAnalyzerOptions(analysis, threads));
+  const analyzerOptions = toAnalyzerOptions(analysis, threads);
+  const analyzer = await (workers > 1 ? createAnalyzerPool({ ...analyzerOptions, workers }) : createAnalyzer(analyzerOptions));
   const out = openOutput(values.out);
   const write = out.write;
 

@@ -96,3 +96,38 @@ export class BatchError extends FacesenseError {
 export function isFacesenseError(e: unknown): e is FacesenseError {
   return e instanceof FacesenseError;
 }
+
+/** What crosses a thread or process boundary for a FacesenseError: its toJSON() and class name. */
+export interface SerialisedError {
+  readonly name: string;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly source?: string;
+}
+
+export function serialiseError(e: FacesenseError): SerialisedError {
+  return { name: e.name, ...e.toJSON() };
+}
+
+/** The typed error again on the other side (same class, code, source and message). */
+export function deserialiseError(s: SerialisedError): FacesenseError {
+  const prefix = s.source === undefined ? '' : `${s.source}: `;
+  const message = s.message.startsWith(prefix) ? s.message.slice(prefix.length) : s.message;
+  const opts = s.source === undefined ? {} : { source: s.source };
+  switch (s.name) {
+    case 'OptionError':
+      return new OptionError(message);
+    case 'ImageDecodeError':
+      return new ImageDecodeError(s.code, message, opts);
+    case 'ModelError':
+      return new ModelError(s.code, message, opts);
+    case 'DatasetError':
+      return new DatasetError(s.code, message, opts);
+    case 'VideoError':
+      return new VideoError(s.code, message, opts);
+    case 'BatchError':
+      return new BatchError(s.code, message, opts);
+    default:
+      return new FacesenseError(s.code, message, opts);
+  }
+}
