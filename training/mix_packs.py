@@ -85,10 +85,9 @@ def mix(base_dir: str, extra_dir: str, extra_splits: Sequence[str], out_dir: str
                                     for s in extra_splits] * repeat
             x, y = np.concatenate(xs), np.concatenate(ys)
             meta["splits"][split]["count"] = int(x.shape[0])
-            per = meta["splits"][split].get("perClass", {}).get(target)
-            if per is not None:
-                votes = np.nan_to_num(y).sum(0)
-                meta["splits"][split]["perClass"][target] = {c: round(float(v), 3) for c, v in zip(spec.classes, votes)}
+            # The base's per-class counts (e.g. FER+'s emotion_majority) describe its rows only: replace
+            # them by the summed votes of the mixed split.
+            meta["splits"][split]["perClass"] = {f"{target}_votes": {c: round(float(v), 3) for c, v in zip(spec.classes, np.nan_to_num(y).sum(0))}}
         np.save(os.path.join(out_dir, f"{split}_x.npy"), np.asarray(x))
         np.save(os.path.join(out_dir, f"{split}_{target}.npy"), np.asarray(y))
     meta["source"] = {"mixed": {"base": base.meta.get("source"), "extra": extra.meta.get("source"),
