@@ -138,7 +138,7 @@ test('eval names what is wrong: unknown group, appearance target without labels,
   const dir = await tempDir();
   const gender = await genderModel(dir);
   const base = ['--root', root, '--split-file', splitFile];
-  assert.match(await evalFails(['--model', gender, ...base, '--target', 'gender', '--groups', 'race']), /--groups: unknown attribute race; use ethnicity, gender, age, child, unsure or none/);
+  assert.match(await evalFails(['--model', gender, ...base, '--target', 'gender', '--groups', 'race']), /--groups: unknown attribute race; use ethnicity, gender, age, child, children, unsure or none/);
   assert.match(await evalFails(['--model', gender, ...base, '--target', 'glasses']), /no class or age target named "glasses" \(pass --appearance FILE/);
   assert.match(await evalFails(['--model', gender, ...base, '--target', 'age']), /has no value task "age".*gender \(class\)/);
   assert.match(await evalFails(['--model', gender, ...base, '--target', 'gender', '--groups', 'unsure']), /no evaluated sample of utkface has a label for unsure/);

@@ -9,9 +9,11 @@ function utkSample(age: number, gender: string, ethnicity: string, unsure?: 'yes
   return { id: `${age}`, split: 'test', image: { kind: 'file', path: 'x.jpg' }, labels: { age }, groups: { gender, ethnicity, ageBand: 'ignored', ...(unsure === undefined ? {} : { appearanceUnsure: unsure }) } };
 }
 
-test('group labels: ethnicity and gender from the loader, age and child bands from the age label', () => {
-  assert.deepEqual(groupLabels(utkSample(8, 'female', 'Asian'), GROUP_ATTRIBUTES), { ethnicity: 'Asian', gender: 'female', age: '0-12', child: '0-12' });
-  assert.deepEqual(groupLabels(utkSample(45, 'male', 'White', 'yes'), GROUP_ATTRIBUTES), { ethnicity: 'White', gender: 'male', age: '40-59', child: '13+', unsure: 'yes' });
+test('group labels: ethnicity and gender from the loader, age, child and childhood bands from the age label', () => {
+  assert.deepEqual(groupLabels(utkSample(8, 'female', 'Asian'), GROUP_ATTRIBUTES), { ethnicity: 'Asian', gender: 'female', age: '0-12', child: '0-12', children: '8-12' });
+  assert.equal(groupLabels(utkSample(2, 'male', 'Asian'), GROUP_ATTRIBUTES).children, '0-2');
+  assert.equal(groupLabels(utkSample(3, 'male', 'Asian'), GROUP_ATTRIBUTES).children, '3-7');
+  assert.deepEqual(groupLabels(utkSample(45, 'male', 'White', 'yes'), GROUP_ATTRIBUTES), { ethnicity: 'White', gender: 'male', age: '40-59', child: '13+', children: '20+', unsure: 'yes' });
   const noGroups: Sample = { id: 'a', split: 'test', image: { kind: 'file', path: 'a.png' }, labels: { emotion: 3 } };
   assert.deepEqual(groupLabels(noGroups, GROUP_ATTRIBUTES), {});
 });
@@ -19,8 +21,10 @@ test('group labels: ethnicity and gender from the loader, age and child bands fr
 test('default attributes leave out those read from the target; named ones are checked', () => {
   const names = (target: string) => pickAttributes(undefined, target).attributes.map((a) => a.name);
   assert.deepEqual(names('age'), ['ethnicity', 'gender', 'unsure']);
-  assert.deepEqual(names('gender'), ['ethnicity', 'age', 'child', 'unsure']);
-  assert.deepEqual(names('ethnicity'), ['gender', 'age', 'child', 'unsure']);
+  assert.deepEqual(names('gender'), ['ethnicity', 'age', 'child', 'children', 'unsure']);
+  assert.deepEqual(names('ethnicity'), ['gender', 'age', 'child', 'children', 'unsure']);
+  // Read from the age label, so an age evaluation asks for them by name (--groups children).
+  assert.deepEqual(pickAttributes(['children'], 'age').attributes.map((a) => a.name), ['children']);
   assert.deepEqual(pickAttributes(['gender', 'age'], 'gender').attributes.map((a) => a.name), ['gender', 'age']);
   assert.deepEqual(pickAttributes(['race', 'age'], 'gender').unknown, ['race']);
   assert.deepEqual(pickAttributes([], 'gender').attributes, []);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { ImageDecodeError, OptionError } from '../src/core/errors.js';
-import { applyPerturbation, parsePerturbation, perturbationName } from '../src/eval/perturb.js';
+import { applyPerturbation, parsePerturbation, perturbationName, yawWarp } from '../src/eval/perturb.js';
 import type { RawImage } from '../src/core/types.js';
 
 /** A 40x30 RGB checkerboard of 2-px squares (strong high frequencies) with a red tint. */
@@ -45,8 +45,10 @@ test('parsePerturbation reads each degradation and refuses bad values with an Op
   assert.deepEqual(parsePerturbation('gray'), { kind: 'gray' });
   assert.deepEqual(parsePerturbation('brightness:-60'), { kind: 'brightness', offset: -60 });
   assert.deepEqual(parsePerturbation('contrast:0.5'), { kind: 'contrast', factor: 0.5 });
+  assert.deepEqual(parsePerturbation('yaw:-30'), { kind: 'yaw', degrees: -30 });
+  assert.equal(perturbationName(parsePerturbation('yaw:30')), 'yaw+30');
   assert.equal(perturbationName(parsePerturbation('brightness:40')), 'brightness+40');
-  for (const bad of ['jpeg', 'jpeg:0', 'jpeg:abc', 'blur:0.1', 'downscale:1', 'downscale:0', 'gray:2', 'contrast:0', 'sepia', 'jpeg:30:1']) {
+  for (const bad of ['jpeg', 'jpeg:0', 'jpeg:abc', 'blur:0.1', 'downscale:1', 'downscale:0', 'gray:2', 'contrast:0', 'yaw', 'yaw:61', 'yaw:-90', 'sepia', 'jpeg:30:1']) {
     assert.throws(() => parsePerturbation(bad), (e: unknown) => e instanceof OptionError && e.message.includes(`--perturb ${bad}`), bad);
   }
 });
@@ -69,4 +71,29 @@ test('applyPerturbation degrades the image and keeps its size', async () => {
   const flat = await pixels(await applyPerturbation(img, { kind: 'contrast', factor: 0.5 }));
   assert.ok(sharpness(flat) < sharpness(original) * 0.6 && sharpness(flat) > sharpness(original) * 0.4);
   await assert.rejects(applyPerturbation(new Uint8Array([1, 2, 3]), { kind: 'gray' }), ImageDecodeError);
+});
+
+test('yawWarp turns the picture in perspective: 0 degrees is the identity, +DEG narrows the far side, -DEG mirrors it', async () => {
+  // A 60x40 gray ramp of vertical stripes: column x has value 4x, so a column's value says where it came from.
+  const [w, h] = [60, 40];
+  const ramp = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) ramp[y * w + x] = 4 * x;
+  assert.deepEqual(yawWarp(ramp, w, h, 1, 0), ramp);
+  const turned = yawWarp(ramp, w, h, 1, 30);
+  const row = (img: Uint8Array, y: number) => [...img.subarray(y * w, (y + 1) * w)];
+  const mid = row(turned, h / 2);
+  // The centre column stays, the values still increase left to right...
+  assert.ok(Math.abs(mid[30]! - 4 * 30) <= 4, `centre ${mid[30]}`);
+  for (let x = 1; x < w; x++) assert.ok(mid[x]! >= mid[x - 1]!);
+  // ...the far side (+DEG turns the right half away) ends before the edge, which then repeats,
+  // while the near left half, magnified by perspective, still spans about its width.
+  const right = w - 1 - [...mid].reverse().findIndex((v) => v < 4 * (w - 1));
+  const left = Math.max(0, mid.findIndex((v) => v > 0) - 1);
+  assert.ok(right < 55, `far side ends at column ${right}`);
+  assert.ok(right - 30 < 30 - left - 3, `right half ${right - 30} px vs left half ${30 - left} px`);
+  const mirrored = yawWarp(ramp.slice().reverse(), w, h, 1, -30).reverse();
+  assert.deepEqual(mirrored, turned);
+  const img = checker();
+  const out = await pixels(await applyPerturbation(img, { kind: 'yaw', degrees: 25 }));
+  assert.deepEqual([out.width, out.height], [40, 30]);
 });

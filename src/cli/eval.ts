@@ -59,7 +59,8 @@ Options:
   --tta                  average each face with its mirror image
   --perturb SPEC         robustness check: degrade every image first (${PERTURBATION_HELP});
                          e.g. jpeg:30, blur:2, downscale:0.3 (UTKFace chips: 24 px between the
-                         eyes), gray, brightness:-60, contrast:0.5. One per run; see src/eval/perturb.ts
+                         eyes), gray, brightness:-60, contrast:0.5, yaw:30 (the picture turned 30
+                         degrees about its vertical axis, in perspective). One per run; see src/eval/perturb.ts
   --limit N              at most N samples
   --batch N              samples per inference batch (default 256)
   --threads N            ONNX Runtime threads per model (default: one per core)

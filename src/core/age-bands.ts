@@ -42,6 +42,16 @@ export const CHILD_AGE_BANDS: ValueBands = Object.freeze({
   starts: Object.freeze([0, 13]),
 });
 
+/**
+ * Childhood in the stages users complain about (issue 17: babies, small children, pre-teens):
+ * UTKFace's test split has about 100 faces in each of 0-2, 3-7 and 8-12.
+ */
+export const CHILDHOOD_AGE_BANDS: ValueBands = Object.freeze({
+  name: 'children',
+  labels: Object.freeze(['0-2', '3-7', '8-12', '13-19', '20+']),
+  starts: Object.freeze([0, 3, 8, 13, 20]),
+});
+
 /** The label of the band holding `years`. */
 export function bandLabel(years: number, bands: ValueBands): string {
   return bands.labels[bandIndex(years, bands.starts)]!;

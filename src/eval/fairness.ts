@@ -3,7 +3,7 @@
  * between groups of each attribute. Pure: the caller gives each evaluated sample's group labels
  * and a function that measures any subset of samples.
  */
-import { bandLabel, CHILD_AGE_BANDS, FAIRNESS_AGE_BANDS } from '../core/age-bands.js';
+import { bandLabel, CHILD_AGE_BANDS, CHILDHOOD_AGE_BANDS, FAIRNESS_AGE_BANDS } from '../core/age-bands.js';
 import type { Sample } from '../data/types.js';
 import { cumulativeScore, meanAbsoluteError, meanSignedError } from './age.js';
 import { classificationReport } from './metrics.js';
@@ -29,6 +29,7 @@ export const GROUP_ATTRIBUTES: readonly GroupAttribute[] = Object.freeze([
   { name: 'gender', target: 'gender', of: (s: Sample) => s.groups?.gender },
   { name: 'age', target: 'age', order: FAIRNESS_AGE_BANDS.labels, of: (s: Sample) => { const a = ageOf(s); return a === undefined ? undefined : bandLabel(a, FAIRNESS_AGE_BANDS); } },
   { name: 'child', target: 'age', order: CHILD_AGE_BANDS.labels, of: (s: Sample) => { const a = ageOf(s); return a === undefined ? undefined : bandLabel(a, CHILD_AGE_BANDS); } },
+  { name: 'children', target: 'age', order: CHILDHOOD_AGE_BANDS.labels, of: (s: Sample) => { const a = ageOf(s); return a === undefined ? undefined : bandLabel(a, CHILDHOOD_AGE_BANDS); } },
   // Appearance labels flagged as a guess or disagreed on by the annotators, against confident ones.
   { name: 'unsure', target: 'appearance', order: ['no', 'yes'], of: (s: Sample) => s.groups?.appearanceUnsure },
 ]);

@@ -29,7 +29,7 @@ class TfjsTrunk(FaceModel):
         path = os.path.expanduser(os.path.expandvars(model))
         graph = tfjs.load(path, [features])
         with torch.no_grad():
-            dim = int(graph(torch.zeros(1, in_channels, input_size, input_size))[graph.output_names[0]].shape[1])
+            dim = int(graph(torch.zeros(1, 3, input_size, input_size))[graph.output_names[0]].shape[1])
         super().__init__(in_channels, heads, input_size, dim, head_dropout)
         if preprocess not in ("caffe", "none"):
             raise ValueError(f"tfjs: preprocess must be caffe or none, got {preprocess!r}")
@@ -38,6 +38,8 @@ class TfjsTrunk(FaceModel):
         self._build_heads()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:  # gray faces (FER+, CK+): the trunk was trained on colour, so feed gray as R=G=B
+            x = x.expand(-1, 3, -1, -1)
         return self.graph(self.pre(x))[self.graph.output_names[0]]
 
 

@@ -132,3 +132,12 @@ def test_faceres_config_is_valid():
     assert cfg["model"]["arch"] == "tfjs" and cfg["losses"]["age"]["band_weight"] == 1.0
     augment.Augmenter(cfg["augment"])  # every option known
     json.dumps(cfg)
+
+
+def test_tfjs_trunk_feeds_gray_faces_as_r_equals_g_equals_b(tiny_tfjs):
+    gray = create("tfjs", 1, input_size=17, heads={"emotion": 8}, model=tiny_tfjs, features="pool", preprocess="caffe").eval()
+    rgb = create("tfjs", 3, input_size=17, heads={"emotion": 8}, model=tiny_tfjs, features="pool", preprocess="caffe").eval()
+    rgb.load_state_dict(gray.state_dict())
+    x = torch.rand(2, 1, 17, 17)
+    with torch.no_grad():
+        np.testing.assert_allclose(gray(x)["emotion"].numpy(), rgb(x.expand(-1, 3, -1, -1))["emotion"].numpy(), atol=1e-6)
