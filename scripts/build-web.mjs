@@ -38,7 +38,7 @@ export async function buildWebLibrary(outdir = path.join(root, 'dist', 'web'), e
 }
 
 /** The models the web app loads by default, copied from these directories (first hit wins). */
-export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast'];
+export const APP_MODELS = ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-fast', 'occlusion-synth'];
 export const APP_WEIGHTS = ['yunet_dynamic.onnx'];
 
 export async function buildWebApp(outdir = path.join(root, 'dist', 'web-app'), modelDirs = [process.env.FACESENSE_MODELS, path.join(root, 'models'), path.join(root, '..', 'shared', 'models')].filter(Boolean)) {

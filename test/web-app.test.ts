@@ -51,7 +51,7 @@ after(async () => {
 const byX = (r: ImageResult) => [...r.faces].sort((a, b) => a.boxPx.x - b.boxPx.x);
 
 test('photo picked in the web app: 5 faces, the Node analyzer\'s labels, JSON download within 1e-3', { skip, timeout: 300_000 }, async () => {
-  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
+  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable', models: ['emotion-ferplus', 'attributes-utkface'] });
   const expected = byX(await node.analyze(media('multi_face.jpg')));
   await node.dispose();
 
@@ -141,7 +141,7 @@ test('photo overlay: the shared label layout (inside the frame, no overlaps) and
   const { height } = await sharp(media('multi_face.jpg')).metadata();
   const left = await sharp(media('multi_face.jpg')).extract({ left: 0, top: 0, width: 480, height: height! }).blur(5).toBuffer();
   await writeFile(file, await sharp(media('multi_face.jpg')).composite([{ input: left, left: 0, top: 0 }]).jpeg({ quality: 92 }).toBuffer());
-  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable' });
+  const node = await createAnalyzer({ threads: 1, detectorResize: 'portable', models: ['emotion-ferplus', 'attributes-utkface'] });
   const expected = await node.analyze(file);
   await node.dispose();
   const flagged = expected.faces.filter((f) => f.quality?.reliable === false);

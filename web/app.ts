@@ -35,6 +35,20 @@ function setStatus(text: string): void {
   $('status').textContent = text;
 }
 
+/**
+ * The app runs the float models, not Node's int8 defaults: onnxruntime-web's quantized kernels
+ * round differently from onnxruntime-node's (probabilities up to ~4e-3 apart on multi_face.jpg),
+ * while the float models agree within 1e-3 (test/web-app.test.ts). `chosen` (the webcam's
+ * expression model) answers emotion first.
+ */
+const ATTRIBUTE_TASKS = ['age', 'gender', 'ethnicity', 'glasses', 'beard', 'moustache'];
+function browserModels(tasks: readonly string[], chosen: readonly string[]): string[] {
+  const models = [...chosen];
+  if (tasks.includes('emotion') && chosen.length === 0) models.push('emotion-ferplus');
+  if (tasks.some((t) => ATTRIBUTE_TASKS.includes(t))) models.push('attributes-utkface');
+  return models;
+}
+
 async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640, models: readonly string[] = []): Promise<WebAnalyzer> {
   const t0 = performance.now();
   const bytes = new Map<string, { loaded: number; total: number }>();
@@ -45,7 +59,7 @@ async function loadAnalyzer(tasks: readonly string[], detectorInputSide = 640, m
     modelBaseUrl: new URL('models/', location.href).href,
     tasks,
     detectorInputSide,
-    ...(models.length === 0 ? {} : { models }),
+    models: browserModels(tasks, models),
     backend: backendWanted,
     onProgress: (e) => {
       bytes.set(e.url, { loaded: e.loadedBytes, total: e.totalBytes ?? e.loadedBytes });
