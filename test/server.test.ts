@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -216,6 +217,29 @@ test('serve: latency-aware admission (--max-queue-wait) refuses at once what wou
     const next = await post(small);
     assert.equal(next.status, 200, await next.clone().text());
     assert.equal(((await next.json()) as { faces: unknown[] }[])[0]!.faces.length, 1);
+
+    // Refused before its body is read: the client still gets its 503 while uploading (not a broken pipe),
+    // the rest of the body is thrown away, and the same kept-alive connection serves the next request.
+    const busy = post(big, '?max-faces=200');
+    for (let t0 = Date.now(); (await fetch(`${s.url}/readyz`)).status !== 503; ) assert.ok(Date.now() - t0 < 30_000, 'the server never got busy');
+    const { port } = new URL(s.url);
+    const sock = connect(Number(port), '127.0.0.1');
+    let seen = '';
+    sock.on('data', (c: Buffer) => (seen += c.toString('latin1')));
+    const until = async (re: RegExp) => {
+      for (let t0 = Date.now(); !re.test(seen); await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t0 < 10_000, `no ${re} in: ${seen}`);
+    };
+    sock.write(`POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${multi.length}\r\n\r\n`);
+    sock.write(multi.subarray(0, 1000));
+    await until(/^HTTP\/1\.1 503 [\s\S]*\r\n\r\n[\s\S]*OVERLOADED[\s\S]*\}/);
+    assert.doesNotMatch(seen, /connection: close/i);
+    assert.match(seen, /retry-after: \d+/i);
+    sock.write(multi.subarray(1000));
+    sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(/HTTP\/1\.1 200 /);
+    assert.equal(seen.match(/HTTP\/1\.1 \d{3} /g)?.length, 2, seen);
+    sock.destroy();
+    await busy.then((r) => r.arrayBuffer());
   } finally {
     await s.server.close();
   }

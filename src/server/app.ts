@@ -225,8 +225,15 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   function sendError(reply: FastifyReply, err: FacesenseError, status = statusOf(err.code)): FastifyReply {
     metrics.error(err.code);
     if (status === 503 || status === 429) reply.header('retry-after', String(queue.retryAfterSec()));
-    // Refused before its body was read (a declared size over the limit, a wrong type): the rest of that body must not be read as the next request on a kept-alive connection.
-    if (!reply.request.raw.complete) reply.header('connection', 'close');
+    // Refused before its body was read: the rest of that body must not be read as the next request on a kept-alive connection.
+    const raw = reply.request.raw;
+    if (!raw.complete) {
+      // A refusal to come back later (503, 429) of a body nobody has started reading is read and thrown away
+      // (up to --max-body), so the client gets its answer and Retry-After rather than a broken pipe mid-upload,
+      // and keeps its connection; any other (a declared size over the limit, a wrong type) closes it.
+      if ((status === 503 || status === 429) && raw.readableFlowing === null && !(Number(raw.headers['content-length']) > maxBody)) discardBody(raw, maxBody);
+      else reply.header('connection', 'close');
+    }
     const body: ErrorBody = { error: err.toJSON(), requestId: String(reply.request.id) };
     return reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
   }
@@ -560,4 +567,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       await pool.dispose();
     },
   };
+}
+
+/** Reads and drops the rest of a request's body; one that goes on past `limit` bytes loses its connection. */
+function discardBody(raw: FastifyRequest['raw'], limit: number): void {
+  let seen = 0;
+  raw.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) raw.socket.destroy();
+  });
+  raw.resume();
 }
