@@ -35,6 +35,10 @@ const FRAMES = Number(process.env.FACESENSE_BENCH_FRAMES ?? 10);
 const EXPRESSION = ['emotion'];
 const ALL = ['emotion', 'age', 'gender', 'ethnicity', 'glasses', 'beard', 'moustache'];
 const FAST = ['emotion-ferplus-fast'];
+// The float models on both sides: the web app runs them (onnxruntime-web's int8 kernels round differently
+// from onnxruntime-node's) and the app's build serves only those; Node runs the same ones here.
+const FLOAT_EXPRESSION = ['emotion-ferplus'];
+const FLOAT_ALL = ['emotion-ferplus', 'attributes-utkface'];
 
 interface Variant {
   readonly label: string;
@@ -52,24 +56,27 @@ interface BrowserVariant extends Variant {
 }
 
 const NODE_VARIANTS: Readonly<Record<string, Variant>> = {
-  'expr-640': { label: 'expression only, detector input 640', tasks: EXPRESSION, side: 640 },
-  'expr-320': { label: 'expression only, detector input 320', tasks: EXPRESSION, side: 320 },
+  'expr-640': { label: 'expression only, detector input 640', tasks: EXPRESSION, side: 640, models: FLOAT_EXPRESSION },
+  'expr-320': { label: 'expression only, detector input 320', tasks: EXPRESSION, side: 320, models: FLOAT_EXPRESSION },
   'fast-320': { label: 'expression only (emotion-ferplus-fast), detector input 320', tasks: EXPRESSION, side: 320, models: FAST },
-  'all-640': { label: 'all tasks, detector input 640', tasks: ALL, side: 640 },
-  'all-320': { label: 'all tasks, detector input 320', tasks: ALL, side: 320 },
+  'all-640': { label: 'all tasks, detector input 640', tasks: ALL, side: 640, models: FLOAT_ALL },
+  'all-320': { label: 'all tasks, detector input 320', tasks: ALL, side: 320, models: FLOAT_ALL },
 };
 
 const BROWSER_VARIANTS: readonly BrowserVariant[] = [
-  { label: 'expression only, detector input 640, WASM 1 thread', tasks: EXPRESSION, side: 640, threads: 1, node: 'expr-640' },
-  { label: 'expression only, detector input 640, WASM 2 threads', tasks: EXPRESSION, side: 640, threads: 2, node: 'expr-640' },
-  { label: 'expression only, detector input 320, WASM 1 thread', tasks: EXPRESSION, side: 320, threads: 1, node: 'expr-320' },
-  { label: 'expression only, detector input 320, WASM 1 thread, frames grabbed with WebCodecs (grabFrameAsync)', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', node: 'expr-320' },
-  { label: 'expression only, detector input 320, WASM 2 threads', tasks: EXPRESSION, side: 320, threads: 2, node: 'expr-320' },
-  { label: 'expression only, detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, node: 'expr-320' },
+  { label: 'expression only, detector input 640, WASM 1 thread', tasks: EXPRESSION, side: 640, threads: 1, models: FLOAT_EXPRESSION, node: 'expr-640' },
+  { label: 'expression only, detector input 640, WASM 2 threads', tasks: EXPRESSION, side: 640, threads: 2, models: FLOAT_EXPRESSION, node: 'expr-640' },
+  { label: 'expression only, detector input 320, WASM 1 thread', tasks: EXPRESSION, side: 320, threads: 1, models: FLOAT_EXPRESSION, node: 'expr-320' },
+  { label: 'expression only, detector input 320, WASM 1 thread, frames grabbed with WebCodecs (grabFrameAsync)', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', models: FLOAT_EXPRESSION, node: 'expr-320' },
+  { label: 'expression only, detector input 320, WASM 2 threads', tasks: EXPRESSION, side: 320, threads: 2, models: FLOAT_EXPRESSION, node: 'expr-320' },
+  { label: 'expression only, detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, models: FLOAT_EXPRESSION, node: 'expr-320' },
   { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, models: FAST, node: 'fast-320' },
-  { label: 'all tasks, detector input 640, WASM 1 thread', tasks: ALL, side: 640, threads: 1, node: 'all-640' },
-  { label: 'all tasks, detector input 640, WASM 2 threads', tasks: ALL, side: 640, threads: 2, node: 'all-640' },
-  { label: 'all tasks, detector input 320, WASM 2 threads, pipelined', tasks: ALL, side: 320, threads: 2, pipelined: true, node: 'all-320' },
+  { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 1 thread, WebCodecs grab', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', models: FAST, node: 'fast-320' },
+  { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 1 thread, WebCodecs grab, pipelined', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', pipelined: true, models: FAST, node: 'fast-320' },
+  { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 2 threads, WebCodecs grab, pipelined', tasks: EXPRESSION, side: 320, threads: 2, grab: 'webcodecs', pipelined: true, models: FAST, node: 'fast-320' },
+  { label: 'all tasks, detector input 640, WASM 1 thread', tasks: ALL, side: 640, threads: 1, models: FLOAT_ALL, node: 'all-640' },
+  { label: 'all tasks, detector input 640, WASM 2 threads', tasks: ALL, side: 640, threads: 2, models: FLOAT_ALL, node: 'all-640' },
+  { label: 'all tasks, detector input 320, WASM 2 threads, pipelined', tasks: ALL, side: 320, threads: 2, pipelined: true, models: FLOAT_ALL, node: 'all-320' },
 ];
 
 // Runs in the page: the fake-webcam <video>, one analyzer (its own worker) per variant, warmed up.
@@ -246,7 +253,7 @@ async function webgpuRow(url: string, args: readonly string[], y4m: string): Pro
     await page.goto(`${url}/bench.html`);
     await page.waitForFunction('document.title === "ready"');
     const adapter = (await page.evaluate('navigator.gpu?.requestAdapter().then((a) => (a === null ? "none" : `${a.info?.vendor ?? "?"} ${a.info?.architecture ?? ""}`.trim()), (e) => `error ${e.message}`) ?? "no navigator.gpu"')) as string;
-    const [b] = (await page.evaluate(`(${PAGE_SETUP})(${JSON.stringify({ variants: [{ tasks: EXPRESSION, threads: 1, side: 320, backend: 'webgpu' }] })})`)) as { backend: string; fallback?: string }[];
+    const [b] = (await page.evaluate(`(${PAGE_SETUP})(${JSON.stringify({ variants: [{ tasks: EXPRESSION, models: FLOAT_EXPRESSION, threads: 1, side: 320, backend: 'webgpu' }] })})`)) as { backend: string; fallback?: string }[];
     const r = (await page.evaluate('window.__fs.run(0, 5)')) as PageRun;
     await page.evaluate('window.__fs.dispose()');
     return { bench, value: (r.n * 1000) / r.ms, unit: 'frames/s', note: `adapter: ${adapter} (a software rasteriser on the CPU, not a GPU: no hardware adapter headless here); ran on ${b!.backend}${b!.fallback === undefined ? '' : ` (${b!.fallback})`}; ${perFrame(r)}; 5 frames, not interleaved` };

@@ -115,33 +115,51 @@ export function warpPixels(src: RgbImage | Image8, m: Affine, outW: number, outH
   const k = 1 / (n * n);
   const gray = outChannels === 1 && sc === 3;
   const spread = outChannels === 3 && sc === 1;
+  const rgb = sc === 3;
   const q = new Float64Array(3);
+  // Sub-sample offsets within an output pixel, and the map's terms, hoisted out of the loops: every
+  // product and sum below is the one the plain formula makes, in the same order, so the samples are
+  // the same numbers bit for bit (the clamps are Math.min/max as comparisons, floor of a clamped,
+  // non-negative coordinate is `| 0`).
+  const offs = new Float64Array(n);
+  for (let i = 0; i < n; i++) offs[i] = (i + 0.5) / n;
+  const { a: ma, b: mb, c: mc, d: md, tx, ty } = m;
+  const xMax = sw - 1;
+  const yMax = sh - 1;
   for (let v = 0; v < outH; v++) {
     for (let u = 0; u < outW; u++) {
       let a0 = 0;
       let a1 = 0;
       let a2 = 0;
       for (let j = 0; j < n; j++) {
+        const vv = v + offs[j]!;
+        const bv = mb * vv;
+        const dv = md * vv;
         for (let i = 0; i < n; i++) {
-          const uu = u + (i + 0.5) / n;
-          const vv = v + (j + 0.5) / n;
+          const uu = u + offs[i]!;
           // pixel centres are at integer + 0.5; convert to sample-grid coordinates
-          const fx = Math.min(Math.max(m.a * uu + m.b * vv + m.tx - 0.5, 0), sw - 1);
-          const fy = Math.min(Math.max(m.c * uu + m.d * vv + m.ty - 0.5, 0), sh - 1);
-          const x0 = Math.floor(fx);
-          const y0 = Math.floor(fy);
-          const x1 = Math.min(x0 + 1, sw - 1);
-          const y1 = Math.min(y0 + 1, sh - 1);
+          let fx = ma * uu + bv + tx - 0.5;
+          let fy = mc * uu + dv + ty - 0.5;
+          fx = fx > 0 ? (fx < xMax ? fx : xMax) : fx < 0 ? 0 : fx;
+          fy = fy > 0 ? (fy < yMax ? fy : yMax) : fy < 0 ? 0 : fy;
+          const x0 = fx | 0;
+          const y0 = fy | 0;
+          const x1 = x0 < xMax ? x0 + 1 : xMax;
+          const y1 = y0 < yMax ? y0 + 1 : yMax;
           const wx = fx - x0;
           const wy = fy - y0;
-          const i00 = (y0 * sw + x0) * sc;
-          const i01 = (y0 * sw + x1) * sc;
-          const i10 = (y1 * sw + x0) * sc;
-          const i11 = (y1 * sw + x1) * sc;
-          a0 += (data[i00]! * (1 - wx) + data[i01]! * wx) * (1 - wy) + (data[i10]! * (1 - wx) + data[i11]! * wx) * wy;
-          if (sc === 3) {
-            a1 += (data[i00 + 1]! * (1 - wx) + data[i01 + 1]! * wx) * (1 - wy) + (data[i10 + 1]! * (1 - wx) + data[i11 + 1]! * wx) * wy;
-            a2 += (data[i00 + 2]! * (1 - wx) + data[i01 + 2]! * wx) * (1 - wy) + (data[i10 + 2]! * (1 - wx) + data[i11 + 2]! * wx) * wy;
+          const iwx = 1 - wx;
+          const iwy = 1 - wy;
+          const r0 = y0 * sw;
+          const r1 = y1 * sw;
+          const i00 = (r0 + x0) * sc;
+          const i01 = (r0 + x1) * sc;
+          const i10 = (r1 + x0) * sc;
+          const i11 = (r1 + x1) * sc;
+          a0 += (data[i00]! * iwx + data[i01]! * wx) * iwy + (data[i10]! * iwx + data[i11]! * wx) * wy;
+          if (rgb) {
+            a1 += (data[i00 + 1]! * iwx + data[i01 + 1]! * wx) * iwy + (data[i10 + 1]! * iwx + data[i11 + 1]! * wx) * wy;
+            a2 += (data[i00 + 2]! * iwx + data[i01 + 2]! * wx) * iwy + (data[i10 + 2]! * iwx + data[i11 + 2]! * wx) * wy;
           }
         }
       }
