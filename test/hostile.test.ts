@@ -31,3 +31,11 @@ test('hostile corpus through the CLI, the HTTP service and the workers: no crash
   }
   for (const c of channels) assert.ok(c.results.length >= 15, `only ${c.results.length} ${c.channel} cases replayed`);
 });
+
+// Outside the spread above, always: libvips' own 268 MP default once refused the detector's resize of
+// an image the pixel limit allowed, and the sample did not contain the case.
+test('hostile: a 289 MP image allowed by --pixel-limit is analysed beside good photos', { skip: !hasShared && 'needs ../shared/media', timeout: 300_000 }, async () => {
+  const { results } = await replay({ root: process.cwd(), media: MEDIA, timeoutMs: 180_000, memoryMb: 1500, jobs: 1, channels: ['cli'], filter: '289mp-allowed' });
+  assert.equal(results.length, 1);
+  assert.deepEqual(failed(results).map((r) => `${r.verdict} ${r.id}: ${r.why ?? ''}`), []);
+});

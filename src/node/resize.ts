@@ -8,7 +8,8 @@ import type { RgbImage } from '../core/types.js';
  */
 export async function sharpResizeRgb(img: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+  // Already decoded under the analyzer's pixel limit: libvips' own default limit (268 MP) must not refuse it again.
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false })
     .resize(width, height, { fit: 'fill', kernel: 'linear' })
     .raw()
     .toBuffer();
