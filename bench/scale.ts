@@ -5,7 +5,8 @@
  *   - images/s of 1 and 2 `facesense worker` processes through BullMQ into PostgreSQL,
  *   - per-job queue latency (enqueue → a waiting worker starts it),
  *   - Redis commands, Redis CPU and memory, and PostgreSQL time and bytes per image.
- * --images N (default 60) inputs, links to the shared photos (single_face.jpg / multi_face.jpg).
+ * --images N (default 60) inputs, links to the shared photos (single_face.jpg / multi_face.jpg);
+ * --worker-concurrency N jobs in flight per worker process (default: the worker's own default).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -16,17 +17,19 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createAnalyzer } from '../src/node/analyzer.js';
 import { createPostgresSink } from '../src/results/postgres.js';
+import { DEFAULT_WORKER_CONCURRENCY } from '../src/queue/worker.js';
 import { recordOf } from '../src/results/records.js';
 import { imageDir } from '../test/helpers/batch-inputs.js';
 import { createPostgres, createRedis } from '../test/helpers/engines.js';
 
-const { values } = parseArgs({ options: { images: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { images: { type: 'string', default: '60' }, 'worker-concurrency': { type: 'string' }, json: { type: 'boolean', default: false } } });
 const N = Number(values.images);
+const WORKER_CONCURRENCY = values['worker-concurrency'] ?? String(DEFAULT_WORKER_CONCURRENCY);
 const BIN = resolve('bin', 'facesense.js');
 const MODELS = process.env.FACESENSE_MODELS ?? resolve('..', 'shared', 'models');
 const env = { ...process.env, FACESENSE_MODELS: MODELS, FACESENSE_OFFLINE: '1' };
 const cores = cpus().length;
-const out: Record<string, number | string> = { cores, images: N };
+const out: Record<string, number | string> = { cores, images: N, workerConcurrency: Number(WORKER_CONCURRENCY) };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Redis commands this script sends while polling, subtracted from the per-image counts. */
@@ -94,7 +97,7 @@ try {
   for (const n of [1, 2]) {
     const batch = `scale${n}`;
     for (let i = 0; i < n; i++) {
-      const w = spawn(process.execPath, [BIN, 'worker', '--redis', redis.url, '--threads', String(Math.max(1, Math.floor(cores / n))), '--quiet'], { env, stdio: 'ignore' });
+      const w = spawn(process.execPath, [BIN, 'worker', '--redis', redis.url, '--threads', String(Math.max(1, Math.floor(cores / n))), '--concurrency', WORKER_CONCURRENCY, '--quiet'], { env, stdio: 'ignore' });
       workers.push(w);
     }
     // Warm-up batch: loads the models in every worker, so the timed batch measures steady state.

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { OptionError } from '../core/errors.js';
 import { DEFAULT_QUEUE } from '../queue/batches.js';
-import { createQueueWorker } from '../queue/worker.js';
+import { createQueueWorker, DEFAULT_WORKER_CONCURRENCY } from '../queue/worker.js';
 import { parseNumberOption, RULES } from '../core/validate.js';
 
 export const WORKER_USAGE = `Usage: facesense worker --redis URL [options]
@@ -13,8 +13,9 @@ Redis is up waits for it, and one that loses Redis reconnects.
 
 Options:
   --redis URL             Redis of the queue (required)
-  --concurrency N         jobs in flight in this process (default: 1; one process per 2 cores
-                          with --threads 2 usually beats one process with more)
+  --concurrency N         jobs in flight in this process (default: 2: one job's file read, Redis
+                          and PostgreSQL round trips overlap the other's analysis; inferences
+                          still run one at a time per process)
   --threads N             ONNX Runtime threads per model (default: one per core)
   --queue NAME            queue name (default: ${DEFAULT_QUEUE})
   --lock-ms N             job lock: a worker that dies is noticed this long after (default: 30000)
@@ -44,7 +45,7 @@ export async function runWorker(args: string[]): Promise<number> {
   if (values.redis === undefined) throw new OptionError('--redis URL is required');
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
   const lockMs = parseNumberOption('lock-ms', values['lock-ms'], RULES.lockMs);
-  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? 1;
+  const concurrency = parseNumberOption('concurrency', values.concurrency, RULES.concurrency) ?? DEFAULT_WORKER_CONCURRENCY;
   const log = (line: string) => process.stderr.write(`[worker ${process.pid}] ${line}\n`);
   const w = createQueueWorker({
     redisUrl: values.redis,

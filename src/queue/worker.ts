@@ -19,10 +19,18 @@ import { openSink, type ResultSink } from '../results/sink.js';
 import { keys, readMeta, redisConnection, DEFAULT_QUEUE, type FailedJob, type JobData } from './batches.js';
 import { analyzeSegment } from './segments.js';
 
+/** Jobs in flight per worker process unless told otherwise. */
+export const DEFAULT_WORKER_CONCURRENCY = 2;
+
 export interface WorkerOptions {
   readonly redisUrl: string;
   readonly queue?: string;
-  /** Jobs in flight in this process. @default 1 */
+  /**
+   * Jobs in flight in this process. Two let one job's file read and Redis/PostgreSQL round trips overlap
+   * the other's analysis (`npm run bench:scale -- --worker-concurrency N`: 1.33× the images/s of one
+   * on the idle 2-core machine); onnxruntime-node runs inferences one at a time on the process's thread
+   * anyway. @default 2
+   */
   readonly concurrency?: number;
   /** ONNX Runtime threads per model. @default one per core */
   readonly threads?: number;
@@ -138,7 +146,7 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
   wconn.on('error', () => undefined);
   const worker = new Worker<JobData>(name, process, {
     connection: wconn,
-    concurrency: Math.max(1, o.concurrency ?? 1),
+    concurrency: Math.max(1, o.concurrency ?? DEFAULT_WORKER_CONCURRENCY),
     lockDuration: o.lockDurationMs ?? 30_000,
     stalledInterval: Math.min(o.lockDurationMs ?? 30_000, 30_000),
     // A job whose worker died is given to another up to this many times before it is dead-lettered.
