@@ -199,3 +199,35 @@ test('queue: retry-failed after the poison input is fixed on disk (exactly one r
     await redis.dispose();
   }
 });
+
+test('queue: a worker with two jobs in flight runs batches of different settings back to back; no job loses its models to the other', { timeout: 300_000 }, async () => {
+  const redis = await createRedis();
+  const r = new Redis(redis.url);
+  const { dir, images } = await imageDir(12);
+  const out = join(dir, 'out');
+  const w = startWorker(redis.url, ['--concurrency', '2']);
+  try {
+    // Four batches alternating two settings, three images per job: every boundary between them has a job of
+    // each settings in flight at once (the worker once disposed the first one's analyzer under it).
+    const batches = [['s1', 'emotion'], ['s2', 'age,gender'], ['s3', 'emotion'], ['s4', 'age,gender']] as const;
+    for (const [id, tasks] of batches) {
+      const sub = await cli(['batch', 'submit', images, '--redis', redis.url, '--out', out, '--batch', id, '--tasks', tasks, '--chunk', '3']);
+      assert.equal(sub.code, 0, sub.stderr);
+    }
+    for (const [id] of batches) await until(`batch ${id}`, async () => (await r.scard(`facesense:batch:${id}:done`)) + (await r.hlen(`facesense:batch:${id}:failed`)) === 5);
+    for (const [id, tasks] of batches) {
+      const res = await cli(['batch', 'results', id, '--redis', redis.url, '--format', 'jsonl']);
+      const records = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; ok: boolean; error?: { code: string }; faces?: { attributes: Record<string, unknown> }[] });
+      assert.equal(records.length, 13, `${id}: one record per input`);
+      const bad = records.filter((x) => !x.ok);
+      assert.deepEqual(bad.map((x) => `${x.source.split('/').pop()} ${x.error?.code}`), ['zz-not-an-image.jpg UNSUPPORTED_FORMAT'], id);
+      for (const x of records.filter((y) => y.ok)) for (const f of x.faces ?? []) assert.deepEqual(Object.keys(f.attributes).sort(), tasks.split(',').sort(), `${id} ${x.source}`);
+    }
+    assert.equal(w.exitCode, null);
+  } finally {
+    w.kill('SIGKILL');
+    await exited(w);
+    r.disconnect();
+    await redis.dispose();
+  }
+});

@@ -56,20 +56,35 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
   const redis = redisConnection(o.redisUrl);
   redis.on('error', () => undefined);
   const ctx = { redis, prefix: name };
-  // One analyzer and one sink at a time, replaced when a job of a batch with other settings comes.
-  let current: { key: string; analyzer: Promise<Analyzer> } | undefined;
+  // Analyzers by analysis settings: one stays loaded for the settings of the latest job; another is
+  // disposed once no job in flight uses it (with two jobs in flight, one may still run on the old one).
+  const analyzers = new Map<string, { readonly analyzer: Promise<Analyzer>; users: number }>();
+  let latest: string | undefined;
   const sinks = new Map<string, Promise<ResultSink>>();
 
-  async function analyzerFor(batchId: string, meta: Awaited<ReturnType<typeof readMeta>>): Promise<Analyzer> {
+  async function withAnalyzer<T>(batchId: string, meta: Awaited<ReturnType<typeof readMeta>>, fn: (a: Analyzer) => Promise<T>): Promise<T> {
     const key = JSON.stringify(meta.analysis);
-    if (current?.key !== key) {
-      const old = current;
-      current = { key, analyzer: createAnalyzer(toAnalyzerOptions(meta.analysis, o.threads)) };
-      void old?.analyzer.then((a) => a.dispose(), () => undefined);
+    latest = key;
+    let e = analyzers.get(key);
+    if (e === undefined) {
+      const entry = { analyzer: createAnalyzer(toAnalyzerOptions(meta.analysis, o.threads)), users: 0 };
+      // Settings that fail to load (a model missing here) are tried afresh by the job's retry.
+      entry.analyzer.catch(() => analyzers.get(key) === entry && analyzers.delete(key));
+      analyzers.set(key, (e = entry));
     }
-    const a = await current.analyzer;
-    if (meta.tasks === undefined) await redis.hsetnx(keys(name, batchId).meta, 'tasks', JSON.stringify(a.tasks.map((t) => ({ task: t.task, model: t.model, labels: t.labels }))));
-    return a;
+    e.users++;
+    try {
+      const a = await e.analyzer;
+      if (meta.tasks === undefined) await redis.hsetnx(keys(name, batchId).meta, 'tasks', JSON.stringify(a.tasks.map((t) => ({ task: t.task, model: t.model, labels: t.labels }))));
+      return await fn(a);
+    } finally {
+      e.users--;
+      for (const [k, x] of analyzers) {
+        if (x.users > 0 || k === latest) continue;
+        analyzers.delete(k);
+        void x.analyzer.then((a) => a.dispose(), () => undefined);
+      }
+    }
   }
   function sinkFor(meta: Awaited<ReturnType<typeof readMeta>>): Promise<ResultSink> {
     const key = JSON.stringify(meta.sink);
@@ -95,51 +110,54 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
     });
     if (meta.cancelled === true) return;
     await redis.hsetnx(keys(name, batchId).meta, 'startedAt', String(Date.now()));
-    const analyzer = await analyzerFor(batchId, meta);
     const sink = await sinkFor(meta);
-    if (job.data.kind === 'images') {
-      const records: ResultRecord[] = [];
-      let i = 0;
-      for (const path of job.data.paths) {
+    // False: the batch was cancelled while the job ran (nothing written).
+    const written = await withAnalyzer(batchId, meta, async (analyzer) => {
+      if (job.data.kind === 'images') {
+        const records: ResultRecord[] = [];
+        let i = 0;
+        for (const path of job.data.paths) {
+          try {
+            records.push(recordOf({ ok: true, source: path, result: await analyzer.analyze(path) }));
+          } catch (e) {
+            if (!(e instanceof FacesenseError)) throw e;
+            records.push(recordOf({ ok: false, source: path, error: e }));
+          }
+          await job.updateProgress({ done: ++i, total: job.data.paths.length });
+        }
+        // A batch cancelled while this job ran gets no more rows.
+        if (await isCancelled(batchId)) return false;
+        await sink.writeImages(batchId, job.id!, records);
+        // A one-image job whose image is poison is dead-lettered with the code (its error record is stored too).
+        const only = records.length === 1 ? records[0]! : undefined;
+        if (only !== undefined && !only.ok && POISON.has(only.error.code)) {
+          await deadLetter(job, { jobId: job.id!, code: only.error.code, message: only.error.message, source: only.source });
+          throw new UnrecoverableError(`[${only.error.code}] ${only.error.message}`);
+        }
+      } else {
+        const { path, segment } = job.data;
+        let r;
+        // A segment runs for minutes: a cancel of its batch stops it within CANCEL_POLL_MS.
+        const abort = new AbortController();
+        const poll = setInterval(() => void isCancelled(batchId).then((c) => c && abort.abort(), () => undefined), CANCEL_POLL_MS);
         try {
-          records.push(recordOf({ ok: true, source: path, result: await analyzer.analyze(path) }));
+          r = await analyzeSegment(analyzer, path, segment, meta.video, abort.signal);
         } catch (e) {
-          if (!(e instanceof FacesenseError)) throw e;
-          records.push(recordOf({ ok: false, source: path, error: e }));
+          if (abort.signal.aborted) return false;
+          if (isFacesenseError(e) && POISON.has(e.code)) {
+            await deadLetter(job, { jobId: job.id!, code: e.code, message: e.message, source: path });
+            throw new UnrecoverableError(`[${e.code}] ${e.message}`);
+          }
+          throw e;
+        } finally {
+          clearInterval(poll);
         }
-        await job.updateProgress({ done: ++i, total: job.data.paths.length });
+        if (await isCancelled(batchId)) return false;
+        await sink.writeSegment(batchId, { source: path, index: segment.index, startMs: segment.startSec * 1000, endMs: segment.endSec * 1000, data: r });
       }
-      // A batch cancelled while this job ran gets no more rows.
-      if (await isCancelled(batchId)) return;
-      await sink.writeImages(batchId, job.id!, records);
-      // A one-image job whose image is poison is dead-lettered with the code (its error record is stored too).
-      const only = records.length === 1 ? records[0]! : undefined;
-      if (only !== undefined && !only.ok && POISON.has(only.error.code)) {
-        await deadLetter(job, { jobId: job.id!, code: only.error.code, message: only.error.message, source: only.source });
-        throw new UnrecoverableError(`[${only.error.code}] ${only.error.message}`);
-      }
-    } else {
-      const { path, segment } = job.data;
-      let r;
-      // A segment runs for minutes: a cancel of its batch stops it within CANCEL_POLL_MS.
-      const abort = new AbortController();
-      const poll = setInterval(() => void isCancelled(batchId).then((c) => c && abort.abort(), () => undefined), CANCEL_POLL_MS);
-      try {
-        r = await analyzeSegment(analyzer, path, segment, meta.video, abort.signal);
-      } catch (e) {
-        if (abort.signal.aborted) return;
-        if (isFacesenseError(e) && POISON.has(e.code)) {
-          await deadLetter(job, { jobId: job.id!, code: e.code, message: e.message, source: path });
-          throw new UnrecoverableError(`[${e.code}] ${e.message}`);
-        }
-        throw e;
-      } finally {
-        clearInterval(poll);
-      }
-      if (await isCancelled(batchId)) return;
-      await sink.writeSegment(batchId, { source: path, index: segment.index, startMs: segment.startSec * 1000, endMs: segment.endSec * 1000, data: r });
-    }
-    await redis.sadd(keys(name, batchId).done, job.id!);
+      return true;
+    });
+    if (written) await redis.sadd(keys(name, batchId).done, job.id!);
   }
 
   const wconn = redisConnection(o.redisUrl);
@@ -167,7 +185,7 @@ export function createQueueWorker(o: WorkerOptions): QueueWorker {
     worker,
     async close() {
       await worker.close();
-      await current?.analyzer.then((a) => a.dispose(), () => undefined);
+      for (const x of analyzers.values()) await x.analyzer.then((a) => a.dispose(), () => undefined);
       for (const s of sinks.values()) await s.then((x) => x.close(), () => undefined);
       wconn.disconnect();
       redis.disconnect();
