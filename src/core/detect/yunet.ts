@@ -50,6 +50,9 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
   const maxSide = options.maxInputSide ?? 640;
   const inputName = session.inputNames[0]!;
   const resize = options.resize ?? resizeRgb;
+  // Input tensors of finished runs, kept for the next detect of the same size: a fresh 4 MB
+  // Float32Array per 640×480 frame costs more in page faults and zeroing than filling it does.
+  const spare: Float32Array[] = [];
 
   async function detect(image: RgbImage, opts: DetectOptions): Promise<Detection[]> {
     const limit = fixed === undefined ? maxSide : Math.min(fixed.width, fixed.height);
@@ -64,8 +67,15 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
     const tw = fixed?.width ?? Math.ceil(sw / 32) * 32;
     const th = fixed?.height ?? Math.ceil(sh / 32) * 32;
     const scaled = sw === image.width && sh === image.height ? image : await resize(image, sw, sh);
-    const tensor = toBgrPlanar(scaled, tw, th);
-    const out = await session.run({ [inputName]: { data: tensor, dims: [1, 3, th, tw] } });
+    const tensor = toBgrPlanar(scaled, tw, th, takeSpare(3 * tw * th));
+    let out: Awaited<ReturnType<typeof session.run>>;
+    try {
+      out = await session.run({ [inputName]: { data: tensor, dims: [1, 3, th, tw] } });
+    } finally {
+      // A backend that transferred the buffer elsewhere left it detached (length 0): not reusable.
+      if (tensor.length > 0) spare.push(tensor);
+      if (spare.length > MAX_SPARE) spare.shift();
+    }
     const get = (name: string) => {
       const t = out[name];
       if (t === undefined) throw new Error(`YuNet output ${name} missing`);
@@ -80,23 +90,45 @@ export async function createYunetDetector(backend: InferenceBackend, options: Yu
     return nms(dets, opts.nmsThreshold, opts.maxFaces);
   }
 
-  return { name: options.name ?? 'yunet', detect, dispose: () => session.release() };
+  /** A spare tensor of `length` elements, or undefined (the caller allocates). */
+  function takeSpare(length: number): Float32Array | undefined {
+    const k = spare.findIndex((t) => t.length === length);
+    return k < 0 ? undefined : spare.splice(k, 1)[0];
+  }
+
+  return {
+    name: options.name ?? 'yunet',
+    detect,
+    dispose: () => {
+      spare.length = 0;
+      return session.release();
+    },
+  };
 }
 
-/** HWC RGB uint8 → CHW BGR float32, zero-padded to tw×th. */
-function toBgrPlanar(img: RgbImage, tw: number, th: number): Float32Array {
-  const out = new Float32Array(3 * tw * th);
+/** Spare input tensors a detector keeps (one per detect in flight is enough; sizes rarely vary). */
+const MAX_SPARE = 2;
+
+/** HWC RGB uint8 → CHW BGR float32, zero-padded to tw×th; into `reuse` (any contents) when given. */
+export function toBgrPlanar(img: RgbImage, tw: number, th: number, reuse?: Float32Array): Float32Array {
   const plane = tw * th;
+  const out = reuse ?? new Float32Array(3 * plane);
+  const bP = out.subarray(0, plane);
+  const gP = out.subarray(plane, 2 * plane);
+  const rP = out.subarray(2 * plane, 3 * plane);
   const { data, width, height } = img;
+  let i = 0;
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = 3 * (y * width + x);
-      const o = y * tw + x;
-      out[o] = data[i + 2]!;
-      out[plane + o] = data[i + 1]!;
-      out[2 * plane + o] = data[i]!;
+    let o = y * tw;
+    for (const end = o + width; o < end; o++, i += 3) {
+      rP[o] = data[i]!;
+      gP[o] = data[i + 1]!;
+      bP[o] = data[i + 2]!;
     }
+    // The padding right of the image (a reused tensor holds an earlier frame there).
+    if (reuse !== undefined && width < tw) for (const p of [bP, gP, rP]) p.fill(0, y * tw + width, (y + 1) * tw);
   }
+  if (reuse !== undefined && height < th) for (const p of [bP, gP, rP]) p.fill(0, height * tw);
   return out;
 }
 
