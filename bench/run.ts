@@ -17,7 +17,7 @@ import { benchResizeOnMedia } from './resize.js';
 import { benchDetectSize, webcamFrames } from './detect-size.js';
 import { benchVideo } from './video.js';
 import { stageRow } from './stages.js';
-import { benchCropModels, benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
+import { benchCropModels, benchDecode, benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
 import type { StageTimings } from '../src/core/analyzer.js';
 
 const SHARED = resolve(process.cwd(), '..', 'shared');
@@ -138,6 +138,7 @@ async function main(): Promise<void> {
   const speedModels = sourced.map((r) => ({ id: r.id, path: r.modelPath, input: r.manifest.input }));
   if (frameFace !== undefined) rows.push(...(await benchFusion(frame, frameFace, speedModels)));
   rows.push(...(await benchSessionOptions(speedModels)));
+  rows.push(...(await benchDecode(jpeg, 'JPEG 640×480')));
   rows.push(...(await benchInFlight(analyzer, jpeg)));
   // The detector's input resize in Node: sharp (default) vs the browser's pure-TS one (bench/resize.ts).
   rows.push(...(await benchResizeOnMedia(MEDIA, MODELS_DIR)));

@@ -15,6 +15,7 @@ import type { ModelInput } from '../src/core/models/manifest.js';
 import { normaliseInto } from '../src/core/normalise.js';
 import type { Detection, RgbImage } from '../src/core/types.js';
 import { createAnalyzer, type NodeAnalyzerOptions } from '../src/node/analyzer.js';
+import { decodeImage, decodeWithSharp } from '../src/node/decode.js';
 import { createAnalyzerPool } from '../src/node/pool.js';
 import { createModelStore, type ModelStore } from '../src/node/models/store.js';
 import { createSession, ort } from '../src/node/onnx.js';
@@ -121,7 +122,16 @@ export async function benchDetectScale(det: FaceDetector, image: RgbImage, label
  * machine wall time depends on the load, but CPU per image does not, and cores ÷ CPU per image is
  * the most this machine can do when nothing serialises the work.
  */
-export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 16, rounds = 3): Promise<SpeedRow[]> {
+/**
+ * The decode stage on a JPEG: sharp (the path before, and still the path for every other file)
+ * against decodeImage's WebAssembly mozjpeg fast path (src/node/jpeg.ts; the same pixels).
+ */
+export async function benchDecode(jpeg: Uint8Array, label: string): Promise<SpeedRow[]> {
+  const [before, after] = await interleaved([() => decodeWithSharp(jpeg, 1e9, label), () => decodeImage(jpeg)], 9, 20);
+  return [{ bench: `speed: decode ${label}, WebAssembly mozjpeg fast path vs sharp`, value: before! / after!, unit: '× faster', note: `${before!.toFixed(2)} → ${after!.toFixed(2)} ms/image (same pixels: test/jpeg.test.ts)` }];
+}
+
+export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 48, rounds = 3): Promise<SpeedRow[]> {
   // "before": the float models this issue started from, one analyzer in this thread.
   const floats = { ...options, models: ['emotion-ferplus', 'attributes-utkface'] };
   const variants: [string, () => Promise<Analyzer>, number][] = [
@@ -269,6 +279,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }));
   if (only.length === 0 || only.includes('fusion')) rows.push(...(await benchFusion(frame, det!, models)));
   if (only.length === 0 || only.includes('session')) rows.push(...(await benchSessionOptions(models)));
+  if (only.length === 0 || only.includes('decode')) {
+    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    rows.push(...(await benchDecode(jpeg, 'JPEG 640×480')));
+  }
   if (only.length === 0 || only.includes('workers')) {
     const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
     rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));

@@ -39,13 +39,18 @@ export async function decodeImage(input: ImageInput, options: Partial<DecodeOpti
     const fast = await decodeJpegFast(bytes, opts.pixelLimit);
     if (fast !== undefined) return fast;
   }
+  return decodeWithSharp(bytes, opts.pixelLimit, source, sniffed, typeof input === 'string' ? input : '<file>');
+}
+
+/** The sharp decode of any accepted format (decodeImage's path for all but the fast JPEGs). */
+export async function decodeWithSharp(bytes: Uint8Array, pixelLimit: number, source: string, sniffed = sniffImageFormat(bytes.subarray(0, 4096)), fileHint = '<file>'): Promise<RgbImage> {
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>["metadata"]>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (cause) {
     const video = videoContainer(bytes);
     if (video !== undefined) {
-      throw new ImageDecodeError('UNSUPPORTED_FORMAT', `this is a video (${video}), not an image: analyse it with \`facesense video ${typeof input === 'string' ? input : '<file>'}\` (openVideo() + createFrameAnalyzer() in the library)`, { source, cause });
+      throw new ImageDecodeError('UNSUPPORTED_FORMAT', `this is a video (${video}), not an image: analyse it with \`facesense video ${fileHint}\` (openVideo() + createFrameAnalyzer() in the library)`, { source, cause });
     }
     // A recognised header that sharp cannot parse is a damaged file of that format, not an unknown format.
     if (sniffed !== undefined) throw new ImageDecodeError('CORRUPT_IMAGE', `cannot read this ${sniffed.toUpperCase()} file's header (${firstLine(cause)}); the file is truncated or damaged`, { source, cause });
@@ -56,16 +61,16 @@ export async function decodeImage(input: ImageInput, options: Partial<DecodeOpti
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
-  if (w * h > opts.pixelLimit) {
+  if (w * h > pixelLimit) {
     throw new ImageDecodeError(
       'PIXEL_LIMIT_EXCEEDED',
-      `image is ${w}×${h} = ${(w * h / 1e6).toFixed(1)} MP, over the pixel limit of ${(opts.pixelLimit / 1e6).toFixed(1)} MP; downscale it or raise the pixelLimit option`,
+      `image is ${w}×${h} = ${(w * h / 1e6).toFixed(1)} MP, over the pixel limit of ${(pixelLimit / 1e6).toFixed(1)} MP; downscale it or raise the pixelLimit option`,
       { source },
     );
   }
   try {
     // failOn 'error': a truncated JPEG is an error, not a half-grey image silently analysed.
-    const { data, info } = await sharp(bytes, { limitInputPixels: opts.pixelLimit, failOn: 'error', pages: 1 })
+    const { data, info } = await sharp(bytes, { limitInputPixels: pixelLimit, failOn: 'error', pages: 1 })
       .rotate() // applies EXIF orientation
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
