@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../src/node/decode.js';
+import { rgbaToRgbInto } from '../src/core/raw-image.js';
 import { ImageDecodeError } from '../src/core/errors.js';
 import { media, tempDir } from './helpers/media.js';
 
@@ -56,6 +57,23 @@ test('accepts raw pixels: gray, RGB and RGBA (canvas ImageData)', async () => {
   const rgba = await decodeImage({ data: new Uint8ClampedArray([255, 0, 0, 255, 0, 0, 0, 0]), width: 2, height: 1, channels: 4 });
   assert.deepEqual(Array.from(rgba.data), [255, 0, 0, 255, 255, 255]);
   await expectCode(decodeImage({ data: new Uint8Array(5), width: 2, height: 2, channels: 1 }), 'INVALID_PIXELS');
+});
+
+test('RGBA → RGB: opaque runs copied four pixels at a time, translucent pixels composited over white, the same bytes as per pixel', () => {
+  for (const n of [1, 3, 4, 5, 8, 61, 640 * 3 + 1]) {
+    const data = new Uint8ClampedArray(n * 4);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 97 + 13) % 256;
+    // Mostly opaque, with translucent pixels here and there (every 7th, and all of the last 3).
+    for (let p = 0; p < n; p++) data[4 * p + 3] = p % 7 === 3 || p >= n - 3 ? (p * 31) % 255 : 255;
+    const want = new Uint8Array(n * 3);
+    for (let p = 0; p < n; p++) {
+      const a = data[4 * p + 3]! / 255;
+      for (let c = 0; c < 3; c++) want[3 * p + c] = data[4 * p + 3] === 255 ? data[4 * p + c]! : Math.round(data[4 * p + c]! * a + 255 * (1 - a));
+    }
+    const got = new Uint8Array(n * 3);
+    rgbaToRgbInto(data, n, got);
+    assert.deepEqual(got, want, `n = ${n}`);
+  }
 });
 
 test('typed, actionable errors for bad files', async () => {

@@ -17,7 +17,11 @@ function noise(width: number, height: number, seed: number): RgbImage {
 test('the detector resize equals the align stage\'s warp with a pure scale, byte for byte', () => {
   for (const [w, h, tw, th] of [
     [1000, 667, 640, 427],
-    [640, 480, 320, 240],
+    [640, 480, 320, 240], // whole-factor shrinks (2, 3, 4) take resizeRgb's box path
+    [640, 480, 160, 120],
+    [900, 600, 300, 200],
+    [1280, 720, 320, 180],
+    [641, 480, 320, 240], // not a whole factor on one side: the general path
     [97, 53, 200, 120],
     [3000, 40, 640, 9],
     [31, 31, 30, 29],

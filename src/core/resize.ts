@@ -29,6 +29,7 @@ export function resizeRgb(img: RgbImage, width: number, height: number): RgbImag
   if (img.width === width && img.height === height) return img;
   const { width: sw, data } = img;
   const n = Math.min(4, Math.max(1, Math.ceil(Math.max(img.width / width, img.height / height) - 1e-6)));
+  if (n > 1 && img.width === width * n && img.height === height * n) return boxShrink(img, n);
   const xs = axisSamples(img.width, width, n);
   const ys = axisSamples(img.height, height, n);
   const out = new Uint8Array(width * height * 3);
@@ -57,6 +58,41 @@ export function resizeRgb(img: RgbImage, width: number, height: number): RgbImag
         }
       }
       const o = (v * width + u) * 3;
+      out[o] = Math.round(r * k);
+      out[o + 1] = Math.round(g * k);
+      out[o + 2] = Math.round(b * k);
+    }
+  }
+  return { data: out, width, height, channels: 3 };
+}
+
+/**
+ * resizeRgb when both sides shrink by the same whole factor n ≤ 4 (640×480 → 320×240 or 160×120,
+ * 1280×720 → 320×180): every subsample then falls on a pixel centre (scale·(u + (i + ½)/n) − ½ =
+ * n·u + i), so each bilinear weight is 0 and the general loop sums the n × n block's values in
+ * row-major order: the same integers summed here, the same rounding, the same bytes (test/resize.test.ts)
+ * at a fraction of the cost.
+ */
+function boxShrink(img: RgbImage, n: number): RgbImage {
+  const { width: sw, data } = img;
+  const width = sw / n;
+  const height = img.height / n;
+  const out = new Uint8Array(width * height * 3);
+  const k = 1 / (n * n);
+  const rowStep = sw * 3;
+  for (let v = 0, o = 0; v < height; v++) {
+    const top = v * n * rowStep;
+    for (let u = 0; u < width; u++, o += 3) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let j = 0, row = top + u * n * 3; j < n; j++, row += rowStep) {
+        for (let i = 0, a = row; i < n; i++, a += 3) {
+          r += data[a]!;
+          g += data[a + 1]!;
+          b += data[a + 2]!;
+        }
+      }
       out[o] = Math.round(r * k);
       out[o + 1] = Math.round(g * k);
       out[o + 2] = Math.round(b * k);

@@ -13,6 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
+import { rgbaToRgbInto } from '../core/raw-image.js';
 import type { RgbImage } from '../core/types.js';
 
 /** Larger JPEGs go to sharp (the decoder's memory grows to its largest image and stays). */
@@ -116,27 +117,7 @@ export function orientRgba(pixels: Uint8Array | Uint8ClampedArray, w: number, h:
   const H = swap ? w : h;
   const out = new Uint8Array(W * H * 3);
   if (orientation === 1) {
-    const n = w * h;
-    let p = 0;
-    if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0) {
-      // Four pixels (16 bytes in) → 12 bytes out as three 32-bit words: 1.5× the bytewise loop.
-      const s32 = new Uint32Array(rgba.buffer, rgba.byteOffset, n);
-      const o32 = new Uint32Array(out.buffer, 0, Math.floor((n * 3) / 4));
-      for (let o = 0; p + 4 <= n; p += 4, o += 3) {
-        const x0 = s32[p]!;
-        const x1 = s32[p + 1]!;
-        const x2 = s32[p + 2]!;
-        const x3 = s32[p + 3]!;
-        o32[o] = (x0 & 0xffffff) | (x1 << 24);
-        o32[o + 1] = ((x1 >>> 8) & 0xffff) | (x2 << 16);
-        o32[o + 2] = ((x2 >>> 16) & 0xff) | (x3 << 8);
-      }
-    }
-    for (; p < n; p++) {
-      out[3 * p] = rgba[4 * p]!;
-      out[3 * p + 1] = rgba[4 * p + 1]!;
-      out[3 * p + 2] = rgba[4 * p + 2]!;
-    }
+    rgbaToRgbInto(rgba, w * h, out); // the decoder's alpha is 255 everywhere: a plain copy
     return { data: out, width: W, height: H, channels: 3 };
   }
   // Output pixel (X, Y) for input pixel (x, y): X = ax·x + bx·y + cx, Y = ay·x + by·y + cy.
@@ -152,8 +133,6 @@ export function orientRgba(pixels: Uint8Array | Uint8ClampedArray, w: number, h:
   }
   return { data: out, width: W, height: H, channels: 3 };
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 const ORIENT: Record<number, (w: number, h: number) => readonly [number, number, number, number, number, number]> = {
   2: (w) => [-1, 0, w - 1, 0, 1, 0], // mirrored left-right
