@@ -15,7 +15,7 @@ import type { RawImage, RgbImage } from '../src/core/types.js';
 import { benchBrowser } from './browser.js';
 import { benchResizeOnMedia } from './resize.js';
 import { benchDetectSize, webcamFrames } from './detect-size.js';
-import { benchVideo } from './video.js';
+import { benchVideo, benchVideoJob } from './video.js';
 import { stageRow } from './stages.js';
 import { benchCropModels, benchDecode, benchDetectScale, benchFusion, benchInFlight, benchInt8, benchSessionOptions, benchWorkers } from './speed.js';
 import type { StageTimings } from '../src/core/analyzer.js';
@@ -129,6 +129,7 @@ async function main(): Promise<void> {
   // Video: decode → detect/track → classify, detection on every frame and on every 5th.
   try {
     rows.push(...(await benchVideo(analyzer, MEDIA, models.length > 0 ? 'fixture model' : 'all tasks')));
+    if (models.length === 0) rows.push(...(await benchVideoJob(MEDIA, { modelsDir: MODELS_DIR, allowDownload: false })));
   } catch (e) {
     rows.push({ bench: 'video 640×480', value: Number.NaN, unit: '', note: `skipped: ${(e as Error).message}` });
   }

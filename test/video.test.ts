@@ -10,6 +10,7 @@ import { ffmpegArgs, openVideo, parseShowinfo, type VideoFrame } from '../src/no
 import { encoderArgs } from '../src/node/video/encode.js';
 import { parseProbe, probeVideo } from '../src/node/video/probe.js';
 import { createFrameAnalyzer } from '../src/core/video/stream.js';
+import { runVideoJob } from '../src/jobs/video.js';
 import { createSummaryAccumulator } from '../src/core/video/summary.js';
 import { timelineHtml } from '../src/core/video/timeline.js';
 import { media, SHARED_MODELS, tempDir } from './helpers/media.js';
@@ -175,6 +176,27 @@ test('createFrameAnalyzer: one stable track, track-only frames between detection
   } finally {
     await analyzer.dispose();
   }
+});
+
+test('runVideoJob with 2 worker threads: the same rows in the same order as one thread, an early stop ends cleanly', async () => {
+  const store = { modelsDir: SHARED_MODELS, allowDownload: false };
+  const rowsOf = async (workers: number, stopAfter = Infinity) => {
+    const rows: string[] = [];
+    const r = await runVideoJob(SINGLE, { workers, models: [TINY], tasks: ['emotion'], store, sampling: { every: 2 } }, {
+      onFrame: (f) => {
+        rows.push(JSON.stringify(f.faces.map((face) => [f.frameIndex, face.trackId, face.boxPx, face.attributes, face.smoothed])));
+        return rows.length < stopAfter;
+      },
+    });
+    return { rows, framesAnalysed: r.framesAnalysed };
+  };
+  const one = await rowsOf(1);
+  const two = await rowsOf(2);
+  assert.equal(one.rows.length, 36);
+  assert.deepEqual(two.rows, one.rows, 'frames analysed side by side are tracked, smoothed and written in order');
+  const stopped = await rowsOf(2, 5);
+  assert.deepEqual(stopped.rows, one.rows.slice(0, 5));
+  assert.equal(stopped.framesAnalysed, 5);
 });
 
 test('five faces panning across the frame keep five stable track ids', async () => {

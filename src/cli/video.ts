@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { DetectorName } from '../core/analyzer.js';
 import { OptionError } from '../core/errors.js';
@@ -50,7 +51,10 @@ Options:
                           every frame (rows, summary); track: one prediction per whole track,
                           in the summary only (default: the model's training length)
   --tta                   average each face with its mirror image
-  --threads N             ONNX Runtime threads per model (default: one per core)
+  --workers N             worker threads analysing frames side by side, each with its own
+                          models (default: one per core with --detect-every 1, else 1)
+  --threads N             ONNX Runtime threads per model (default: 1 with workers, else one
+                          per core)
   --models-dir DIR        where models are looked up first (default: $FACESENSE_MODELS)
   --strict                exit 1 when the video is damaged part-way
   -h, --help              this text
@@ -90,6 +94,7 @@ export async function runVideo(args: string[]): Promise<number> {
       'sequence-model': { type: 'string' },
       'sequence-window': { type: 'string' },
       threads: { type: 'string' },
+      workers: { type: 'string' },
       'models-dir': { type: 'string' },
       strict: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -115,6 +120,7 @@ export async function runVideo(args: string[]): Promise<number> {
   const iou = optionalNumber('iou', values.iou);
   const maxMissed = optionalNumber('max-missed', values['max-missed']);
   const threads = parseNumberOption('threads', values.threads, RULES.threads);
+  const workers = parseNumberOption('workers', values.workers, RULES.workers) ?? ((detectEvery ?? DEFAULT_DETECT_EVERY) === 1 ? availableParallelism() : 1);
   // Every output location is checked before the video is probed or a model loaded.
   for (const [option, path] of [['--out', values.out], ['--summary', values.summary], ['--timeline', values.timeline], ['--annotate', values.annotate]] as const) {
     if (path !== undefined) await checkOutputFile(option, path);
@@ -136,6 +142,7 @@ export async function runVideo(args: string[]): Promise<number> {
         ...(detectEvery === undefined ? {} : { detectEvery }),
         tracker: { ...(iou === undefined ? {} : { iouThreshold: iou }), ...(maxMissed === undefined ? {} : { maxMissed }) },
         ...toAnalyzerOptions(analysis, threads),
+        workers,
         detector: analysis.detector as Exclude<DetectorName, 'none'>,
         ...(values['sequence-model'] === undefined ? {} : { sequenceModel: values['sequence-model'] }),
         ...(values['sequence-window'] === undefined ? {} : { sequenceWindow: values['sequence-window'] }),

@@ -11,8 +11,10 @@ import { createFrameAnalyzer, DEFAULT_DETECT_EVERY, type FrameResult } from '../
 import { createSummaryAccumulator, type VideoSummaryAccumulator, type TrackSummary } from '../core/video/summary.js';
 import { timelineHtml } from '../core/video/timeline.js';
 import type { TrackerOptions } from '../core/video/tracker.js';
+import type { RgbImage } from '../core/types.js';
 import { checkOutputFile } from '../io/outputs.js';
 import { createAnalyzer } from '../node/analyzer.js';
+import { createAnalyzerPool } from '../node/pool.js';
 import type { ModelStoreOptions } from '../node/models/store.js';
 import { openVideo, type SamplingOptions } from '../node/video/decode.js';
 import { createAnnotatedVideoWriter, type AnnotatedVideoWriter } from '../node/video/encode.js';
@@ -34,6 +36,12 @@ export interface VideoJobOptions {
   readonly detect?: Partial<DetectOptions>;
   readonly tta?: boolean;
   readonly threads?: number;
+  /**
+   * Worker threads analysing frames side by side (each with its own models), when `analyzer` is
+   * not given; tracking, smoothing and the outputs still take the frames in order. Frames are
+   * analysed in parallel only with detection on every frame (`detectEvery` 1). @default 1
+   */
+  readonly workers?: number;
   readonly store?: ModelStoreOptions;
   /** A loaded analyzer to use (not disposed by the job); not with `sequenceModel`, which needs embeddings. */
   readonly analyzer?: Analyzer;
@@ -145,18 +153,20 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
   }
   const seq: LoadedSequenceModel | undefined = o.sequenceModel === undefined ? undefined : await loadSequenceModel(o.sequenceModel, store, o.threads === undefined ? {} : { threads: o.threads });
   const models = [...(o.models ?? []), ...(seq === undefined ? [] : [seq.frameModelPath])];
+  const workers = o.analyzer === undefined ? (o.workers ?? 1) : 1;
+  const settings = {
+    detector: o.detector ?? 'yunet',
+    ...(o.tasks === undefined ? {} : { tasks: o.tasks }),
+    ...(models.length === 0 ? {} : { models }),
+    ...(o.threads === undefined ? {} : { threads: o.threads }),
+    ...(o.detect === undefined ? {} : { detect: o.detect }),
+    tta: o.tta ?? false,
+    embeddings: seq !== undefined,
+    store,
+  };
   const analyzer =
     o.analyzer ??
-    (await createAnalyzer({
-      detector: o.detector ?? 'yunet',
-      ...(o.tasks === undefined ? {} : { tasks: o.tasks }),
-      ...(models.length === 0 ? {} : { models }),
-      ...(o.threads === undefined ? {} : { threads: o.threads }),
-      ...(o.detect === undefined ? {} : { detect: o.detect }),
-      tta: o.tta ?? false,
-      embeddings: seq !== undefined,
-      store,
-    }).catch(async (e: unknown) => {
+    (await (workers > 1 ? createAnalyzerPool({ ...settings, workers }) : createAnalyzer(settings)).catch(async (e: unknown) => {
       await seq?.classifier.dispose();
       throw e;
     }));
@@ -182,14 +192,33 @@ export async function runVideoJob(file: string, o: VideoJobOptions = {}, hooks: 
     let faceRows = 0;
     const t0 = Date.now();
     if (o.annotatePath !== undefined) writer = await createAnnotatedVideoWriter(o.annotatePath, { widthPx: info.widthPx, heightPx: info.heightPx, fps: reader.sampledFps ?? 25 });
-    for await (const frame of reader) {
-      signal?.throwIfAborted();
-      const analysed = await frames.analyzeFrame(frame.image, frame.timestampMs);
+    // Frames in flight: with several workers (and detection on every frame) the next frames are
+    // analysed while this one is written; everything below takes them in order.
+    const inFlight = (o.detectEvery ?? DEFAULT_DETECT_EVERY) === 1 ? 2 * workers : 1;
+    const pending: { readonly image: RgbImage; readonly result: Promise<FrameResult> }[] = [];
+    /** Writes the oldest frame in flight; false when the caller stops early. */
+    const finish = async (): Promise<boolean> => {
+      const { image, result } = pending.shift()!;
+      const analysed = await result;
       const r = sequencer === undefined ? analysed : await sequencer.step(analysed);
       acc.add(r);
       faceRows += r.faces.length;
-      await writer?.write(frame.image, r.faces);
-      if ((await hooks.onFrame?.(r)) === false) break;
+      await writer?.write(image, r.faces);
+      return (await hooks.onFrame?.(r)) !== false;
+    };
+    let going = true;
+    try {
+      for await (const frame of reader) {
+        signal?.throwIfAborted();
+        const result = frames.analyzeFrame(frame.image, frame.timestampMs);
+        result.catch(() => undefined); // awaited in order by finish()
+        pending.push({ image: frame.image, result });
+        if (pending.length >= inFlight && !(going = await finish())) break;
+      }
+      while (going && pending.length > 0) going = await finish();
+    } finally {
+      // Stopped early or failed: the frames still in flight end before the analyzer is disposed.
+      await Promise.allSettled(pending.map((p) => p.result));
     }
     await writer?.close();
     const trackSequences: TrackSequenceResult[] = (await sequencer?.finish()) ?? [];

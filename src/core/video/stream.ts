@@ -11,7 +11,7 @@
  * appears is found up to N − 1 frames late, and one that leaves is still reported until the next
  * detection.
  */
-import type { Analyzer, FaceResult, StageTimings } from '../analyzer.js';
+import type { Analyzer, FaceResult, ImageResult, StageTimings } from '../analyzer.js';
 import type { DetectOptions } from '../detect/types.js';
 import { OptionError } from '../errors.js';
 import type { TaskResult } from '../postprocess.js';
@@ -60,7 +60,11 @@ export interface FrameResult {
 }
 
 export interface FrameAnalyzer {
-  /** Analyses one frame. Timestamps must not decrease; calls are processed one at a time, in order. */
+  /**
+   * Analyses one frame. Timestamps must not decrease; tracking and smoothing take the calls one
+   * at a time, in order. With `detectEvery` 1 the frame's analysis itself starts at the call, so
+   * several calls in flight overlap on an analyzer that runs in parallel (createAnalyzerPool).
+   */
   analyzeFrame(frame: RawImage, timestampMs: number): Promise<FrameResult>;
   /** Forgets every track (ids keep counting up), e.g. before a new video. */
   reset(): void;
@@ -87,7 +91,7 @@ export function createFrameAnalyzer(analyzer: Analyzer, options: FrameAnalyzerOp
   let state = fresh(1);
   let queue: Promise<unknown> = Promise.resolve();
 
-  async function step(frame: RawImage, timestampMs: number): Promise<FrameResult> {
+  async function step(frame: RawImage, timestampMs: number, started: Promise<ImageResult> | undefined): Promise<FrameResult> {
     if (!Number.isFinite(timestampMs) || timestampMs < state.lastTimestampMs) {
       throw new OptionError(`${sourceName}: timestampMs must be finite and must not decrease between analyzeFrame calls (got ${timestampMs} after ${state.lastTimestampMs}); call reset() to start a new video`);
     }
@@ -97,7 +101,7 @@ export function createFrameAnalyzer(analyzer: Analyzer, options: FrameAnalyzerOp
     let endedTrackIds: number[] = [];
     let result;
     if (detectionRan) {
-      result = await analyzer.analyze(frame, callOpts);
+      result = await (started ?? analyzer.analyze(frame, callOpts));
       const dets = result.faces.map((f): Detection => ({ boxPx: f.boxPx, score: f.score, ...(f.landmarksPx === undefined ? {} : { landmarksPx: f.landmarksPx }) }));
       const stepped = updateTracks(s.tracker, dets, trackerOpts);
       s.tracker = stepped.state;
@@ -125,7 +129,13 @@ export function createFrameAnalyzer(analyzer: Analyzer, options: FrameAnalyzerOp
 
   return {
     analyzeFrame(frame, timestampMs) {
-      const run = queue.then(() => step(frame, timestampMs));
+      // With detection on every frame, a frame's analysis needs nothing from the frames before it,
+      // so it starts at once: an analyzer that runs calls side by side (a worker pool) works on
+      // every frame in flight, while tracking and smoothing still take the frames one at a time,
+      // in call order. (Track-only frames need the tracks of the frames before: they wait.)
+      const started = detectEvery === 1 ? analyzer.analyze(frame, callOpts) : undefined;
+      started?.catch(() => undefined); // awaited by its step; until then not an unhandled rejection
+      const run = queue.then(() => step(frame, timestampMs, started));
       queue = run.catch(() => undefined);
       return run;
     },
