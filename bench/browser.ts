@@ -68,6 +68,7 @@ const BROWSER_VARIANTS: readonly BrowserVariant[] = [
   { label: 'expression only, detector input 640, WASM 2 threads', tasks: EXPRESSION, side: 640, threads: 2, models: FLOAT_EXPRESSION, node: 'expr-640' },
   { label: 'expression only, detector input 320, WASM 1 thread', tasks: EXPRESSION, side: 320, threads: 1, models: FLOAT_EXPRESSION, node: 'expr-320' },
   { label: 'expression only, detector input 320, WASM 1 thread, frames grabbed with WebCodecs (grabFrameAsync)', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', models: FLOAT_EXPRESSION, node: 'expr-320' },
+  { label: 'expression only, detector input 320, WASM 1 thread, WebCodecs grab, pipelined (the app\'s live loop)', tasks: EXPRESSION, side: 320, threads: 1, grab: 'webcodecs', pipelined: true, models: FLOAT_EXPRESSION, node: 'expr-320' },
   { label: 'expression only, detector input 320, WASM 2 threads', tasks: EXPRESSION, side: 320, threads: 2, models: FLOAT_EXPRESSION, node: 'expr-320' },
   { label: 'expression only, detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, models: FLOAT_EXPRESSION, node: 'expr-320' },
   { label: 'expression only (emotion-ferplus-fast), detector input 320, WASM 2 threads, pipelined', tasks: EXPRESSION, side: 320, threads: 2, pipelined: true, models: FAST, node: 'fast-320' },

@@ -45,6 +45,58 @@ test('warpAffine: identity copies, borders replicate, gray uses BT.601', () => {
   assert.equal(gray.data[0], Math.round(0.299 * 10 + 0.587 * 20 + 0.114 * 30));
 });
 
+/** warpAffine written out plainly (per-sample clamps, no hoisting): what the optimised sampler must equal byte for byte. */
+function plainWarp(src: { data: Uint8Array; width: number; height: number; channels: 1 | 3 }, m: { a: number; b: number; c: number; d: number; tx: number; ty: number }, W: number, H: number, C: 1 | 3): Uint8Array {
+  const scale = Math.max(Math.hypot(m.a, m.c), Math.hypot(m.b, m.d));
+  const n = Math.min(4, Math.max(1, Math.ceil(scale - 1e-6)));
+  const out = new Uint8Array(W * H * C);
+  const px = (x: number, y: number, ch: number) => src.data[(y * src.width + x) * src.channels + ch]!;
+  for (let v = 0; v < H; v++) {
+    for (let u = 0; u < W; u++) {
+      const acc = [0, 0, 0];
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < n; i++) {
+          const uu = u + (i + 0.5) / n;
+          const vv = v + (j + 0.5) / n;
+          const fx = Math.min(Math.max(m.a * uu + m.b * vv + m.tx - 0.5, 0), src.width - 1);
+          const fy = Math.min(Math.max(m.c * uu + m.d * vv + m.ty - 0.5, 0), src.height - 1);
+          const x0 = Math.floor(fx);
+          const y0 = Math.floor(fy);
+          const x1 = Math.min(x0 + 1, src.width - 1);
+          const y1 = Math.min(y0 + 1, src.height - 1);
+          const wx = fx - x0;
+          const wy = fy - y0;
+          for (let ch = 0; ch < src.channels; ch++) acc[ch]! += (px(x0, y0, ch) * (1 - wx) + px(x1, y0, ch) * wx) * (1 - wy) + (px(x0, y1, ch) * (1 - wx) + px(x1, y1, ch) * wx) * wy;
+        }
+      }
+      const k = 1 / (n * n);
+      if (C === 1 && src.channels === 3) out[v * W + u] = Math.round((0.299 * acc[0]! + 0.587 * acc[1]! + 0.114 * acc[2]!) * k);
+      else for (let ch = 0; ch < C; ch++) out[(v * W + u) * C + ch] = Math.round(acc[src.channels === 1 ? 0 : ch]! * k);
+    }
+  }
+  return out;
+}
+
+test('warpAffine equals the plain formula byte for byte: crops inside the image (clamps skipped) and over its edges', () => {
+  const w = 120;
+  const h = 90;
+  const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256);
+  const rgb = { data, width: w, height: h, channels: 3 as const };
+  const gray = { data: data.subarray(0, w * h), width: w, height: h, channels: 1 as const };
+  const cases: [string, { a: number; b: number; c: number; d: number; tx: number; ty: number }][] = [];
+  for (const [deg, s, cx, cy] of [[0, 1, 60, 45], [12, 1.7, 60, 45], [-25, 3.2, 55, 40], [40, 0.6, 60, 45], [8, 2.5, 10, 80], [-15, 1.2, 118, 3], [0, 4.5, 60, 45]] as const) {
+    const r = (deg * Math.PI) / 180;
+    const a = Math.cos(r) * s;
+    const c = Math.sin(r) * s;
+    cases.push([`${deg}° ×${s} at (${cx}, ${cy})`, { a, b: -c, c, d: a, tx: cx - a * 16 + c * 16, ty: cy - c * 16 - a * 16 }]);
+  }
+  for (const [name, m] of cases) {
+    for (const [src, C] of [[rgb, 3], [rgb, 1], [gray, 1], [gray, 3]] as const) {
+      assert.deepEqual(warpAffine(src, m, 32, 32, C).data, plainWarp(src, m, 32, 32, C), `${name}, ${src.channels} → ${C} channels`);
+    }
+  }
+});
+
 test('synthetic eyes rotated by a known angle come out level at the target distance', () => {
   // Two dark dots on white, at angle `deg`; after alignment their centroids must be level.
   for (const deg of [-25, -10, 10, 25]) {

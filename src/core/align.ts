@@ -126,6 +126,18 @@ export function warpPixels(src: RgbImage | Image8, m: Affine, outW: number, outH
   const { a: ma, b: mb, c: mc, d: md, tx, ty } = m;
   const xMax = sw - 1;
   const yMax = sh - 1;
+  const rowStride = sw * sc;
+  // Whether every sample of the crop falls inside the image, away from the last row and column (the
+  // map is affine: the extremes are at the corners of the sample grid; the margin covers rounding):
+  // then the clamps below change nothing and are skipped (a face well inside the photo, the usual case).
+  let inside = true;
+  for (const uu of [offs[0]!, outW - 1 + offs[n - 1]!]) {
+    for (const vv of [offs[0]!, outH - 1 + offs[n - 1]!]) {
+      const fx = ma * uu + mb * vv + tx - 0.5;
+      const fy = mc * uu + md * vv + ty - 0.5;
+      if (!(fx >= 1e-3 && fx <= xMax - 1e-3 && fy >= 1e-3 && fy <= yMax - 1e-3)) inside = false;
+    }
+  }
   for (let v = 0; v < outH; v++) {
     for (let u = 0; u < outW; u++) {
       let a0 = 0;
@@ -140,22 +152,33 @@ export function warpPixels(src: RgbImage | Image8, m: Affine, outW: number, outH
           // pixel centres are at integer + 0.5; convert to sample-grid coordinates
           let fx = ma * uu + bv + tx - 0.5;
           let fy = mc * uu + dv + ty - 0.5;
-          fx = fx > 0 ? (fx < xMax ? fx : xMax) : fx < 0 ? 0 : fx;
-          fy = fy > 0 ? (fy < yMax ? fy : yMax) : fy < 0 ? 0 : fy;
-          const x0 = fx | 0;
-          const y0 = fy | 0;
-          const x1 = x0 < xMax ? x0 + 1 : xMax;
-          const y1 = y0 < yMax ? y0 + 1 : yMax;
-          const wx = fx - x0;
-          const wy = fy - y0;
+          let i00: number;
+          let i01: number;
+          let i10: number;
+          let i11: number;
+          if (inside) {
+            // The clamps would change nothing: the four neighbours are the next column and row.
+            i00 = ((fy | 0) * sw + (fx | 0)) * sc;
+            i01 = i00 + sc;
+            i10 = i00 + rowStride;
+            i11 = i10 + sc;
+          } else {
+            fx = fx > 0 ? (fx < xMax ? fx : xMax) : fx < 0 ? 0 : fx;
+            fy = fy > 0 ? (fy < yMax ? fy : yMax) : fy < 0 ? 0 : fy;
+            const x0 = fx | 0;
+            const y0 = fy | 0;
+            const x1 = x0 < xMax ? x0 + 1 : xMax;
+            const r0 = y0 * sw;
+            const r1 = (y0 < yMax ? y0 + 1 : yMax) * sw;
+            i00 = (r0 + x0) * sc;
+            i01 = (r0 + x1) * sc;
+            i10 = (r1 + x0) * sc;
+            i11 = (r1 + x1) * sc;
+          }
+          const wx = fx - (fx | 0);
+          const wy = fy - (fy | 0);
           const iwx = 1 - wx;
           const iwy = 1 - wy;
-          const r0 = y0 * sw;
-          const r1 = y1 * sw;
-          const i00 = (r0 + x0) * sc;
-          const i01 = (r0 + x1) * sc;
-          const i10 = (r1 + x0) * sc;
-          const i11 = (r1 + x1) * sc;
           a0 += (data[i00]! * iwx + data[i01]! * wx) * iwy + (data[i10]! * iwx + data[i11]! * wx) * wy;
           if (rgb) {
             a1 += (data[i00 + 1]! * iwx + data[i01 + 1]! * wx) * iwy + (data[i10 + 1]! * iwx + data[i11 + 1]! * wx) * wy;
