@@ -97,3 +97,30 @@ test('the detector\'s input tensor is the same fresh or written over a reused bu
   assert.equal(fresh[31], 0);
   assert.equal(fresh[20 * 32], 0);
 });
+
+test('fuzz: 500 byte-mutated JPEGs give RGB or a typed error, the fast path accepts nothing sharp rejects, and the decoder recovers', async () => {
+  const base = new Uint8Array(await sharp(media('multi_face.jpg')).resize(96, 64).jpeg({ quality: 80 }).toBuffer());
+  let seed = 20261207;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  let fast = 0;
+  for (let c = 0; c < 500; c++) {
+    const b = new Uint8Array(base);
+    // Header bytes, any bytes, or 0xFF (a stray marker) at one to four places.
+    for (let f = 1 + Math.floor(rnd() * 4); f > 0; f--) b[c % 3 === 0 ? Math.floor(rnd() * 200) : Math.floor(rnd() * b.length)] = c % 3 === 2 ? 0xff : Math.floor(rnd() * 256);
+    const viaFast = await decodeJpegFast(b, 1e9);
+    const viaSharp = await decodeWithSharp(b, 1e9, `case ${c}`).then((r) => r, (e: unknown) => e);
+    if (viaFast !== undefined) {
+      fast++;
+      assert.ok(!(viaSharp instanceof Error), `case ${c}: the fast path decoded a file sharp rejects (${String(viaSharp)})`);
+      assert.deepEqual([viaFast.width, viaFast.height], [96, 64]);
+    }
+    await decodeImage(b, { sourceName: `case ${c}` }).then(
+      (r) => assert.equal(r.data.length, r.width * r.height * 3),
+      (e: unknown) => assert.ok(e instanceof ImageDecodeError, `case ${c}: ${String(e)}`),
+    );
+  }
+  assert.ok(fast > 60, `the fast path took ${fast} of 500 (damaged files it decodes without a warning)`);
+  // Hundreds of libjpeg errors later, the decoder still gives the original's exact pixels.
+  const again = await decodeJpegFast(base, 1e9);
+  assert.ok(again !== undefined && Buffer.from(again.data).equals(Buffer.from((await viaSharp(base)).data)));
+});

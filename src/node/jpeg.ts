@@ -145,24 +145,24 @@ const ORIENT: Record<number, (w: number, h: number) => readonly [number, number,
 };
 
 interface Codec {
-  decode(bytes: Uint8Array): RgbaImage | undefined;
+  decode(bytes: Uint8Array): Promise<RgbaImage | undefined>;
 }
 interface RgbaImage {
   readonly data: Uint8ClampedArray;
   readonly width: number;
   readonly height: number;
 }
-/** The WebAssembly API of Node (its TypeScript types here come without the DOM's). */
-const Wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => { exports: object } } }).WebAssembly;
-
 interface MozjpegModule {
   decode(bytes: Uint8Array, preserveOrientation: boolean): RgbaImage | null;
 }
 
+/** The WebAssembly API of Node (its TypeScript types here come without the DOM's). */
+const Wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => { exports: object } } }).WebAssembly;
+
 /**
- * The decoder of this thread, instantiated on first use (undefined when @jsquash/jpeg is not
- * installed or its WebAssembly does not load: everything then goes to sharp). One instance per
- * thread; its memory is reused from image to image.
+ * The decoder of this thread, compiled on first use (undefined when @jsquash/jpeg is not
+ * installed or its WebAssembly does not load: everything then goes to sharp). Its memory is
+ * reused from image to image.
  */
 let codec: Promise<Codec | undefined> | undefined;
 
@@ -179,27 +179,36 @@ async function loadCodec(): Promise<Codec | undefined> {
     const wasm = new Wasm.Module(await readFile(wasmPath));
     // libjpeg's warnings and errors arrive here; any message means "let sharp decide".
     let messages = 0;
-    const module = await factory({
-      noInitialRun: true,
-      print: () => undefined,
-      printErr: () => void messages++,
-      instantiateWasm: (imports: object, done: (i: object) => void) => {
-        const instance = new Wasm.Instance(wasm, imports);
-        done(instance);
-        return instance.exports;
-      },
-    });
-    return {
-      decode(bytes) {
-        messages = 0;
-        try {
-          const r = module.decode(bytes, false); // false: the pixels as stored; orientRgba applies EXIF orientation
-          return r === null || messages > 0 ? undefined : r;
-        } catch {
-          return undefined; // libjpeg's error_exit (emscripten's ExitStatus): the module stays usable
-        }
-      },
+    const instantiate = () =>
+      factory({
+        noInitialRun: true,
+        print: () => undefined,
+        printErr: () => void messages++,
+        instantiateWasm: (imports: object, done: (i: object) => void) => {
+          const instance = new Wasm.Instance(wasm, imports);
+          done(instance);
+          return instance.exports;
+        },
+      });
+    let ready = instantiate();
+    await ready;
+    const decode = async (bytes: Uint8Array): Promise<RgbaImage | undefined> => {
+      const current = ready;
+      const module = await current;
+      if (current !== ready) return decode(bytes); // replaced while this call waited
+      messages = 0;
+      try {
+        const r = module.decode(bytes, false); // false: the pixels as stored; orientRgba applies EXIF orientation
+        return r === null || messages > 0 ? undefined : r;
+      } catch {
+        // libjpeg's error_exit ends in emscripten's exit(): what that decode allocated is never
+        // freed, and a few hundred bad files in a row exhaust the instance's memory (seen in
+        // fuzzing). The next file gets a fresh instance of the compiled module (about a millisecond).
+        ready = instantiate();
+        return undefined;
+      }
     };
+    return { decode };
   } catch {
     return undefined;
   }
@@ -213,7 +222,7 @@ export async function decodeJpegFast(bytes: Uint8Array, pixelLimit: number): Pro
   const info = readJpegInfo(bytes);
   if (!fastPathEligible(info, pixelLimit)) return undefined;
   const c = await jpegCodec();
-  const r = c?.decode(bytes);
+  const r = await c?.decode(bytes);
   if (r === undefined || r.width !== info.width || r.height !== info.height) return undefined;
   return orientRgba(r.data, r.width, r.height, info.orientation);
 }
