@@ -1,10 +1,13 @@
 /**
  * The fast path of the decode stage for everyday JPEGs: mozjpeg compiled to WebAssembly
  * (@jsquash/jpeg, the Squoosh build) instead of sharp. Both are mozjpeg with its default (islow)
- * IDCT and fancy upsampling, so the pixels are the same bit for bit (test/jpeg.test.ts compares
- * them); what differs is the cost around the decode: sharp spends ~5 ms on a 640×480 JPEG on the
- * development machine, most of it page faults on fresh output buffers and libvips' pipeline
- * set-up, the WebAssembly decoder ~3 ms in its own reused memory (README "Speed").
+ * IDCT and fancy upsampling, so the pixels of a well-formed JPEG are the same bit for bit
+ * (test/jpeg.test.ts compares them); what differs is the cost around the decode: sharp spends
+ * ~5 ms on a 640×480 JPEG on the development machine, most of it page faults on fresh output
+ * buffers and libvips' pipeline set-up, the WebAssembly decoder ~3 ms in its own reused memory
+ * (README "Speed"). A damaged file that libjpeg decodes without a warning can differ in the
+ * damaged blocks: the WebAssembly build computes in scalar C, the native one in SIMD, and the two
+ * part where corrupt coefficients overflow (with JSIMD_FORCENONE=1 sharp agrees with it).
  *
  * Only plain files take this path: 8-bit baseline or progressive, gray or YCbCr, no ICC profile
  * (sharp converts through it), no Adobe colour transform, ending in EOI, at most FAST_MAX_PIXELS.
