@@ -436,6 +436,48 @@ test('serve: video hostile inputs — not a video, empty, wrong content type, ba
   assert.equal((await fetch(`${main.url}/v1/jobs/${failed.id}`, { method: 'DELETE' })).status, 204);
 });
 
+test('serve: a chunked video upload (raw or multipart) that goes past the limit gets 413 and cannot keep the server reading', async () => {
+  const s = await start({ dataDir: await tempDir(), maxVideoBytes: 64 * 1024 });
+  const sockets: ReturnType<typeof connect>[] = [];
+  try {
+    const { port } = new URL(s.url);
+    const boundary = 'facesense-test-boundary';
+    for (const [kind, head] of [
+      ['raw', 'Content-Type: video/mp4\r\n'],
+      ['multipart', `Content-Type: multipart/form-data; boundary=${boundary}\r\n`],
+    ] as const) {
+      const sock = connect(Number(port), '127.0.0.1');
+      sockets.push(sock);
+      let seen = '';
+      let closed = false;
+      sock.on('data', (c: Buffer) => (seen += c.toString('latin1')));
+      sock.on('close', () => (closed = true));
+      sock.on('error', () => undefined); // the server hanging up mid-write is what is tested
+      const sendChunk = (b: Buffer | string) => {
+        sock.write(`${Buffer.byteLength(b).toString(16)}\r\n`);
+        sock.write(b);
+        return sock.write('\r\n');
+      };
+      sock.write(`POST /v1/videos HTTP/1.1\r\nHost: x\r\n${head}Transfer-Encoding: chunked\r\n\r\n`);
+      if (kind === 'multipart') sendChunk(`--${boundary}\r\nContent-Disposition: form-data; name="video"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
+      // Up to 16 MiB in 16 KiB chunks, as fast as the socket takes them, until the server hangs up.
+      const chunk = Buffer.alloc(16 * 1024, 7);
+      let sent = 0;
+      for (; !closed && sent < 16 * 1024 * 1024; sent += chunk.length) if (!sendChunk(chunk)) await new Promise((r) => setTimeout(r, 5));
+      for (let t0 = Date.now(); !closed; await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t0 < 10_000, `${kind}: the server kept reading (${sent} bytes sent)`);
+      assert.ok(sent < 16 * 1024 * 1024, `${kind}: the server read all ${sent} bytes before hanging up`);
+      // Its answer was 413 (the client may lose it to the reset of a connection it kept writing to).
+      if (seen !== '') assert.match(seen, /^HTTP\/1\.1 413 /, kind);
+    }
+    assert.equal(s.logs().match(/"statusCode":413/g)?.length, 2, s.logs());
+    // And it still serves.
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  } finally {
+    for (const sock of sockets) sock.destroy();
+    await s.server.close();
+  }
+});
+
 test('serve: DELETE cancels a running video job; its outputs are not served', async () => {
   const res = await fetch(`${main.url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: await readFile(media('WolfgangLanger_Pexels.mp4')) });
   assert.equal(res.status, 202);

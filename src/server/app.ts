@@ -231,7 +231,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
       // A refusal to come back later (503, 429) of a body nobody has started reading is read and thrown away
       // (up to --max-body), so the client gets its answer and Retry-After rather than a broken pipe mid-upload,
       // and keeps its connection; any other (a declared size over the limit, a wrong type) closes it.
-      if ((status === 503 || status === 429) && raw.readableFlowing === null && !(Number(raw.headers['content-length']) > maxBody)) discardBody(raw, maxBody);
+      if ((status === 503 || status === 429) && raw.readableFlowing === null && !(Number(raw.headers['content-length']) > maxBody)) discardBody(raw, reply.raw, maxBody);
       else reply.header('connection', 'close');
     }
     const body: ErrorBody = { error: err.toJSON(), requestId: String(reply.request.id) };
@@ -425,6 +425,20 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
           if (declared > maxVideo) throw httpError('BODY_TOO_LARGE', `the video is ${declared} bytes, over the limit of ${maxVideo}`);
           upload = req.body as Readable;
         }
+        if (req.isMultipart()) {
+          // A chunked multipart body has no declared size, and past its file-size limit busboy drops
+          // bytes without ending the part: the request may not send more than the upload limit plus
+          // room for the multipart envelope, past that the upload fails with 413. (The request is
+          // already flowing into busboy; a raw body is bounded by the count in the pipeline below.)
+          let received = 0;
+          const overLimit = (chunk: Buffer) => {
+            received += chunk.length;
+            if (received <= maxVideo + MULTIPART_ENVELOPE_BYTES) return;
+            req.raw.off('data', overLimit);
+            upload.destroy(httpError('BODY_TOO_LARGE', `the request is over the video limit of ${maxVideo} bytes`));
+          };
+          req.raw.on('data', overLimit);
+        }
         const job = await jobs.create(source, raw, clientOf(req), async (file) => {
           let n = 0;
           const limit = new Transform({
@@ -437,8 +451,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
           if ((upload as { truncated?: boolean }).truncated === true) throw httpError('BODY_TOO_LARGE', `the video is over the limit of ${maxVideo} bytes`);
           if (n === 0) throw httpError('INPUT_EMPTY', 'the upload is empty');
         }).catch((e: unknown) => {
-          // A refused upload is read to its end and dropped: left unread, a multipart request stalls its keep-alive connection.
-          upload.resume();
+          // A refused upload is read to its end and dropped (left unread, a multipart request stalls
+          // its keep-alive connection), but only up to the upload limit again: a client that goes
+          // on sending (a chunked body has no declared end) loses its connection.
+          discardBody(req.raw, reply.raw, maxVideo, upload);
           throw e;
         });
         return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(jobView(job));
@@ -569,12 +585,26 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
   };
 }
 
-/** Reads and drops the rest of a request's body; one that goes on past `limit` bytes loses its connection. */
-function discardBody(raw: FastifyRequest['raw'], limit: number): void {
+/** What a multipart video request may carry besides the file: boundaries, part headers, option fields. */
+const MULTIPART_ENVELOPE_BYTES = 1024 * 1024;
+
+/**
+ * Reads and drops the rest of a request's body; one that goes on past `limit` more bytes loses its
+ * connection, once its response (`res`) is out. `consumer`: a stream the body is piped into (a
+ * multipart file part), kept flowing too.
+ */
+function discardBody(raw: FastifyRequest['raw'], res: FastifyReply['raw'], limit: number, consumer?: Readable): void {
   let seen = 0;
-  raw.on('data', (chunk: Buffer) => {
+  const count = (chunk: Buffer) => {
     seen += chunk.length;
-    if (seen > limit) raw.socket.destroy();
-  });
+    if (seen <= limit) return;
+    raw.off('data', count);
+    raw.pause();
+    const hangUp = () => raw.socket.destroy();
+    if (res.writableFinished) hangUp();
+    else res.once('close', hangUp);
+  };
+  raw.on('data', count);
+  consumer?.resume();
   raw.resume();
 }
