@@ -425,19 +425,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
           if (declared > maxVideo) throw httpError('BODY_TOO_LARGE', `the video is ${declared} bytes, over the limit of ${maxVideo}`);
           upload = req.body as Readable;
         }
+        let stopCounting = (): void => undefined;
         if (req.isMultipart()) {
           // A chunked multipart body has no declared size, and past its file-size limit busboy drops
           // bytes without ending the part: the request may not send more than the upload limit plus
           // room for the multipart envelope, past that the upload fails with 413. (The request is
           // already flowing into busboy; a raw body is bounded by the count in the pipeline below.)
-          let received = 0;
-          const overLimit = (chunk: Buffer) => {
-            received += chunk.length;
-            if (received <= maxVideo + MULTIPART_ENVELOPE_BYTES) return;
-            req.raw.off('data', overLimit);
-            upload.destroy(httpError('BODY_TOO_LARGE', `the request is over the video limit of ${maxVideo} bytes`));
-          };
-          req.raw.on('data', overLimit);
+          stopCounting = whenBodyPasses(req.raw, maxVideo + MULTIPART_ENVELOPE_BYTES, () => upload.destroy(httpError('BODY_TOO_LARGE', `the request is over the video limit of ${maxVideo} bytes`)));
         }
         const job = await jobs.create(source, raw, clientOf(req), async (file) => {
           let n = 0;
@@ -454,6 +448,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Facesen
           // A refused upload is read to its end and dropped (left unread, a multipart request stalls
           // its keep-alive connection), but only up to the upload limit again: a client that goes
           // on sending (a chunked body has no declared end) loses its connection.
+          stopCounting();
           discardBody(req.raw, reply.raw, maxVideo, upload);
           throw e;
         });
@@ -594,17 +589,29 @@ const MULTIPART_ENVELOPE_BYTES = 1024 * 1024;
  * multipart file part), kept flowing too.
  */
 function discardBody(raw: FastifyRequest['raw'], res: FastifyReply['raw'], limit: number, consumer?: Readable): void {
+  whenBodyPasses(raw, limit, () => {
+    raw.pause();
+    const hangUp = () => raw.socket.destroy();
+    if (res.writableFinished) hangUp();
+    else res.once('close', hangUp);
+  });
+  consumer?.resume();
+  raw.resume();
+}
+
+/**
+ * Counts the body bytes `raw` delivers from now on and calls `act` once, when they pass `limit`.
+ * Only for a request already flowing or about to be resumed: a data listener starts the flow.
+ * Returns what stops the count.
+ */
+function whenBodyPasses(raw: FastifyRequest['raw'], limit: number, act: () => void): () => void {
   let seen = 0;
   const count = (chunk: Buffer) => {
     seen += chunk.length;
     if (seen <= limit) return;
     raw.off('data', count);
-    raw.pause();
-    const hangUp = () => raw.socket.destroy();
-    if (res.writableFinished) hangUp();
-    else res.once('close', hangUp);
+    act();
   };
   raw.on('data', count);
-  consumer?.resume();
-  raw.resume();
+  return () => raw.off('data', count);
 }
