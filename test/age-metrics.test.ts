@@ -56,6 +56,21 @@ test('band accuracy: exact and ±1 band on FairFace groups, with the band confus
   assert.equal(far.withinOne, 0);
 });
 
+test('band accuracy weighted equally per band: a crowded band cannot hide an empty-handed one', () => {
+  // Nine faces of 20-29 all right, one 70+ face predicted 50-59 (two bands off): 9 / 10 of the
+  // faces, but half of the bands that hold a face.
+  const truth = [...Array<number>(9).fill(25), 75];
+  const pred = [...Array<number>(9).fill(24), 55];
+  const f = bandScore(truth, pred, FAIRFACE_AGE_BANDS);
+  assert.equal(f.exact, 9 / 10);
+  assert.equal(f.balancedExact, (1 + 0) / 2);
+  assert.equal(f.balancedWithinOne, (1 + 0) / 2);
+  // One band off counts within one; bands without a true face are left out, not counted as 0.
+  const near = bandScore([1, 75, 75], [1, 65, 75], FAIRFACE_AGE_BANDS);
+  assert.equal(near.balancedExact, (1 + 1 / 2) / 2);
+  assert.equal(near.balancedWithinOne, 1);
+});
+
 test('ageMetrics: paper 000 ±2.5 / ±5 years are exact / ±1 band on its 5-year bands', () => {
   // paper000 bands: true 18-22, 28-32, 38-42, 8-12, 58-62; predicted (rounded 22, 26, 40, 18, 61) 18-22, 23-27, 38-42, 18-22, 58-62
   const m = ageMetrics(TRUTH, PRED);

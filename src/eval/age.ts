@@ -51,6 +51,13 @@ export interface BandScore {
   readonly exact: number;
   /** Share within one band of the true one (adjacent bands count). */
   readonly withinOne: number;
+  /**
+   * `exact` and `withinOne` averaged over the bands that hold a true age, each band weighted
+   * equally: what a test set with the same number of faces in every band (FairFace-style
+   * balanced sets) would measure, whatever this set's age mix.
+   */
+  readonly balancedExact: number;
+  readonly balancedWithinOne: number;
   /** counts[true band][predicted band]. */
   readonly confusion: readonly (readonly number[])[];
   readonly confusionNormalised: readonly (readonly number[])[];
@@ -61,11 +68,15 @@ export function bandScore(truth: readonly number[], predicted: readonly number[]
   const t = truth.map((v) => bandIndex(v, bands.starts));
   const p = predicted.map((v) => bandIndex(v, bands.starts));
   const confusion = confusionMatrix(t, p, bands.labels.length);
+  const held = confusion.map((row, i) => ({ row, i, n: row.reduce((a, b) => a + b, 0) })).filter((b) => b.n > 0);
+  const bandMean = (hit: (row: readonly number[], i: number) => number) => mean(held.map(({ row, i, n }) => hit(row, i) / n));
   return {
     name: bands.name,
     labels: bands.labels,
     exact: mean(t.map((b, i) => (b === p[i] ? 1 : 0))),
     withinOne: mean(t.map((b, i) => (Math.abs(b - p[i]!) <= 1 ? 1 : 0))),
+    balancedExact: bandMean((row, i) => row[i]!),
+    balancedWithinOne: bandMean((row, i) => (row[i - 1] ?? 0) + row[i]! + (row[i + 1] ?? 0)),
     confusion,
     confusionNormalised: rowNormalise(confusion),
   };

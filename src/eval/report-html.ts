@@ -210,7 +210,10 @@ function ageSummary(r: AgeMetrics & EvalReportBase): string[] {
     '<h2>Cumulative score</h2>',
     table(['k (years)', ...r.cumulativeScore.map((c) => String(c.kYears))], [['share with |error| ≤ k', ...r.cumulativeScore.map((c) => pct(c.share))]]),
     '<h2>Age bands</h2>',
-    table(['bands', 'exact', '±1 band'], bands.map((b) => [`${esc(b.name)} (${b.labels.length}: ${esc(b.labels.join(', '))})`, pct(b.exact), pct(b.withinOne)])),
+    table(
+      ['bands', 'exact', '±1 band', 'exact, bands weighted equally', '±1 band, bands weighted equally'],
+      bands.map((b) => [`${esc(b.name)} (${b.labels.length}: ${esc(b.labels.join(', '))})`, pct(b.exact), pct(b.withinOne), pct(b.balancedExact), pct(b.balancedWithinOne)]),
+    ),
   ];
 }
 

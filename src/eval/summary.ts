@@ -40,7 +40,7 @@ function ageLines(r: AgeEvalReport, where: string): string[] {
   return [
     `${where}: MAE ${r.maeYears.toFixed(2)} years [95% CI ${r.maeCI.lower.toFixed(2)}–${r.maeCI.upper.toFixed(2)}], RMSE ${r.rmseYears.toFixed(2)}, mean signed error ${signed(r.meanSignedErrorYears, 2)}`,
     `  ${cs}; paper 000 ±2.5 / ±5 years ${pct(r.paper000.within2_5Years)} / ${pct(r.paper000.within5Years)}`,
-    ...Object.values(r.bands).map((b) => `  ${b.name} bands (${b.labels.length}): exact ${pct(b.exact)}, ±1 band ${pct(b.withinOne)}`),
+    ...Object.values(r.bands).map((b) => `  ${b.name} bands (${b.labels.length}): exact ${pct(b.exact)}, ±1 band ${pct(b.withinOne)}; bands weighted equally ${pct(b.balancedExact)} / ${pct(b.balancedWithinOne)}`),
   ];
 }
 

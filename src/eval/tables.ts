@@ -65,7 +65,12 @@ function ageTables(r: AgeEvalReport): Table[] {
         ['rmse_years', r.rmseYears],
         ['mean_signed_error_years', r.meanSignedErrorYears],
         ...r.cumulativeScore.map((c): Cell[] => [`cs${c.kYears}`, c.share]),
-        ...bands.flatMap((b): Cell[][] => [[`${b.name}_exact`, b.exact], [`${b.name}_within_one`, b.withinOne]]),
+        ...bands.flatMap((b): Cell[][] => [
+          [`${b.name}_exact`, b.exact],
+          [`${b.name}_within_one`, b.withinOne],
+          [`${b.name}_balanced_exact`, b.balancedExact],
+          [`${b.name}_balanced_within_one`, b.balancedWithinOne],
+        ]),
         ['paper000_within_2_5_years', r.paper000.within2_5Years],
         ['paper000_within_5_years', r.paper000.within5Years],
       ]),
