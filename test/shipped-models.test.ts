@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { DEFAULT_TASK_MODELS } from '../src/core/analyzer.js';
 import { validateManifest } from '../src/core/models/manifest.js';
 import { checkFrameModel, validateSequenceManifest } from '../src/node/video/sequence.js';
 
@@ -14,7 +15,7 @@ const LIMIT_BYTES = 20 * 1024 * 1024;
 const manifests = readdirSync(MODELS).filter((f) => f.endsWith('.json'));
 
 test('models/ ships at least the default models', () => {
-  for (const id of ['emotion-ferplus', 'attributes-utkface', 'emotion-ferplus-int8', 'attributes-utkface-int8']) assert.ok(manifests.includes(`${id}.json`), id);
+  for (const id of ['emotion-ferplus', 'attributes-utkface', ...Object.values(DEFAULT_TASK_MODELS)]) assert.ok(manifests.includes(`${id}.json`), id);
 });
 
 for (const file of manifests) {
