@@ -115,8 +115,10 @@ async function main(): Promise<void> {
     ['separate models', ['emotion-ferplus', 'demographics-utkface', 'appearance-utkface']],
     ['joint network', ['joint-ferplus-utkface']],
     ['accuracy-first (demographics ensemble)', ['emotion-ferplus', 'demographics-utkface-ensemble', 'appearance-utkface']],
-    // Issue 17: age, gender and ethnicity from the fine-tuned face trunk (MobileNetV1, 96 px), appearance from the joint network.
-    ['face-trunk demographics', ['emotion-ferplus', 'demographics-faceres', 'attributes-utkface']],
+    // Issue 17: the default before the face trunk took over age, gender and ethnicity (one attribute pass per face).
+    ['previous default (one attribute pass)', ['emotion-ferplus-int8', 'attributes-utkface-int8']],
+    // Issue 17: the accuracy-first expression model (emotion-ferplus-int8 + emotion-faceres, logits averaged).
+    ['accuracy-first expression (emotion ensemble)', ['emotion-ferplus-faceres']],
   ];
   for (const [name, ids] of variants) {
     if (!ids.every((id) => existsSync(resolve('models', `${id}.onnx`)))) continue;
