@@ -31,7 +31,9 @@ def _load(manifest_path: str) -> tuple[Dict[str, Any], Any]:
 
 
 def check_members(mans: Sequence[Mapping[str, Any]], max_crop_gap: float = 0.005) -> List[str]:
-    """The output names every member has with the same labels and a softmax decode; raises on inputs that differ."""
+    """The output names every member has with the same labels and decode — softmax, or expectation
+    over the same bins (an age distribution: its bin logits average as training.export averages
+    them); raises on inputs that differ."""
     first = mans[0]["input"]
     for m in mans[1:]:
         inp = m["input"]
@@ -46,8 +48,10 @@ def check_members(mans: Sequence[Mapping[str, Any]], max_crop_gap: float = 0.005
     for o in mans[0]["outputs"]:
         others = [next((p for p in m["outputs"] if p["name"] == o["name"]), None) for m in mans[1:]]
         if all(p is not None and p["labels"] == o["labels"] and p["decode"] == o["decode"] for p in others):
-            if o["decode"] != "softmax":
-                raise ValueError(f"output {o['name']}: only softmax outputs are averaged as logits, got {o['decode']}")
+            if o["decode"] not in ("softmax", "expectation"):
+                raise ValueError(f"output {o['name']}: only softmax and expectation outputs are averaged as logits, got {o['decode']}")
+            if o["decode"] == "expectation" and any(p.get("binValues") != o.get("binValues") for p in others):
+                raise ValueError(f"output {o['name']}: members decode it by expectation over different bins")
             shared.append(o["name"])
     if not shared:
         raise ValueError("the members share no output (same name, labels and decode)")
@@ -111,7 +115,7 @@ def build(member_manifests: Sequence[str], out_dir: str, id: str, description: s
     path = os.path.join(out_dir, f"{id}.onnx")
     onnx.save(model, path)
     big = max(mans, key=lambda m: int(m["input"]["width"]))
-    tasks = [{"name": o["name"], "decode": o["decode"], "labels": o["labels"]} for o in big["outputs"] if o["name"] in outputs]
+    tasks = [{k: o[k] for k in ("name", "decode", "labels", "binValues", "bands") if k in o} for o in big["outputs"] if o["name"] in outputs]
     members = ", ".join(f"{m['id']} ({m['input']['width']} px, sha256 {m['sha256'][:12]})" for m in mans)
     man = build_manifest(
         id=id, onnx_path=path, in_channels=int(big["input"]["channels"]), input_size=int(big["input"]["width"]),

@@ -52,3 +52,35 @@ def test_members_must_crop_alike_and_share_an_output(tmp_path):
     c = json.load(open(member(d, "c", 24, 2, labels=[e + "x" for e in EMOTIONS])))
     with pytest.raises(ValueError, match="share no output"):
         check_members([a, c])
+
+
+def age_member(d: str, name: str, seed: int, bins) -> str:
+    torch.manual_seed(seed)
+    model = create("tiny", 1, input_size=24, heads={"age": len(bins)}, width=8).eval()
+    path = os.path.join(d, f"{name}.onnx")
+    export_onnx(model, path, ["age"])
+    bands = [{"name": "coarse", "labels": ["0-9", "10+"], "starts": [0, 10]}]
+    man = build_manifest(id=name, onnx_path=path, in_channels=1, input_size=24, crop=CROP,
+                         normalisation={"kind": "scale", "scale": 1 / 255},
+                         tasks=[{"name": "age", "decode": "expectation", "labels": [str(b) for b in bins], "binValues": bins, "bands": bands}],
+                         description="test", licence="test", training={"data": "none", "terms": "none"}, metrics={})
+    json.dump(man, open(os.path.join(d, f"{name}.json"), "w"))
+    return os.path.join(d, f"{name}.json")
+
+
+def test_expectation_outputs_over_the_same_bins_average_their_logits_and_keep_bins_and_bands(tmp_path):
+    d = str(tmp_path)
+    bins = [0.0, 5.0, 10.0, 20.0, 40.0]
+    a, b = age_member(d, "a", 0, bins), age_member(d, "b", 1, bins)
+    man = build([a, b], os.path.join(d, "out"), "ages")
+    validate_manifests(os.path.join(d, "out", "ages.json"))
+    (age,) = man["outputs"]
+    assert age["decode"] == "expectation" and age["binValues"] == bins and age["bands"][0]["name"] == "coarse"
+    x = np.random.default_rng(1).uniform(0, 1, (2, 1, 24, 24)).astype(np.float32)
+    want = (run_ort(os.path.join(d, "a.onnx"), x, d)["age"] + run_ort(os.path.join(d, "b.onnx"), x, d)["age"]) / 2
+    np.testing.assert_allclose(run_ort(os.path.join(d, "out", "ages.onnx"), x, d)["age"], want, atol=1e-5)
+    # Same labels, other bin values: not averaged.
+    c = json.load(open(age_member(d, "c", 2, bins)))
+    c["outputs"][0]["binValues"] = [0.0, 6.0, 12.0, 24.0, 48.0]
+    with pytest.raises(ValueError, match="different bins"):
+        check_members([json.load(open(a)), c])
