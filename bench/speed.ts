@@ -116,13 +116,6 @@ export async function benchDetectScale(det: FaceDetector, image: RgbImage, label
 }
 
 /**
- * Parallelism (issue 19): one in-process analyzer (ONNX Runtime runs synchronously on the calling
- * thread) against a worker-thread pool (src/node/pool.ts), rounds interleaved. Besides images/s,
- * each row gives the CPU milliseconds the process spent per image (all its threads): on a shared
- * machine wall time depends on the load, but CPU per image does not, and cores ÷ CPU per image is
- * the most this machine can do when nothing serialises the work.
- */
-/**
  * The decode stage on a JPEG: sharp (the path before, and still the path for every other file)
  * against decodeImage's WebAssembly mozjpeg fast path (src/node/jpeg.ts; the same pixels).
  */
@@ -131,6 +124,13 @@ export async function benchDecode(jpeg: Uint8Array, label: string): Promise<Spee
   return [{ bench: `speed: decode ${label}, WebAssembly mozjpeg fast path vs sharp`, value: before! / after!, unit: '× faster', note: `${before!.toFixed(2)} → ${after!.toFixed(2)} ms/image (same pixels: test/jpeg.test.ts)` }];
 }
 
+/**
+ * Parallelism (issue 19): one in-process analyzer (ONNX Runtime runs synchronously on the calling
+ * thread) against a worker-thread pool (src/node/pool.ts), rounds interleaved. Besides images/s,
+ * each row gives the CPU milliseconds the process spent per image (all its threads): on a shared
+ * machine wall time depends on the load, but CPU per image does not, and cores ÷ CPU per image is
+ * the most this machine can do when nothing serialises the work.
+ */
 export async function benchWorkers(options: NodeAnalyzerOptions, jpeg: Uint8Array, n = 48, rounds = 3): Promise<SpeedRow[]> {
   // "before": the float models this issue started from, one analyzer in this thread.
   const floats = { ...options, models: ['emotion-ferplus', 'attributes-utkface'] };
@@ -263,6 +263,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const store = createModelStore(storeOpts);
   const { data, info } = await sharp(join(shared, 'media', 'single_face.jpg')).rotate().removeAlpha().resize(640, 480, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
   const frame: RgbImage = { data: new Uint8Array(data), width: info.width, height: info.height, channels: 3 };
+  // The same photo as a JPEG file (quality 90), for the decode, workers and in-flight rows.
+  const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
   const yunet = await createYunetDetector({ modelPath: await store.resolveFile({ id: 'yunet', file: 'yunet_dynamic.onnx' }) });
   const [det] = await yunet.detect(frame, DEFAULT_DETECT_OPTIONS);
   const rows: SpeedRow[] = [];
@@ -279,14 +281,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }));
   if (only.length === 0 || only.includes('fusion')) rows.push(...(await benchFusion(frame, det!, models)));
   if (only.length === 0 || only.includes('session')) rows.push(...(await benchSessionOptions(models)));
-  if (only.length === 0 || only.includes('decode')) {
-    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-    rows.push(...(await benchDecode(jpeg, 'JPEG 640×480')));
-  }
-  if (only.length === 0 || only.includes('workers')) {
-    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
-    rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
-  }
+  if (only.length === 0 || only.includes('decode')) rows.push(...(await benchDecode(jpeg, 'JPEG 640×480')));
+  if (only.length === 0 || only.includes('workers')) rows.push(...(await benchWorkers({ store: storeOpts }, jpeg)));
   if (only.length === 0 || only.includes('int8')) rows.push(...(await benchInt8(store)));
   if (only.length === 0 || only.includes('crops')) {
     const { data: cd, info: ci } = await sharp(join(shared, 'media', 'single_face.jpg')).rotate().removeAlpha().resize(48, 48, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });
@@ -294,7 +290,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   if (only.length === 0 || only.includes('inflight')) {
     const analyzer = await createAnalyzer({ store: storeOpts });
-    const jpeg = new Uint8Array(await sharp(Buffer.from(frame.data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
     rows.push(...(await benchInFlight(analyzer, jpeg)));
     await analyzer.dispose();
   }
