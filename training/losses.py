@@ -204,6 +204,9 @@ class TaskLoss:
     bins: Optional[Tensor] = None
     #: Loss options: dldl ``sigma``, ``l1_weight``; mean_variance ``mean_weight``, ``variance_weight``.
     params: Dict[str, float] = field(default_factory=dict)
+    #: The head this target trains when it is not the task's own: a teacher's distribution
+    #: (``facesense teach``) guiding the ``gender`` head, say. None = the head named ``task``.
+    output: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -240,7 +243,8 @@ class TaskLoss:
 
 
 class MultiTaskLoss(nn.Module):
-    """Σ_t weight_t · loss_t over the heads; each head's loss uses only the rows labelled for it."""
+    """Σ_t weight_t · loss_t over the targets; each loss uses only the rows labelled for it. A head
+    may have several targets (its labels, and a teacher's distribution through ``output``)."""
 
     def __init__(self, tasks: Sequence[TaskLoss]) -> None:
         super().__init__()
@@ -250,7 +254,7 @@ class MultiTaskLoss(nn.Module):
         total: Optional[Tensor] = None
         parts: Dict[str, Tuple[float, int]] = {}
         for t in self.tasks:
-            value, n = t(outputs[t.task], targets[t.task])
+            value, n = t(outputs[t.output or t.task], targets[t.task])
             parts[t.task] = (float(value.detach()), n)
             term = t.weight * value
             total = term if total is None else total + term

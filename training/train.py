@@ -219,7 +219,10 @@ class Run:
         if self.val_split is None:
             raise ValueError("config needs splits.val: early stopping and the best checkpoint select on it")
         names = cfg["targets"] or [t.name for t in self.pack.targets]
-        self.targets: List[TargetSpec] = [self.pack.target(n) for n in names]
+        # Targets whose loss names an ``output`` train another target's head (distillation from a
+        # teacher's distribution, ``facesense teach``); the rest have a head each.
+        self.guides: Dict[str, str] = {n: cfg["losses"][n]["output"] for n in names if cfg["losses"].get(n, {}).get("output")}
+        self.targets: List[TargetSpec] = [self.pack.target(n) for n in names if n not in self.guides]
         m = cfg["model"]
         self.spec = get_spec(m["arch"])
         self.in_channels = int(m.get("in_channels") or self.pack.channels)
@@ -231,7 +234,28 @@ class Run:
         # A regression target read by expectation has one output per bin (training/outputs.py).
         self.head_sizes = {t.name: len(m["binValues"]) if self._binned(t, m) else t.size
                            for t, m in zip(self.targets, self.tasks)}
-        self.loss = MultiTaskLoss([self._task_loss(t, m) for t, m in zip(self.targets, self.tasks)])
+        self.loss = MultiTaskLoss([self._task_loss(t, m) for t, m in zip(self.targets, self.tasks)]
+                                  + [self._guide_loss(n, o) for n, o in self.guides.items()])
+
+    def _guide_loss(self, name: str, output: str) -> TaskLoss:
+        """The loss of a target that trains the head ``output`` (a teacher's distribution over its classes or bins)."""
+        t = self.pack.target(name)
+        head = next((m for m in self.tasks if m["name"] == output), None)
+        if head is None:
+            raise ValueError(f"losses.{name}.output: no head {output!r} (heads: {[m['name'] for m in self.tasks]})")
+        if t.kind != "distribution" or list(t.classes or []) != list(head["labels"]):
+            raise ValueError(f"losses.{name}: target {name!r} ({t.kind}, {len(t.classes or [])} classes) cannot train head "
+                             f"{output!r} ({len(head['labels'])} outputs: {head['labels'][:3]}...); it needs a distribution over the same labels")
+        lc = {k: v for k, v in self.cfg["losses"][name].items() if k != "output"}
+        loss = lc.get("loss", "soft_ce")
+        if loss != "soft_ce":
+            raise ValueError(f"losses.{name}: a target training another head takes loss soft_ce, got {loss!r}")
+        return TaskLoss(name, t.kind, loss, float(lc.get("weight", 1.0)), float(lc.get("label_smoothing", 0.0)), output=output)
+
+    @property
+    def target_names(self) -> List[str]:
+        """Every target a batch carries: the heads', then the guiding ones."""
+        return [t.name for t in self.targets] + list(self.guides)
 
     @staticmethod
     def _binned(t: TargetSpec, meta: Mapping[str, Any]) -> bool:
@@ -278,8 +302,8 @@ class Run:
 
     def loader(self, split: str, train: bool) -> BatchLoader:
         cfg = self.cfg
-        names = [t.name for t in self.targets]
-        rows = labelled_rows(self.pack, split, names) if cfg.get("labelled_only") else None
+        names = self.target_names
+        rows = labelled_rows(self.pack, split, [t.name for t in self.targets]) if cfg.get("labelled_only") else None
         weights = balanced_weights(self.pack, split, cfg["balance"]) if (train and cfg.get("balance")) else None
         if weights is not None and rows is not None:
             weights = weights[rows] / weights[rows].sum()
@@ -325,7 +349,7 @@ def evaluate(run: Run, model: FaceModel, split: str, tta_flip: bool = False, bf1
     model.eval()
     loader = run.loader(split, train=False)
     outs: Dict[str, List[torch.Tensor]] = {t.name: [] for t in run.targets}
-    tgts: Dict[str, List[torch.Tensor]] = {t.name: [] for t in run.targets}
+    tgts: Dict[str, List[torch.Tensor]] = {n: [] for n in run.target_names}
     for batch in loader.epoch():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             o = model(batch.x)
@@ -335,6 +359,7 @@ def evaluate(run: Run, model: FaceModel, split: str, tta_flip: bool = False, bf1
         o = {k: v.float() for k, v in o.items()}
         for k in outs:
             outs[k].append(o[k])
+        for k in tgts:
             tgts[k].append(batch.targets[k])
     logits = {k: torch.cat(v) for k, v in outs.items()}
     targets = {k: torch.cat(v) for k, v in tgts.items()}

@@ -14,6 +14,7 @@ Commands:
   worker                process queued batch jobs (BullMQ on Redis)
   prepare               turn a dataset into a training pack
   merge-packs           join training packs for a joint multi-task network
+  teach                 write a teacher model's predictions into a pack (distillation targets)
   prepare-sequences     per-frame embeddings of a dataset's sequences (for sequence models)
   train                 train a model from a config (PyTorch) and export it to ONNX
   eval                  measure a model on a labelled dataset (report.json, CSV tables, report.html)
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('./worker.js')).runWorker,
   prepare: async () => (await import('./prepare.js')).runPrepare,
   'merge-packs': async () => (await import('./merge-packs.js')).runMergePacks,
+  teach: async () => (await import('./teach.js')).runTeach,
   'prepare-sequences': async () => (await import('./prepare-sequences.js')).runPrepareSequences,
   train: async () => (await import('./train.js')).runTrain,
   eval: async () => (await import('./eval.js')).runEval,

@@ -190,3 +190,47 @@ def test_cli_prints_only_json_lines_on_stdout(pack_dir, tmp_path):
     again = subprocess.run([sys.executable, "-m", "training.train", "--config", str(cfg_path)],
                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and read_events(again.stdout)[0]["event"] == "error"
+
+
+def add_teacher(pack, name="teacher_emotion", classes=None, seed=1):
+    """Adds a teacher's distribution target, as `facesense teach` writes it, to every split."""
+    import numpy as np
+    meta = json.load(open(os.path.join(pack, "meta.json")))
+    classes = classes or meta["targets"][0]["classes"]
+    rng = np.random.default_rng(seed)
+    for split, s in meta["splits"].items():
+        y = np.load(os.path.join(pack, f"{split}_emotion.npy"))
+        p = rng.random((s["count"], len(classes))).astype(np.float32)
+        p[np.arange(len(y)), y % len(classes)] += 4
+        np.save(os.path.join(pack, f"{split}_{name}.npy"), (p / p.sum(1, keepdims=True)).astype(np.float32))
+    meta["targets"].append({"name": name, "kind": "distribution", "classes": list(classes)})
+    json.dump(meta, open(os.path.join(pack, "meta.json"), "w"))
+
+
+def test_a_teacher_target_trains_the_head_it_names_and_adds_none(pack_dir, tmp_path):
+    add_teacher(pack_dir)
+    cfg = config(pack_dir, str(tmp_path / "r"), epochs=1,
+                 losses={"teacher_emotion": {"loss": "soft_ce", "output": "emotion", "weight": 0.5}})
+    run = T.Run(cfg)
+    assert run.head_sizes == {"emotion": 7} and [m["name"] for m in run.tasks] == ["emotion"]
+    assert run.target_names == ["emotion", "teacher_emotion"]
+    logits = torch.randn(5, 7)
+    y = torch.tensor([0, 1, 2, 3, 4])
+    dist = torch.softmax(torch.randn(5, 7), 1)
+    total, parts = run.loss({"emotion": logits}, {"emotion": y, "teacher_emotion": dist})
+    from training.losses import soft_cross_entropy
+    want = torch.nn.functional.cross_entropy(logits, y) + 0.5 * soft_cross_entropy(logits, dist)[0]
+    assert torch.allclose(total, want) and set(parts) == {"emotion", "teacher_emotion"}
+    res = train(cfg)
+    assert set(res["val"]["tasks"]) == {"emotion"} and res["val"]["loss"] > 0
+
+
+def test_a_teacher_target_must_match_its_head(pack_dir, tmp_path):
+    add_teacher(pack_dir, "teacher_bad", classes=["a", "b"])
+    with pytest.raises(ValueError, match="same labels"):
+        T.Run(config(pack_dir, str(tmp_path / "r"), losses={"teacher_bad": {"output": "emotion"}}))
+    with pytest.raises(ValueError, match="no head 'age'"):
+        T.Run(config(pack_dir, str(tmp_path / "r"), losses={"teacher_bad": {"output": "age"}}))
+    add_teacher(pack_dir)
+    with pytest.raises(ValueError, match="takes loss soft_ce"):
+        T.Run(config(pack_dir, str(tmp_path / "r"), losses={"teacher_emotion": {"output": "emotion", "loss": "bce"}}))
