@@ -16,7 +16,7 @@ import { interleaved } from './speed.js';
 const MEDIA = join(resolve(process.cwd(), '..', 'shared'), 'media');
 const MODELS_DIR = process.env.FACESENSE_MODELS ?? join(resolve(process.cwd(), '..', 'shared'), 'models');
 /** Expression models in the order the table lists them; the first is the default. */
-const EMOTION_MODELS = ['emotion-ferplus-int8', 'emotion-ferplus', 'emotion-ferplus-fast', 'emotion-fer2013', 'emotion-faceres', 'emotion-ferplus-faceres'];
+const EMOTION_MODELS = ['emotion-ferplus-distilled', 'emotion-ferplus-int8', 'emotion-distilled-int8', 'emotion-ferplus', 'emotion-ferplus-fast', 'emotion-fer2013', 'emotion-faceres', 'emotion-ferplus-faceres'];
 
 async function frame(width: number, height: number): Promise<RawImage> {
   const { data, info } = await sharp(join(MEDIA, 'single_face.jpg')).rotate().removeAlpha().resize(width, height, { fit: 'cover' }).raw().toBuffer({ resolveWithObject: true });

@@ -252,7 +252,7 @@ test('serve: /healthz, /readyz, /v1/models, /metrics, /docs, and an OpenAPI docu
   const models = (await (await fetch(`${main.url}/v1/models`)).json()) as { detector: string; tasks: { task: string; model: string; labels: string[] }[]; models: { id: string; tasks: unknown[] }[] };
   assert.match(models.detector, /^yunet \(.+\.onnx\)$/); // names the weights loaded
   assert.ok(models.tasks.some((t) => t.task === 'emotion' && t.labels.includes('happiness')));
-  assert.ok(models.models.some((m) => m.id === 'emotion-ferplus-int8')); // the default emotion model
+  assert.ok(models.models.some((m) => m.id === 'emotion-ferplus-distilled')); // the default emotion model
   const metrics = await (await fetch(`${main.url}/metrics`)).text();
   assert.match(metrics, /facesense_http_requests_total\{route="\/v1\/analyze",method="POST",status="200"\} \d+/);
   assert.match(metrics, /facesense_http_request_duration_seconds_bucket\{le="0\.1",route="\/v1\/analyze"/);

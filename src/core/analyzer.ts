@@ -21,9 +21,10 @@ export type DetectorName = 'yunet' | 'yunet-640' | 'viola-jones' | 'none';
  * installed is left out when `tasks` is not given, and is an error when it is asked for.
  */
 export const DEFAULT_TASK_MODELS: Readonly<Record<string, string>> = Object.freeze({
-  // int8 variants (issue 19, training/quantize.py): ~3× less CPU per face than the float models,
-  // every measured figure within 0.3 points (0.01 years of age MAE) of theirs (their model cards).
-  emotion: 'emotion-ferplus-int8',
+  // Issue 17: emotion-ferplus-int8 and its distilled student (taught by the face-trunk ensemble,
+  // emotion-ferplus-faceres), logits averaged: FER+ as the single network, posed faces (CK+
+  // held-out subjects) 94% instead of 75%. Both int8 (issue 19, training/quantize.py).
+  emotion: 'emotion-ferplus-distilled',
   // Issue 17: the pretrained face trunk (VGGFace2, IMDB-WIKI) fine-tuned on UTKFace is ahead of
   // the networks trained from scratch on every UTKFace test figure (its model card).
   age: 'demographics-faceres',
