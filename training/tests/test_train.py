@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 import training.train as T
 from training.config import load_config
+from training.losses import soft_cross_entropy
 from training.train import LOG_COLUMNS, lr_at, train
 
 from .conftest import REPO
@@ -194,7 +196,6 @@ def test_cli_prints_only_json_lines_on_stdout(pack_dir, tmp_path):
 
 def add_teacher(pack, name="teacher_emotion", classes=None, seed=1):
     """Adds a teacher's distribution target, as `facesense teach` writes it, to every split."""
-    import numpy as np
     meta = json.load(open(os.path.join(pack, "meta.json")))
     classes = classes or meta["targets"][0]["classes"]
     rng = np.random.default_rng(seed)
@@ -218,7 +219,6 @@ def test_a_teacher_target_trains_the_head_it_names_and_adds_none(pack_dir, tmp_p
     y = torch.tensor([0, 1, 2, 3, 4])
     dist = torch.softmax(torch.randn(5, 7), 1)
     total, parts = run.loss({"emotion": logits}, {"emotion": y, "teacher_emotion": dist})
-    from training.losses import soft_cross_entropy
     want = torch.nn.functional.cross_entropy(logits, y) + 0.5 * soft_cross_entropy(logits, dist)[0]
     assert torch.allclose(total, want) and set(parts) == {"emotion", "teacher_emotion"}
     res = train(cfg)
