@@ -7,8 +7,9 @@
  * Rows are the pack's own crops, resized to the teacher's input (the teacher must frame faces as
  * the pack does: checked against the pack's framing). Softmax and expectation outputs give their
  * softmax over classes or bins, sigmoid outputs their per-label probabilities; identity (plain
- * value) outputs have no distribution and are left out. With `tta` each row is the mean of the crop's
- * and its mirror image's logits, as the analyzer's `tta` reads a face.
+ * value) outputs have no distribution and are left out. With `tta` each row is the mean of the
+ * crop's and its mirror image's logits, as the analyzer's `tta` reads a face. Files are written as
+ * `.part` and renamed into place, meta.json last, only when every split is done.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,10 +132,10 @@ export async function teachPack(dir: string, classifier: Classifier, options: Te
       await Promise.allSettled(writers.map((wr) => wr.abort()));
       throw e;
     }
-    // Renamed only when the whole split is labelled: an interrupted run leaves the pack as it was.
-    for (const t of targets) await rename(join(dir, `${split}_${t.name}.npy.part`), join(dir, `${split}_${t.name}.npy`));
     rows[split] = n;
   }
+  // Renamed only when every split is labelled: a failed or interrupted run leaves the pack as it was.
+  for (const split of splits) for (const t of targets) await rename(join(dir, `${split}_${t.name}.npy.part`), join(dir, `${split}_${t.name}.npy`));
   const names = new Set(targets.map((t) => t.name));
   const records: TeacherRecord[] = taught.map((o) => ({ target: `${prefix}${o.task}`, model: manifest.id, output: o.task, tta }));
   const updated = {
