@@ -137,7 +137,7 @@ export async function teachPack(dir: string, classifier: Classifier, options: Te
   // Renamed only when every split is labelled: a failed or interrupted run leaves the pack as it was.
   for (const split of splits) for (const t of targets) await rename(join(dir, `${split}_${t.name}.npy.part`), join(dir, `${split}_${t.name}.npy`));
   const names = new Set(targets.map((t) => t.name));
-  const records: TeacherRecord[] = taught.map((o) => ({ target: `${prefix}${o.task}`, model: manifest.id, output: o.task, tta }));
+  const records: TeacherRecord[] = taught.map((o, k) => ({ target: targets[k]!.name, model: manifest.id, output: o.task, tta }));
   const updated = {
     ...meta,
     targets: [...meta.targets.filter((t) => !names.has(t.name)), ...targets],
