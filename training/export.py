@@ -4,6 +4,7 @@
     /usr/bin/python3 -m training.export --run runs/a --run runs/b --out models/ --id NAME   # ensemble
     /usr/bin/python3 -m training.export --run runs/x --out /tmp/act/ --activations stages    # + activation maps
     /usr/bin/python3 -m training.export --run runs/a --run runs/b --run runs/c --out models/ --id NAME --fp16-weights
+    /usr/bin/python3 -m training.export --run runs/trunk --graft runs/more-heads --out models/ --id NAME  # one trunk, both runs' heads
 
 Writes ``<out>/<id>.onnx`` (opset 13, input ``input`` [N, C, H, W] with a dynamic batch axis, one
 output per task head named after the task) and ``<out>/<id>.json`` (src/core/models/manifest.ts:
@@ -14,6 +15,10 @@ from the pack, decode per head, provenance, metrics, sha256 of the .onnx).
 network (``stages.2``; ``stages`` means every stage of the ResNets) as ``act_<layer>``, declared in
 the manifest's ``activations`` (for `facesense explain --activations`). Without it the export is
 unchanged.
+
+``--graft RUN`` adds the heads of a run trained on a frozen copy of this run's trunk (config
+``init: <this run>`` and ``freeze_trunk: true``) to this run's network: one pass through the trunk
+answers both runs' tasks. A trunk that differs in any weight or BatchNorm statistic is refused.
 
 ``--fp16-weights`` stores the weights as float16, each followed by a Cast to float32: half the
 file (an ensemble of three fits the 20 MB limit), computation still in float32 (onnxruntime folds
@@ -194,6 +199,28 @@ class Ensemble(nn.Module):
     def forward(self, x: torch.Tensor):
         outs = [m(x) for m in self.members]
         return {k: sum(o[k] for o in outs) / len(outs) for k in self.tasks}
+
+
+def graft_heads(model: FaceModel, ck: Mapping[str, Any], other: str) -> Dict[str, Any]:
+    """Adds to ``model`` the heads of run ``other``, trained on a frozen copy of ``model``'s trunk;
+    returns ``other``'s checkpoint. Refused: another architecture, input or crop; any trunk weight
+    or statistic not bit-identical; a head name both runs have."""
+    ck2, m2 = load_checkpoint(os.path.join(other, "best.pt"))
+    for key in ("arch", "arch_kwargs", "in_channels", "input_size", "normalisation", "crop"):
+        if ck2[key] != ck[key]:
+            raise ValueError(f"{other}: {key} differs from the trunk's run; grafted heads need the same network and input")
+    mine, theirs = model.state_dict(), m2.state_dict()
+    differ = [k for k in mine if not k.startswith("heads.") and (k not in theirs or not torch.equal(mine[k], theirs[k]))]
+    if differ:
+        raise ValueError(f"{other}: its trunk is not the trunk's run's ({len(differ)} tensors differ, e.g. {differ[0]}); "
+                         "train the heads with init: <trunk run> and freeze_trunk: true")
+    clash = [t for t in m2.heads if t in model.heads]
+    if clash:
+        raise ValueError(f"{other}: heads {', '.join(clash)} exist in both runs")
+    for name, head in m2.heads.items():
+        model.heads[name] = head
+        model.head_sizes[name] = m2.head_sizes[name]
+    return ck2
 
 
 def sha256_file(path: str) -> str:
@@ -399,16 +426,25 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
                tta_flip: bool = False, ensemble_with: Sequence[str] = (),
                activations: Sequence[str] = (), fp16_weights: bool = False,
                only: Sequence[str] = (), description: Optional[str] = None,
-               model_card: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+               model_card: Optional[Mapping[str, Any]] = None, graft: Sequence[str] = ()) -> Dict[str, Any]:
     """Exports a run's best checkpoint (averaged with the best checkpoints of ``ensemble_with``);
     returns the manifest (also written next to the .onnx). ``activations``: layers whose outputs
     are exported too (see `resolve_activations`); ``only``: the heads to export (default all);
-    ``model_card``: replaces the checkpoint config's (a card edited after training started)."""
+    ``model_card``: replaces the checkpoint config's (a card edited after training started);
+    ``graft``: runs whose heads join this network (see `graft_heads`)."""
     ck, model = load_checkpoint(checkpoint or os.path.join(run_dir, "best.pt"))
     cfg = ck["config"]
     card = model_card if model_card is not None else (cfg.get("model_card") or {})
     commands = [ck.get("command") or ""]
     ck_tasks = select_tasks(ck["tasks"], only, run_dir)
+    if graft and ensemble_with:
+        raise ValueError("--graft adds heads to one network; an ensemble's members each have their own trunk")
+    # (checkpoint, its task entries, its run directory) for every run whose heads are exported
+    sources = [(ck, ck_tasks, run_dir)]
+    for other in graft:
+        ck2 = graft_heads(model, ck, other)
+        sources.append((ck2, ck2["tasks"], other))
+        commands.append(ck2.get("command") or "")
     if ensemble_with:
         members = [model]
         for other in ensemble_with:
@@ -426,23 +462,26 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         raise ValueError("--activations needs a single network: an ensemble's members each have their own layers")
     acts = resolve_activations(model, activations) if activations else []
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
-    tasks = []
-    for t in ck_tasks:
-        o = expand_output((cfg.get("outputs") or {}).get(t["name"], {}))
-        tasks.append({**t, **o})
+    tasks, metrics = [], {}
+    for ck_i, ck_i_tasks, dir_i in sources:
+        own = [{**t, **expand_output((ck_i["config"].get("outputs") or {}).get(t["name"], {}))} for t in ck_i_tasks]
+        tasks += own
+        results_path = os.path.join(dir_i, "results.json")
+        # An ensemble's figures are not its first member's: leave them to `facesense eval`.
+        if os.path.isfile(results_path) and not ensemble_with:
+            metrics = {**flat_metrics(json.load(open(results_path, encoding="utf-8")), own, tta_flip), **metrics}
     mid = id or card.get("id") or cfg["name"]
     # Single networks also output their embedding (penultimate layer: sequence models, projections,
     # interpretation); an ensemble's members each have their own feature space, so it has none.
     embed = 0 if ensemble_with else int(model.embed_dim)
     onnx_path = export_onnx(model, os.path.join(out_dir, f"{mid}.onnx"), [t["name"] for t in tasks], tta_flip=tta_flip,
                             embedding=embed > 0, activations=acts, fp16_weights=fp16_weights)
-    results_path = os.path.join(run_dir, "results.json")
-    # An ensemble's figures are not its first member's: leave them to `facesense eval`.
-    results = json.load(open(results_path, encoding="utf-8")) if os.path.isfile(results_path) and not ensemble_with else {}
     data, terms = data_terms((ck.get("pack") or {}).get("source"))
     arch = f"{ck['arch']} {json.dumps(ck['arch_kwargs'], sort_keys=True)}" if ck["arch_kwargs"] else ck["arch"]
     if ensemble_with:
         arch = f"ensemble averaging the logits of {len(ensemble_with) + 1} × {arch} (runs {', '.join([run_dir, *ensemble_with])})"
+    if graft:
+        arch += f"; heads {', '.join(t['name'] for _, ts, _ in sources[1:] for t in ts)} trained on the frozen trunk (runs {', '.join(graft)})"
     if tta_flip:
         arch += " + horizontal-flip averaging in the graph"
     if fp16_weights:
@@ -461,7 +500,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
                   "terms": card.get("terms") or terms, "architecture": arch,
                   "command": " && ".join(c for c in commands if c)},
-        metrics=flat_metrics(results, tasks, tta_flip), embedding_size=embed or None, activations=acts)
+        metrics=metrics or flat_metrics({}, tasks, tta_flip), embedding_size=embed or None, activations=acts)
     check_manifest(man)
     with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
         json.dump(man, f, indent=2)
@@ -481,6 +520,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--activations", metavar="LAYER[,LAYER...]", default="",
                     help="also output these layers' [N, C, H, W] maps as act_<layer> (module names such as stages.2; "
                          "'stages' = every stage), declared in the manifest for facesense explain --activations")
+    ap.add_argument("--graft", action="append", default=[], metavar="RUN",
+                    help="add the heads of RUN, trained with init: <the --run> and freeze_trunk: true (repeatable)")
     ap.add_argument("--description", help="the manifest's description (default: the first run's model_card.description)")
     ap.add_argument("--tasks", metavar="TASK[,TASK...]", default="",
                     help="export only these heads (e.g. the ones an ensemble's members share)")
@@ -494,7 +535,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         man = export_run(args.run[0], args.out, id=args.id, checkpoint=args.checkpoint, tta_flip=args.tta_flip,
                          ensemble_with=args.run[1:], activations=[a for a in args.activations.split(",") if a.strip()],
                          fp16_weights=args.fp16_weights, only=[t for t in args.tasks.split(",") if t.strip()], description=args.description,
-                         model_card=card)
+                         model_card=card, graft=args.graft)
     except (FileNotFoundError, ValueError) as e:
         print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         print(f"error: {e}", file=sys.stderr)

@@ -201,3 +201,32 @@ def test_ensemble_of_runs_with_other_heads_exports_the_shared_ones(joint_pack_di
     for task in ("emotion", "age"):
         ref = (_torch_outputs(a, x)[task] + _torch_outputs(b, x)[task]) / 2
         np.testing.assert_allclose(got[task], ref.numpy(), atol=1e-5)
+
+
+def test_graft_joins_heads_trained_on_the_frozen_trunk(joint_pack_dir, tmp_path):
+    import pytest
+    a = _train(joint_pack_dir, str(tmp_path / "a"), seed=1, primary="emotion", targets=["emotion"], precision="fp32")
+    b = _train(joint_pack_dir, str(tmp_path / "b"), seed=2, primary="age", targets=["age"], precision="fp32",
+               init=a, freeze_trunk=True, optimizer={"kind": "sgd", "lr": 0.1})
+    man = export_run(a, str(tmp_path / "models"), id="one", graft=[b])
+    validate_manifests(str(tmp_path / "models" / "one.json"))
+    assert [o["task"] for o in man["outputs"]] == ["emotion", "age"]
+    assert "emotion.test_acc" in man["metrics"] and "age.test_mae" in man["metrics"]
+    assert "frozen trunk" in man["training"]["architecture"] and " && " in man["training"]["command"]
+    x = np.random.default_rng(0).random((3, 1, 48, 48), dtype=np.float32)
+    got = run_ort(str(tmp_path / "models" / "one.onnx"), x, str(tmp_path))
+    np.testing.assert_allclose(got["emotion"], _torch_outputs(a, x)["emotion"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["age"], _torch_outputs(b, x)["age"].numpy(), atol=1e-5)
+    ck = torch.load(os.path.join(b, "best.pt"), map_location="cpu")
+    frozen = create(ck["arch"], ck["in_channels"], input_size=ck["input_size"], heads=ck["heads"], **ck["arch_kwargs"])
+    frozen.load_state_dict(ck["model"])
+    with torch.no_grad():  # one trunk: the grafted run's features are the embedding
+        np.testing.assert_allclose(got["embedding"], frozen.eval().forward_features(torch.from_numpy(x)).numpy(), atol=1e-5)
+    # refused: a trunk trained on (not frozen), heads both runs have, an ensemble
+    c = _train(joint_pack_dir, str(tmp_path / "c"), seed=3, primary="age", targets=["age"], init=a)
+    with pytest.raises(ValueError, match="trunk is not"):
+        export_run(a, str(tmp_path / "models"), id="bad", graft=[c])
+    with pytest.raises(ValueError, match="exist in both"):
+        export_run(a, str(tmp_path / "models"), id="bad", graft=[a])
+    with pytest.raises(ValueError, match="ensemble"):
+        export_run(a, str(tmp_path / "models"), id="bad", graft=[b], ensemble_with=[a])
