@@ -462,7 +462,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         raise ValueError("--activations needs a single network: an ensemble's members each have their own layers")
     acts = resolve_activations(model, activations) if activations else []
     # A resumed run may change outputs (e.g. add binValues) after training; the config wins.
-    tasks, metrics = [], {}
+    tasks, metrics = [], flat_metrics({}, (), tta_flip)
     for ck_i, ck_i_tasks, dir_i in sources:
         own = [{**t, **expand_output((ck_i["config"].get("outputs") or {}).get(t["name"], {}))} for t in ck_i_tasks]
         tasks += own
@@ -500,7 +500,7 @@ def export_run(run_dir: str, out_dir: str, *, id: Optional[str] = None, checkpoi
         training={"data": card.get("data") or data or str((ck.get("pack") or {}).get("path", "")),
                   "terms": card.get("terms") or terms, "architecture": arch,
                   "command": " && ".join(c for c in commands if c)},
-        metrics=metrics or flat_metrics({}, tasks, tta_flip), embedding_size=embed or None, activations=acts)
+        metrics=metrics, embedding_size=embed or None, activations=acts)
     check_manifest(man)
     with open(os.path.join(out_dir, f"{mid}.json"), "w", encoding="utf-8") as f:
         json.dump(man, f, indent=2)
